@@ -1,0 +1,160 @@
+"""Loaders: every source of photos ends in one validated :class:`Catalog`.
+
+- :func:`from_folders` — one sub-folder per individual;
+- :func:`from_csv` — any CSV, with a mapping from its columns to the catalog's;
+- :func:`from_happywhale` — Happywhale's ``train.csv`` (``image,species,individual_id``);
+- :func:`from_metadata` — a folder with ``metadata.csv`` whose paths are relative to it;
+- :func:`load_catalog` — picks one of the above from what the path holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from photoid.data.catalog import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, Catalog
+from photoid.errors import CatalogError, did_you_mean
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".ppm", ".pgm", ".pnm"}
+)
+HAPPYWHALE_COLUMNS = {"image": "path", "individual_id": "identity", "species": "species"}
+
+
+def from_folders(root: str | Path) -> Catalog:
+    """One sub-folder per individual, named by its ID, holding that individual's photos.
+
+    Photos may sit in nested folders below the individual's folder. Files whose suffix is not an
+    image suffix are not photos; they are counted and logged, never silently dropped.
+    """
+    root = _existing_dir(root)
+    rows, ignored = [], []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for file in sorted(folder.rglob("*")):
+            if not file.is_file() or file.name.startswith("."):
+                continue
+            if file.suffix.lower() in IMAGE_SUFFIXES:
+                rows.append({"path": str(file.resolve()), "identity": folder.name})
+            else:
+                ignored.append(file)
+    loose = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    if not rows:
+        raise CatalogError(
+            f"{root}: no photos found. Expected one sub-folder per individual holding its photos "
+            f"({', '.join(sorted(IMAGE_SUFFIXES))})"
+            + (f"; found {len(loose)} photo(s) directly in the folder" if loose else "")
+            + "."
+        )
+    if ignored or loose:
+        log.warning(
+            "%s: %d file(s) are not photos in an individual's folder and were not loaded (e.g. %s)",
+            root,
+            len(ignored) + len(loose),
+            (ignored + loose)[0],
+        )
+    return Catalog(pd.DataFrame(rows), str(root))
+
+
+def from_csv(
+    csv_path: str | Path,
+    *,
+    image_root: str | Path | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> Catalog:
+    """Read any CSV. ``columns`` maps catalog column → CSV column, e.g.
+    ``{"path": "filename", "identity": "whale_id"}``; unmapped CSV columns are kept as they are.
+    Relative paths are resolved against ``image_root`` (default: the CSV's folder).
+    """
+    csv_path = Path(csv_path)
+    table = _read_csv(csv_path)
+    columns = dict(columns or {})
+    unknown = [src for src in columns.values() if src not in table.columns]
+    if unknown:
+        hints = "".join(did_you_mean(u, table.columns) for u in unknown)
+        raise CatalogError(
+            f"{csv_path}: column mapping names unknown column(s) {', '.join(unknown)}; the CSV "
+            f"has {', '.join(table.columns)}.{hints}"
+        )
+    renamed = table.rename(columns={src: dst for dst, src in columns.items()})
+    root = Path(image_root) if image_root is not None else csv_path.parent
+    return _resolved(renamed, root, str(csv_path))
+
+
+def from_happywhale(csv_path: str | Path, image_dir: str | Path | None = None) -> Catalog:
+    """Happywhale's ``train.csv`` (``image,species,individual_id``); images in ``image_dir``
+    (default: ``train_images/`` beside the CSV, else the CSV's folder)."""
+    csv_path = Path(csv_path)
+    if image_dir is None:
+        beside = csv_path.parent / "train_images"
+        image_dir = beside if beside.is_dir() else csv_path.parent
+    return from_csv(
+        csv_path, image_root=image_dir, columns={v: k for k, v in HAPPYWHALE_COLUMNS.items()}
+    )
+
+
+def from_metadata(folder: str | Path) -> Catalog:
+    """A folder holding ``metadata.csv`` (``path,identity,...``) with paths relative to it."""
+    folder = _existing_dir(folder)
+    return from_csv(folder / "metadata.csv", image_root=folder)
+
+
+def load_catalog(source: str | Path, columns: Mapping[str, str] | None = None) -> Catalog:
+    """Load ``source``: a folder with ``metadata.csv``, a folder per individual, Happywhale's
+    CSV, or any CSV with ``path`` and ``identity`` columns (or a ``columns`` mapping)."""
+    source = Path(source)
+    if source.is_dir():
+        if (source / "metadata.csv").is_file() and not columns:
+            return from_metadata(source)
+        return from_folders(source)
+    if not source.exists():
+        raise CatalogError(
+            f"{source}: no such file or folder. Give a folder of photos (one sub-folder per "
+            "individual), a folder with metadata.csv, or a CSV file."
+        )
+    if source.suffix.lower() != ".csv":
+        raise CatalogError(
+            f"{source}: expected a folder or a .csv file, got a {source.suffix} file."
+        )
+    if not columns and set(HAPPYWHALE_COLUMNS) <= set(_read_csv(source, nrows=0).columns):
+        return from_happywhale(source)
+    return from_csv(source, columns=columns)
+
+
+def _resolved(table: pd.DataFrame, root: Path, source: str) -> Catalog:
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        hints = "".join(did_you_mean(c, table.columns) for c in missing)
+        raise CatalogError(
+            f"{source}: no {' or '.join(repr(m) for m in missing)} column; the CSV has "
+            f"{', '.join(table.columns)}. Rename them, or map them (--path-column, "
+            f"--identity-column).{hints}"
+        )
+    table = table.copy()
+    table["path"] = [
+        "" if pd.isna(p) or str(p).strip() == "" else str((root / str(p).strip()).resolve())
+        for p in table["path"]
+    ]
+    known = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in table.columns]
+    extra = [c for c in table.columns if c not in known]
+    return Catalog(table[known + extra], source)
+
+
+def _read_csv(path: Path, nrows: int | None = None) -> pd.DataFrame:
+    if not path.is_file():
+        raise CatalogError(f"{path}: CSV file not found; check the path.")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], nrows=nrows)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise CatalogError(f"{path}: not a readable CSV ({exc}); save it as UTF-8 CSV.") from exc
+
+
+def _existing_dir(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_dir():
+        raise CatalogError(f"{path}: not a folder; check the path.")
+    return path

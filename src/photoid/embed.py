@@ -1,0 +1,247 @@
+"""Embedding extraction: photos → L2-normalised vectors, batched, cached on disk.
+
+The cache is keyed by the model's fingerprint and the file's content (plus its bounding box), so
+a second run over the same catalog does no model work, and a changed file or model is never
+served a stale vector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from photoid.data.catalog import BBOX_COLUMNS, Catalog
+from photoid.data.images import ReadReport, read_image
+from photoid.errors import ImageReadError, PhotoidError
+from photoid.models.backbones import Backbone, Preprocessing
+
+Box = tuple[float, float, float, float] | None
+
+
+@dataclass
+class Embeddings:
+    """``vectors``: float32 ``(n, d)``, unit L2 norm; rows of unreadable photos are NaN and
+    ``valid`` is False there. ``report`` says which photos were skipped and why."""
+
+    vectors: np.ndarray
+    valid: np.ndarray
+    fingerprint: str
+    report: ReadReport
+    n_computed: int
+
+
+def default_cache_dir() -> Path:
+    """``$PHOTOID_CACHE``, else ``$XDG_CACHE_HOME/photoid``, else ``~/.cache/photoid``."""
+    if os.environ.get("PHOTOID_CACHE"):
+        return Path(os.environ["PHOTOID_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "photoid"
+
+
+def make_transform(pre: Preprocessing):
+    """PIL RGB image → normalised float tensor ``(3, S, S)``."""
+    from torchvision.transforms import v2
+
+    interp = {
+        "bicubic": v2.InterpolationMode.BICUBIC,
+        "bilinear": v2.InterpolationMode.BILINEAR,
+    }.get(pre.interpolation, v2.InterpolationMode.BICUBIC)
+    return v2.Compose(
+        [
+            v2.PILToTensor(),
+            v2.Resize((pre.image_size, pre.image_size), interpolation=interp, antialias=True),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(pre.mean, pre.std),
+        ]
+    )
+
+
+class PhotoDataset(Dataset):
+    """Reads photo ``i`` (cropped to its box), returns ``(tensor, i, error)``; an unreadable
+    photo gives a zero tensor and the error text instead of raising."""
+
+    def __init__(self, paths: Sequence[str], boxes: Sequence[Box], pre: Preprocessing):
+        self.paths, self.boxes, self.pre = list(paths), list(boxes), pre
+        self.transform = make_transform(pre)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        try:
+            box = self.boxes[i]
+            image = read_image(self.paths[i], target_size=None if box else self.pre.image_size)
+            if box:
+                x, y, w, h = box
+                image = image.crop((int(x), int(y), int(x + w), int(y + h)))
+            return self.transform(image), i, ""
+        except ImageReadError as exc:
+            return torch.zeros(3, self.pre.image_size, self.pre.image_size), i, exc.reason
+
+
+def catalog_boxes(catalog: Catalog) -> list[Box]:
+    """Bounding box of each row, or None where the catalog has none."""
+    table = catalog.table
+    if not set(BBOX_COLUMNS) <= set(table.columns):
+        return [None] * len(table)
+    values = table[list(BBOX_COLUMNS)].to_numpy(dtype=float)
+    return [None if np.isnan(v).any() else tuple(v) for v in values]
+
+
+def embed_catalog(catalog: Catalog, backbone: Backbone, **kwargs) -> Embeddings:
+    """:func:`embed_paths` over a catalog's photos, honouring its bounding boxes."""
+    return embed_paths(catalog.paths, backbone, boxes=catalog_boxes(catalog), **kwargs)
+
+
+def embed_paths(
+    paths: Sequence[str],
+    backbone: Backbone,
+    *,
+    boxes: Sequence[Box] | None = None,
+    batch_size: int = 32,
+    num_workers: int | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    progress: bool = True,
+    strict: bool = False,
+) -> Embeddings:
+    """Embed ``paths`` with ``backbone``; see :class:`Embeddings`.
+
+    ``strict=True`` raises on the first unreadable photo instead of skipping it.
+    """
+    boxes = list(boxes) if boxes is not None else [None] * len(paths)
+    n, dim = len(paths), backbone.num_features
+    vectors = np.full((n, dim), np.nan, dtype=np.float32)
+    report = ReadReport()
+    cache = (
+        EmbeddingCache(cache_dir or default_cache_dir(), backbone.fingerprint)
+        if use_cache
+        else None
+    )
+    keys = [_content_key(p, b) for p, b in zip(paths, boxes, strict=True)]
+    todo = list(range(n))
+    if cache is not None:
+        found = cache.get([k for k in keys if k])
+        todo = [i for i in range(n) if keys[i] is None or keys[i] not in found]
+        for i in set(range(n)) - set(todo):
+            vectors[i] = found[keys[i]]
+    computed = _run_model(
+        [paths[i] for i in todo],
+        [boxes[i] for i in todo],
+        backbone,
+        batch_size,
+        num_workers,
+        progress,
+    )
+    new_entries = {}
+    for j, (vec, error) in enumerate(computed):
+        i = todo[j]
+        reason = error or ("" if keys[i] else "file not found or unreadable")
+        if reason:
+            if strict:
+                raise ImageReadError(paths[i], f"{reason} (run without --strict to skip it)")
+            report.skip(ImageReadError(paths[i], reason))
+            continue
+        vectors[i] = vec
+        new_entries[keys[i]] = vec
+    if cache is not None and new_entries:
+        cache.put(new_entries)
+    valid = ~np.isnan(vectors).any(axis=1)
+    report.n_read = int(valid.sum())
+    return Embeddings(vectors, valid, backbone.fingerprint, report, n_computed=len(todo))
+
+
+@torch.inference_mode()
+def _run_model(paths, boxes, backbone, batch_size, num_workers, progress):
+    if not paths:
+        return []
+    from tqdm.auto import tqdm
+
+    if num_workers is None:
+        num_workers = 0 if len(paths) < 64 else min(4, os.cpu_count() or 1)
+    loader = DataLoader(
+        PhotoDataset(paths, boxes, backbone.preprocessing),
+        batch_size=batch_size,
+        num_workers=num_workers,
+        pin_memory=torch.cuda.is_available(),
+    )
+    device = next(backbone.parameters()).device
+    backbone.eval()
+    out: list[tuple[np.ndarray | None, str]] = [(None, "")] * len(paths)
+    with tqdm(total=len(paths), desc="embedding", unit="img", disable=not progress) as bar:
+        for images, idx, errors in loader:
+            feats = backbone(images.to(device, non_blocking=True)).float()
+            feats = torch.nn.functional.normalize(feats, dim=1).cpu().numpy()
+            for row, i, err in zip(feats, idx.tolist(), errors, strict=True):
+                out[i] = (None, err) if err else (row, "")
+            bar.update(len(idx))
+    return out
+
+
+def _content_key(path: str, box: Box) -> str | None:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return None
+    if box:
+        h.update(repr(tuple(float(v) for v in box)).encode())
+    return h.hexdigest()
+
+
+class EmbeddingCache:
+    """SQLite store of vectors keyed by (model fingerprint, content key)."""
+
+    def __init__(self, directory: str | Path, fingerprint: str):
+        self.path = Path(directory) / "embeddings.sqlite"
+        self.fingerprint = fingerprint
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(self._connect()) as db, db:
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS vectors (fingerprint TEXT, key TEXT, vector BLOB,"
+                    " PRIMARY KEY (fingerprint, key))"
+                )
+        except (OSError, sqlite3.Error) as exc:
+            raise PhotoidError(
+                f"{self.path}: cannot open the embedding cache ({exc}); set PHOTOID_CACHE to a "
+                "writable folder or pass --no-cache."
+            ) from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=60)
+
+    def get(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        with closing(self._connect()) as db:
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                rows = db.execute(
+                    f"SELECT key, vector FROM vectors WHERE fingerprint=? AND key IN ({marks})",
+                    [self.fingerprint, *chunk],
+                )
+                for key, blob in rows:
+                    found[key] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put(self, entries: dict[str, np.ndarray]) -> None:
+        with closing(self._connect()) as db, db:
+            db.executemany(
+                "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
+                [
+                    (self.fingerprint, k, np.asarray(v, np.float32).tobytes())
+                    for k, v in entries.items()
+                ],
+            )

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_photo
+
+from photoid.data.loaders import from_folders
+from photoid.embed import embed_catalog, embed_paths
+from photoid.errors import ImageReadError
+
+
+def test_vectors_are_unit_norm_and_deterministic(folder_catalog: Path, tiny_backbone):
+    catalog = from_folders(folder_catalog)
+    a = embed_catalog(catalog, tiny_backbone, use_cache=False, progress=False)
+    b = embed_catalog(catalog, tiny_backbone, use_cache=False, progress=False, batch_size=2)
+    assert a.vectors.shape == (9, tiny_backbone.num_features)
+    assert a.valid.all()
+    np.testing.assert_allclose(np.linalg.norm(a.vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-5)
+
+
+def test_second_run_is_served_from_cache(folder_catalog: Path, tiny_backbone, tmp_path: Path):
+    catalog = from_folders(folder_catalog)
+    first = embed_catalog(catalog, tiny_backbone, cache_dir=tmp_path, progress=False)
+    second = embed_catalog(catalog, tiny_backbone, cache_dir=tmp_path, progress=False)
+    assert first.n_computed == 9 and second.n_computed == 0
+    np.testing.assert_array_equal(first.vectors, second.vectors)
+    # a changed file is embedded again, the rest still come from the cache
+    write_photo(folder_catalog / "ann" / "0.jpg", seed=999)
+    third = embed_catalog(catalog, tiny_backbone, cache_dir=tmp_path, progress=False)
+    assert third.n_computed == 1
+    assert not np.allclose(third.vectors[0], first.vectors[0])
+
+
+def test_corrupt_photo_is_skipped_and_reported(folder_catalog: Path, tiny_backbone):
+    bad = folder_catalog / "bob" / "1.jpg"
+    bad.write_bytes(bad.read_bytes()[:200])  # truncated JPEG
+    catalog = from_folders(folder_catalog)
+    emb = embed_catalog(catalog, tiny_backbone, use_cache=False, progress=False)
+    row = catalog.paths.index(str(bad.resolve()))
+    assert not emb.valid[row] and emb.valid.sum() == 8
+    assert np.isnan(emb.vectors[row]).all()
+    assert [s.path for s in emb.report.skipped] == [str(bad.resolve())]
+    assert "skipped 1" in emb.report.summary()
+    with pytest.raises(ImageReadError, match="1.jpg"):
+        embed_catalog(catalog, tiny_backbone, use_cache=False, progress=False, strict=True)
+
+
+def test_missing_file_is_reported_not_dropped(tmp_path: Path, tiny_backbone):
+    good = write_photo(tmp_path / "a.jpg", seed=1)
+    emb = embed_paths([str(good), str(tmp_path / "gone.jpg")], tiny_backbone, progress=False)
+    assert emb.valid.tolist() == [True, False]
+    assert emb.report.skipped[0].path.endswith("gone.jpg")
+
+
+def test_workers_give_the_same_vectors(folder_catalog: Path, tiny_backbone):
+    catalog = from_folders(folder_catalog)
+    a = embed_catalog(catalog, tiny_backbone, use_cache=False, progress=False, num_workers=0)
+    b = embed_catalog(catalog, tiny_backbone, use_cache=False, progress=False, num_workers=2)
+    np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-6)

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from photoid.errors import ConfigError
+from photoid.identify import Gallery, identify
+from photoid.metrics import NEW_INDIVIDUAL
+
+
+def _unit(deg: float) -> list[float]:
+    rad = np.deg2rad(deg)
+    return [np.cos(rad), np.sin(rad)]
+
+
+@pytest.fixture
+def gallery() -> Gallery:
+    # individuals at angles: a at 0° and 50°, b at 10°, c at 30°, d at 90°, e at 120°, f at 170°
+    angles = {"a": [0, 50], "b": [10], "c": [30], "d": [90], "e": [120], "f": [170]}
+    vecs, labels = [], []
+    for name, degs in angles.items():
+        for d in degs:
+            vecs.append(_unit(d))
+            labels.append(name)
+    return Gallery.from_embeddings(np.array(vecs, np.float32), labels)
+
+
+def test_top5_individuals_by_best_photo(gallery: Gallery):
+    [answer] = identify(np.array([_unit(45)]), gallery)
+    assert answer.individuals == ("a", "c", "b", "d", "e")
+    np.testing.assert_allclose(answer.scores, np.cos(np.deg2rad([5, 15, 35, 45, 75])), rtol=1e-5)
+
+
+def test_new_individual_inserted_where_score_falls_below_threshold(gallery: Gallery):
+    threshold = float(np.cos(np.deg2rad(20)))
+    [answer] = identify(np.array([_unit(45)]), gallery, threshold=threshold)
+    assert answer.individuals == ("a", "c", NEW_INDIVIDUAL, "b", "d")
+    assert answer.scores[2] == pytest.approx(threshold)
+    [far] = identify(np.array([_unit(-90)]), gallery, threshold=0.9)
+    assert far.individuals[0] == NEW_INDIVIDUAL
+
+
+def test_mean_top_aggregation_and_exclusion(gallery: Gallery):
+    [answer] = identify(np.array([_unit(45)]), gallery, aggregation="mean_top", top_photos=2)
+    # a's two photos at 5° and 45° away average below c's single photo at 15°
+    assert answer.individuals[:2] == ("c", "a")
+    [excluded] = identify(np.array([_unit(50)]), gallery, exclude=np.array([1]))
+    assert excluded.individuals[0] == "c"  # a's photo at 50° is the query itself
+    with pytest.raises(ConfigError, match="Did you mean: max"):
+        identify(np.array([_unit(0)]), gallery, aggregation="maxx")
+
+
+def test_deep_galleries_still_find_five_individuals():
+    rng = np.random.default_rng(0)
+    # 200 photos of one individual near the query, then four others further away
+    near = rng.normal([1, 0, 0], 0.01, size=(200, 3))
+    far = np.array([[0, 1, 0], [0, 0, 1], [0, -1, 0], [0, 0, -1]], float)
+    gallery = Gallery.from_embeddings(
+        np.vstack([near, far]).astype(np.float32), ["x"] * 200 + ["p", "q", "r", "s"]
+    )
+    [answer] = identify(np.array([[1.0, 0, 0]]), gallery)
+    assert answer.individuals[0] == "x" and len(answer.individuals) == 5
