@@ -18,7 +18,7 @@ from photoid.errors import CatalogError
 
 
 def _say(msg: str) -> None:
-    print(msg, file=sys.stderr)
+    print(msg, file=sys.stderr, flush=True)
 
 
 def _load(args: argparse.Namespace) -> Catalog:
