@@ -53,63 +53,84 @@ class IVFIndex(FlatIndex):
         return 0 if self._index is None else int(self._index.ntotal)
 
     def fit(self, vectors: np.ndarray) -> IVFIndex:
-        """Train the cells on (a sample of) ``vectors`` ``(n, dim)`` and tune ``nprobe``; the
-        vectors are not added."""
+        """Train the cells on (a sample of) ``vectors`` ``(n, dim)`` and tune ``nprobe`` on
+        them; the vectors are not kept (``add`` them afterwards)."""
+        v = self._prepare(vectors, "training vectors")
+        self._train(v)
+        self._index.add(v)
+        self._tune(v)
+        self._index.reset()
+        return self
+
+    def add(self, vectors: np.ndarray) -> None:
+        """Append ``vectors``; the first call on an unfitted index trains the cells on them
+        and tunes ``nprobe`` against exact search over them."""
+        v = self._prepare(vectors, "added vectors")
+        if self._index is None:
+            self._train(v)
+            self._index.add(v)
+            self._tune(v)
+        else:
+            self._index.add(v)
+
+    def _train(self, v: np.ndarray) -> None:
         import faiss
 
-        v = self._prepare(vectors, "training vectors")
         n = len(v)
-        nlist = self.nlist or max(16, int(4 * np.sqrt(n)))
-        if n < nlist:
+        nlist = self.nlist or max(16, int(2 * np.sqrt(n)))
+        if n < 4 * nlist:
             raise ConfigError(
-                f"an IVF index with {nlist} cells needs at least {nlist} training vectors; got "
-                f"{n}. Use exact search (FlatIndex) for small catalogs."
+                f"an IVF index with {nlist} cells needs at least {4 * nlist} training vectors; "
+                f"got {n}. Use exact search (FlatIndex) for small catalogs."
             )
         rng = np.random.default_rng(self.seed)
-        train = v[rng.choice(n, min(n, self.max_training_points), replace=False)]
+        train = v[np.sort(rng.choice(n, min(n, self.max_training_points), replace=False))]
         ip = self.metric == "cosine"
         quantizer = faiss.IndexFlatIP(self.dim) if ip else faiss.IndexFlatL2(self.dim)
         kind = faiss.METRIC_INNER_PRODUCT if ip else faiss.METRIC_L2
         index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, kind)
         index.cp.seed = self.seed
-        index.cp.max_points_per_centroid = max(1, len(train) // nlist + 1)
+        index.cp.niter = 10
+        index.cp.max_points_per_centroid = len(train) // nlist + 1
         index.train(train)
-        self._index, self.nlist_ = index, nlist
-        self.nprobe_, self.tuned_recall_ = self._tune(v, rng)
-        return self
+        self._index, self._quantizer, self.nlist_ = index, quantizer, nlist
 
-    def _tune(self, v: np.ndarray, rng: np.random.Generator) -> tuple[int, float]:
-        """Smallest power-of-two nprobe reaching target recall on held-out sample vectors."""
+    def _tune(self, v: np.ndarray) -> None:
+        """Smallest power-of-two ``nprobe`` whose recall@k, for sample vectors of ``v`` (the
+        index's contents) searching all the others, reaches the target."""
+        import faiss
+
         n, k = len(v), self.recall_k
-        n_q = min(self.n_tuning_queries, max(1, n // 10))
-        picked = rng.choice(n, n_q, replace=False)
-        rest = np.setdiff1d(np.arange(n), picked)
-        base = v[rest]
-        exact = FlatIndex(self.dim, self.metric)
-        exact.add(base)
-        truth = exact.search(v[picked], k).ids
-        self._index.add(base)
-        recall, nprobe = 0.0, 1
+        rng = np.random.default_rng(self.seed + 1)
+        picked = np.sort(rng.choice(n, min(self.n_tuning_queries, n), replace=False))
+        q = v[picked]
+        kind = faiss.METRIC_INNER_PRODUCT if self.metric == "cosine" else faiss.METRIC_L2
+        _, exact = faiss.knn(q, v, k + 1, metric=kind)
+        truth = _drop_self(exact, picked, k)
+        nprobe = 1
         while True:
             self._index.nprobe = nprobe
-            found = self._index.search(v[picked], k)[1]
+            found = _drop_self(self._index.search(q, k + 1)[1], picked, k)
             recall = _recall(found, truth)
             if recall >= self.target_recall or nprobe >= self.nlist_:
                 break
             nprobe = min(2 * nprobe, self.nlist_)
-        self._index.reset()
-        return nprobe, recall
-
-    def add(self, vectors: np.ndarray) -> None:
-        if self._index is None:
-            self.fit(vectors)
-        self._index.add(self._prepare(vectors, "added vectors"))
+        self.nprobe_, self.tuned_recall_ = nprobe, recall
 
     def search(self, queries: np.ndarray, k: int) -> SearchResult:
         if self._index is None:
             raise NotFittedError("IVFIndex: call fit(vectors) or add(vectors) before search.")
         self._index.nprobe = self.nprobe_
         return super().search(queries, k)
+
+
+def _drop_self(ids: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
+    """The first ``k`` ids of each row other than the row's own id."""
+    out = np.full((len(ids), k), -1, dtype=np.int64)
+    for i, (row, me) in enumerate(zip(ids, own, strict=True)):
+        rest = row[row != me][:k]
+        out[i, : len(rest)] = rest
+    return out
 
 
 def _recall(found: np.ndarray, truth: np.ndarray) -> float:
