@@ -276,6 +276,20 @@ class CatalogStore:
             generation=int(meta["generation"]),
         )
 
+    def table(self):
+        """The catalog's photos as a DataFrame: path, identity, species, viewpoint, date,
+        location, provenance, added (one row per photo, by insertion)."""
+        import pandas as pd
+
+        columns = ["path", "identity", "species", "viewpoint", "date", "location", "provenance"]
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT im.path, i.name, im.species, im.viewpoint, im.date, im.location, "
+                "im.provenance, im.added FROM images im JOIN individuals i "
+                "ON i.id = im.individual_id ORDER BY im.id"
+            ).fetchall()
+        return pd.DataFrame(rows, columns=[*columns, "added"])
+
     def events(self) -> list[tuple[str, str, dict]]:
         """The change log: ``(time, action, detail)``, oldest first."""
         with self._read() as db:
