@@ -115,3 +115,22 @@ def test_not_a_catalog(tmp_path):
     CatalogStore.create(tmp_path / "c", MODEL)
     with pytest.raises(CatalogError, match="not empty"):
         CatalogStore.create(tmp_path / "c", MODEL)
+
+
+def test_large_catalog_search_is_approximate_and_cached(store: CatalogStore):
+    from photoid.index.ivf import IVFIndex
+    from photoid.index.lookup import catalog_gallery
+
+    photos, vectors = batch(0, n=600, individuals=30)
+    store.add(photos, vectors, fingerprint=MODEL.fingerprint)
+    gallery = catalog_gallery(store, approximate_from=500)
+    assert isinstance(gallery.index, IVFIndex)
+    cached = list((store.root / "index").glob("*.faiss"))
+    assert len(cached) == 1
+    again = catalog_gallery(store, approximate_from=500)  # read from the cache file
+    assert again.index.nprobe_ == gallery.index.nprobe_
+    query = vectors[:3]
+    np.testing.assert_array_equal(again.index.search(query, 1).ids[:, 0], [0, 1, 2])
+    store.rename("ind0", "zed")  # a new catalog state: the next search retrains
+    catalog_gallery(store, approximate_from=500)
+    assert [p.name for p in (store.root / "index").glob("*.faiss")] != [cached[0].name]

@@ -9,6 +9,10 @@ TPAMI 2011, for the inverted file).
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import numpy as np
 
 from photoid.errors import ConfigError, NotFittedError
@@ -122,6 +126,41 @@ class IVFIndex(FlatIndex):
             raise NotFittedError("IVFIndex: call fit(vectors) or add(vectors) before search.")
         self._index.nprobe = self.nprobe_
         return super().search(queries, k)
+
+
+def save_ivf(index: IVFIndex, path: str | Path) -> None:
+    """Write a fitted index to ``path`` (FAISS file) and its settings to ``path + .json``,
+    each atomically; the JSON is written last, so its presence means the pair is whole."""
+    import faiss
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    faiss.write_index(index._index, str(tmp))
+    os.replace(tmp, path)
+    settings = {
+        "dim": index.dim,
+        "metric": index.metric,
+        "nlist": index.nlist_,
+        "nprobe": index.nprobe_,
+        "tuned_recall": index.tuned_recall_,
+        "target_recall": index.target_recall,
+    }
+    tmp.write_text(json.dumps(settings))
+    os.replace(tmp, path.with_name(path.name + ".json"))
+
+
+def load_ivf(path: str | Path) -> IVFIndex:
+    """Read an index written by :func:`save_ivf` (FileNotFoundError when it is not there)."""
+    import faiss
+
+    path = Path(path)
+    settings = json.loads(path.with_name(path.name + ".json").read_text())
+    index = IVFIndex(settings["dim"], settings["metric"], target_recall=settings["target_recall"])
+    index._index = faiss.read_index(str(path))
+    index.nlist_, index.nprobe_ = settings["nlist"], settings["nprobe"]
+    index.tuned_recall_ = settings["tuned_recall"]
+    return index
 
 
 def _drop_self(ids: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
