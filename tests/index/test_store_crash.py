@@ -56,7 +56,7 @@ def test_kill_at_each_step_of_add(root: Path, point: str, expect_added: bool):
 def test_kill_at_random_moments_during_adds(root: Path):
     rng = random.Random(4)
     committed, first = {0}, 1
-    for _ in range(6):
+    for _ in range(4):
         proc = _start("write", str(root), str(first), "1000")
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
         time.sleep(rng.uniform(0.0, 0.25))
