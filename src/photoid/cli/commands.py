@@ -206,3 +206,15 @@ def run_validate(args: argparse.Namespace) -> int:
             print(f"{exc.path}: {exc.reason}")
     print(f"{catalog!r}: {report.summary()}")
     return 0 if not report.skipped else 1
+
+
+def run_catalog(args: argparse.Namespace) -> int:
+    from photoid.cli.catalog import run_catalog as run
+
+    return run(args)
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    from photoid.cli.catalog import run_calibrate as run
+
+    return run(args)

@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     val = sub.add_parser("validate", help="check a catalog: rows, files and every image")
     _catalog_args(val)
+
+    from photoid.cli.catalog import add_calibrate_parser, add_catalog_parser
+
+    add_catalog_parser(sub)
+    add_calibrate_parser(sub)
     return parser
 
 

@@ -1,0 +1,97 @@
+"""Identification against a persistent catalog: filters, aggregation, calibrated threshold."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from photoid.errors import CatalogError
+from photoid.identify import Gallery, Identification, identify
+from photoid.index.ivf import load_ivf, save_ivf
+from photoid.index.registry import APPROXIMATE_FROM, build_index
+from photoid.index.store import CatalogStore
+
+Filter = str | Sequence[str] | None
+
+
+def catalog_gallery(
+    store: CatalogStore,
+    *,
+    species: Filter = None,
+    viewpoint: Filter = None,
+    location: Filter = None,
+    backend: str = "auto",
+    approximate_from: int = APPROXIMATE_FROM,
+) -> Gallery:
+    """A :class:`Gallery` of the catalog's photos that pass the filters (exact search below
+    ``approximate_from`` photos, IVF above; see :func:`photoid.index.registry.build_index`)."""
+    filters = {"species": species, "viewpoint": viewpoint, "location": location}
+    snap = store.snapshot(**filters)
+    if len(snap.image_ids) == 0:
+        raise CatalogError(
+            f"{store.root}: no photos match the filters species={species!r}, "
+            f"viewpoint={viewpoint!r}, location={location!r}; `photoid catalog stats` shows "
+            "what the catalog holds."
+        )
+    whole = all(v is None for v in filters.values())
+    if backend == "ivf" or (backend == "auto" and len(snap.image_ids) >= approximate_from):
+        if whole:
+            return Gallery(_cached_ivf(store, snap), snap.individuals)
+        backend = "ivf"
+    index = build_index(snap.vectors, store.model.metric, backend, approximate_from)
+    return Gallery(index, snap.individuals)
+
+
+def _cached_ivf(store: CatalogStore, snap):
+    """The whole catalog's IVF index, trained once per catalog state (generation) and kept in
+    ``<catalog>/index/``; readers share it, and a stale one is replaced."""
+    folder = store.root / "index"
+    path = folder / f"ivf-g{snap.generation}-n{len(snap.image_ids)}.faiss"
+    try:
+        index = load_ivf(path)
+        if index.ntotal == len(snap.image_ids):
+            return index
+    except (FileNotFoundError, RuntimeError, ValueError):
+        pass
+    index = build_index(snap.vectors, store.model.metric, "ivf")
+    save_ivf(index, path)
+    for old in folder.glob("ivf-g*"):
+        if not old.name.startswith(path.name):
+            old.unlink(missing_ok=True)
+    return index
+
+
+def identify_in_catalog(
+    store: CatalogStore,
+    queries: np.ndarray,
+    *,
+    fingerprint: str,
+    k: int = 5,
+    species: Filter = None,
+    viewpoint: Filter = None,
+    location: Filter = None,
+    aggregation: str = "max",
+    top_photos: int = 3,
+    threshold: float | None = None,
+    new_individual: bool = True,
+) -> list[Identification]:
+    """Top-``k`` individuals of the catalog for each query embedding ``(n, d)``, made by the
+    model ``fingerprint`` (another model's embeddings are refused).
+
+    ``new_individual`` answers use ``threshold``, else the catalog's calibrated threshold
+    (``photoid calibrate``); ``new_individual=False`` or an uncalibrated catalog never
+    predicts it. ``aggregation``/``top_photos`` as in :func:`photoid.identify.identify`.
+    """
+    store.check_model(fingerprint, "query embeddings")
+    gallery = catalog_gallery(store, species=species, viewpoint=viewpoint, location=location)
+    if threshold is None and new_individual:
+        threshold = store.threshold
+    return identify(
+        queries,
+        gallery,
+        k=k,
+        threshold=threshold if new_individual else None,
+        aggregation=aggregation,
+        top_photos=top_photos,
+    )

@@ -1,0 +1,557 @@
+"""The persistent catalog: a directory that holds a research group's photo-ID catalog for years.
+
+Layout of ``<catalog>/``::
+
+    catalog.sqlite   individuals, images (species, viewpoint, date, location, provenance),
+                     segments, events, meta (model fingerprint + preprocessing, threshold)
+    vectors/         immutable ``seg-*.npy`` files of float32 embeddings (see segments.py)
+    writer.lock      held by the one process changing the catalog
+
+SQLite (WAL journal) is the source of truth; each image row names its segment and row. Every
+change is one SQLite transaction; readers see a snapshot and are never blocked by the writer.
+Embeddings from a model whose fingerprint differs from the catalog's are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from photoid.errors import CatalogError, ConfigError, ModelError, did_you_mean
+from photoid.index.base import METRICS
+from photoid.index.segments import (
+    SEGMENT_DIR,
+    WriterLock,
+    read_segment,
+    remove_orphans,
+    write_segment,
+)
+
+DB_FILE = "catalog.sqlite"
+SCHEMA_VERSION = 1
+FILTER_COLUMNS = ("species", "viewpoint", "location")
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE individuals (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, species TEXT, created TEXT NOT NULL);
+CREATE TABLE segments (
+    id INTEGER PRIMARY KEY, file TEXT NOT NULL UNIQUE, n INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL);
+CREATE TABLE images (
+    id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE,
+    individual_id INTEGER NOT NULL REFERENCES individuals(id),
+    species TEXT, viewpoint TEXT, date TEXT, location TEXT, provenance TEXT,
+    added TEXT NOT NULL, segment_id INTEGER NOT NULL REFERENCES segments(id),
+    segment_row INTEGER NOT NULL);
+CREATE INDEX images_individual ON images(individual_id);
+CREATE TABLE events (id INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL,
+    detail TEXT NOT NULL);
+"""
+
+
+def _crash_point(name: str) -> None:
+    """A no-op seam between the steps of a change; crash tests replace it to kill the process."""
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """The embedding model a catalog is built with: ``fingerprint`` (see Backbone.fingerprint),
+    timm ``backbone`` name, ``weights`` identity, ``preprocessing`` (size, mean, std,
+    interpolation), vector ``dim`` and similarity ``metric``."""
+
+    fingerprint: str
+    backbone: str
+    weights: str
+    preprocessing: dict
+    dim: int
+    metric: str = "cosine"
+
+    @classmethod
+    def from_backbone(cls, backbone, metric: str = "cosine") -> ModelRecord:
+        return cls(
+            fingerprint=backbone.fingerprint,
+            backbone=backbone.name,
+            weights=backbone.weights_id,
+            preprocessing=asdict(backbone.preprocessing),
+            dim=int(backbone.num_features),
+            metric=metric,
+        )
+
+
+@dataclass(frozen=True)
+class AddReport:
+    """What ``add`` did: photos added, skipped as unreadable, skipped as already present."""
+
+    n_added: int
+    n_unreadable: int
+    n_duplicates: int
+    n_new_individuals: int
+
+    def summary(self) -> str:
+        return (
+            f"added {self.n_added} photo(s) ({self.n_new_individuals} new individual(s)); "
+            f"skipped {self.n_unreadable} unreadable, {self.n_duplicates} already in the catalog"
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent view of the catalog's images: ``vectors`` float32 ``(n, d)`` row-aligned
+    with ``image_ids``, ``paths``, ``individuals`` (names) and the filter columns."""
+
+    image_ids: np.ndarray
+    paths: np.ndarray
+    individuals: np.ndarray
+    species: np.ndarray
+    viewpoint: np.ndarray
+    location: np.ndarray
+    vectors: np.ndarray
+    generation: int
+
+
+@dataclass(frozen=True)
+class CatalogStats:
+    n_individuals: int
+    n_images: int
+    n_segments: int
+    n_stored_vectors: int
+    species: dict[str, int]
+    model: ModelRecord
+    threshold: float | None
+    generation: int
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class CatalogStore:
+    """A catalog directory. Open an existing one with ``CatalogStore(path)``; make a new one
+    with :meth:`create`. Reading methods need no lock; changing ones take the writer lock and
+    run as one transaction each."""
+
+    def __init__(self, path: str | Path):
+        self.root = Path(path)
+        self.db_path = self.root / DB_FILE
+        self.segment_dir = self.root / SEGMENT_DIR
+        if not self.db_path.is_file():
+            raise CatalogError(
+                f"{self.root}: not a photoid catalog (no {DB_FILE}); create one with "
+                f"`photoid catalog create {self.root}`."
+            )
+        version = int(self._meta().get("schema_version", "0"))
+        if version != SCHEMA_VERSION:
+            raise CatalogError(
+                f"{self.root}: catalog schema version {version}; this photoid reads version "
+                f"{SCHEMA_VERSION}."
+            )
+
+    # ---- creation and connections -------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, model: ModelRecord) -> CatalogStore:
+        """Make an empty catalog at ``path`` (a new or empty folder) for ``model``'s vectors."""
+        root = Path(path)
+        if model.metric not in METRICS:
+            raise ConfigError(
+                f"unknown metric {model.metric!r}; expected one of {METRICS}."
+                f"{did_you_mean(model.metric, METRICS)}"
+            )
+        if (root / DB_FILE).exists() or (root.is_dir() and any(root.iterdir())):
+            raise CatalogError(f"{root}: folder exists and is not empty; choose a new folder.")
+        root.mkdir(parents=True, exist_ok=True)
+        (root / SEGMENT_DIR).mkdir(exist_ok=True)
+        tmp = root / f".{DB_FILE}.tmp"
+        tmp.unlink(missing_ok=True)
+        with closing(sqlite3.connect(tmp)) as db, db:
+            db.executescript(_SCHEMA)
+            meta = {"schema_version": str(SCHEMA_VERSION), "generation": "0", "created": _now()}
+            meta.update(_model_meta(model))
+            db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+        tmp.replace(root / DB_FILE)  # a half-made catalog never carries the real name
+        return cls(root)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: every SELECT inside sees the same committed state."""
+        with closing(self._connect()) as db:
+            db.execute("BEGIN")
+            try:
+                yield db
+            finally:
+                db.execute("COMMIT")
+
+    @contextmanager
+    def _write(self, action: str, detail: dict) -> Iterator[sqlite3.Connection]:
+        """Writer lock + one IMMEDIATE transaction that also logs an event and bumps the
+        generation; orphan segments of earlier killed writers are cleaned up first."""
+        with WriterLock(self.root), closing(self._connect()) as db:
+            referenced = {r[0] for r in db.execute("SELECT file FROM segments")}
+            remove_orphans(self.segment_dir, referenced)
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute(
+                    "INSERT INTO events (at, action, detail) VALUES (?, ?, ?)",
+                    (_now(), action, json.dumps(detail, sort_keys=True)),
+                )
+                db.execute(
+                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
+                )
+                _crash_point("before_commit")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            _crash_point("after_commit")
+
+    def _meta(self) -> dict[str, str]:
+        with closing(self._connect()) as db:
+            return dict(db.execute("SELECT key, value FROM meta"))
+
+    # ---- reading ------------------------------------------------------------------------
+    @property
+    def model(self) -> ModelRecord:
+        m = self._meta()
+        return ModelRecord(
+            fingerprint=m["fingerprint"],
+            backbone=m["backbone"],
+            weights=m["weights"],
+            preprocessing=json.loads(m["preprocessing"]),
+            dim=int(m["dim"]),
+            metric=m["metric"],
+        )
+
+    @property
+    def threshold(self) -> float | None:
+        """The calibrated new-individual threshold, or None if never calibrated."""
+        value = self._meta().get("threshold")
+        return None if value is None else float(value)
+
+    def individuals(self) -> list[tuple[str, int]]:
+        """``(name, number of photos)`` of every individual, by name."""
+        with self._read() as db:
+            return list(
+                db.execute(
+                    "SELECT i.name, COUNT(im.id) FROM individuals i LEFT JOIN images im "
+                    "ON im.individual_id = i.id GROUP BY i.id ORDER BY i.name"
+                )
+            )
+
+    def stats(self) -> CatalogStats:
+        with self._read() as db:
+            (n_ind,) = db.execute("SELECT COUNT(*) FROM individuals").fetchone()
+            (n_img,) = db.execute("SELECT COUNT(*) FROM images").fetchone()
+            n_seg, n_vec = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(n), 0) FROM segments"
+            ).fetchone()
+            species = dict(
+                db.execute(
+                    "SELECT COALESCE(species, '(none)'), COUNT(*) FROM images GROUP BY 1 ORDER BY 1"
+                )
+            )
+        meta = self._meta()
+        return CatalogStats(
+            n_individuals=n_ind,
+            n_images=n_img,
+            n_segments=n_seg,
+            n_stored_vectors=n_vec,
+            species=species,
+            model=self.model,
+            threshold=None if "threshold" not in meta else float(meta["threshold"]),
+            generation=int(meta["generation"]),
+        )
+
+    def table(self):
+        """The catalog's photos as a DataFrame: path, identity, species, viewpoint, date,
+        location, provenance, added (one row per photo, by insertion)."""
+        import pandas as pd
+
+        columns = ["path", "identity", "species", "viewpoint", "date", "location", "provenance"]
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT im.path, i.name, im.species, im.viewpoint, im.date, im.location, "
+                "im.provenance, im.added FROM images im JOIN individuals i "
+                "ON i.id = im.individual_id ORDER BY im.id"
+            ).fetchall()
+        return pd.DataFrame(rows, columns=[*columns, "added"])
+
+    def events(self) -> list[tuple[str, str, dict]]:
+        """The change log: ``(time, action, detail)``, oldest first."""
+        with self._read() as db:
+            rows = db.execute("SELECT at, action, detail FROM events ORDER BY id").fetchall()
+        return [(at, action, json.loads(detail)) for at, action, detail in rows]
+
+    def snapshot(self, **filters: str | Sequence[str] | None) -> Snapshot:
+        """Images and their vectors as of one committed state, optionally filtered by
+        ``species``, ``viewpoint`` and ``location`` (a value or a list of accepted values)."""
+        where, params = _where(filters)
+        for _attempt in range(3):
+            try:
+                return self._snapshot(where, params)
+            except FileNotFoundError:  # a reindex replaced the segments under us: read again
+                continue
+        return self._snapshot(where, params)
+
+    def _snapshot(self, where: str, params: list) -> Snapshot:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT im.id, im.path, i.name, im.species, im.viewpoint, im.location, s.file, "
+                "im.segment_row FROM images im JOIN individuals i ON i.id = im.individual_id "
+                f"JOIN segments s ON s.id = im.segment_id {where} ORDER BY im.id",
+                params,
+            ).fetchall()
+            generation = int(
+                db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]
+            )
+            dim = int(db.execute("SELECT value FROM meta WHERE key='dim'").fetchone()[0])
+            vectors = np.empty((len(rows), dim), dtype=np.float32)
+            if rows:
+                files = np.array([r[6] for r in rows], dtype=object)
+                seg_rows = np.array([r[7] for r in rows], dtype=np.int64)
+                for name in set(files.tolist()):
+                    at = np.flatnonzero(files == name)
+                    vectors[at] = read_segment(self.segment_dir, name)[seg_rows[at]]
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 8
+        return Snapshot(
+            image_ids=np.asarray(cols[0], dtype=np.int64),
+            paths=np.asarray(cols[1], dtype=object),
+            individuals=np.asarray(cols[2], dtype=object),
+            species=np.asarray(cols[3], dtype=object),
+            viewpoint=np.asarray(cols[4], dtype=object),
+            location=np.asarray(cols[5], dtype=object),
+            vectors=vectors,
+            generation=generation,
+        )
+
+    # ---- changing -----------------------------------------------------------------------
+    def check_model(self, fingerprint: str, what: str = "embeddings") -> None:
+        """Raise :class:`ModelError` unless ``fingerprint`` is the catalog's model."""
+        model = self.model
+        if fingerprint != model.fingerprint:
+            raise ModelError(
+                f"{self.root}: these {what} come from another model (fingerprint "
+                f"{fingerprint[:12]}…) than the catalog's {model.backbone} "
+                f"(weights {model.weights[:40]}, {model.preprocessing.get('image_size')} px, "
+                f"fingerprint {model.fingerprint[:12]}…). Embed with the catalog's model, or "
+                f"re-embed the catalog: photoid catalog reindex {self.root} --model NEW."
+            )
+
+    def add(
+        self,
+        photos,
+        vectors: np.ndarray,
+        valid: np.ndarray | None = None,
+        *,
+        fingerprint: str,
+        provenance: str = "",
+    ) -> AddReport:
+        """Add the photos of catalog table ``photos`` (a :class:`photoid.data.catalog.Catalog`)
+        with their embeddings ``vectors`` float32 ``(n, d)`` made by the model ``fingerprint``.
+
+        Rows with ``valid`` False (unreadable photos) and paths already in the catalog are
+        skipped and counted. All-or-nothing: one transaction.
+        """
+        self.check_model(fingerprint)
+        table = photos.table.reset_index(drop=True)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        valid = np.ones(len(table), bool) if valid is None else np.asarray(valid, bool)
+        if vectors.shape != (len(table), self.model.dim):
+            raise CatalogError(
+                f"{len(table)} photos need vectors of shape ({len(table)}, {self.model.dim}); "
+                f"got {vectors.shape}."
+            )
+        keep = valid & np.isfinite(vectors).all(axis=1)
+        n_unreadable = int((~keep).sum())
+        with self._write("add", {"provenance": provenance, "source": photos.source}) as db:
+            present = {r[0] for r in db.execute("SELECT path FROM images")}
+            is_new = np.array([p not in present for p in table["path"]], bool)
+            n_dup = int((keep & ~is_new).sum())
+            rows = np.flatnonzero(keep & is_new)
+            if len(rows) == 0:
+                return AddReport(0, n_unreadable, n_dup, 0)
+            n_individuals_before = db.execute("SELECT COUNT(*) FROM individuals").fetchone()[0]
+            file = write_segment(self.segment_dir, vectors[rows])
+            _crash_point("after_segment")
+            cur = db.execute(
+                "INSERT INTO segments (file, n, fingerprint) VALUES (?, ?, ?)",
+                (file, len(rows), fingerprint),
+            )
+            segment_id = cur.lastrowid
+            added = _now()
+            ids = _individual_ids(db, table.iloc[rows], added)
+            db.executemany(
+                "INSERT INTO images (path, individual_id, species, viewpoint, date, location, "
+                "provenance, added, segment_id, segment_row) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        str(table.at[r, "path"]),
+                        ids[str(table.at[r, "identity"])],
+                        *(_opt(table, r, c) for c in ("species", "viewpoint", "date", "location")),
+                        provenance or photos.source,
+                        added,
+                        segment_id,
+                        j,
+                    )
+                    for j, r in enumerate(rows.tolist())
+                ],
+            )
+            n_ind = db.execute("SELECT COUNT(*) FROM individuals").fetchone()[0]
+        return AddReport(len(rows), n_unreadable, n_dup, n_ind - n_individuals_before)
+
+    def remove(self, paths: Sequence[str] = (), individuals: Sequence[str] = ()) -> tuple[int, int]:
+        """Remove photos by path and whole individuals by name; return (photos, individuals)
+        removed. Unknown names or paths raise, listing them, and nothing is removed."""
+        with self._write("remove", {"paths": list(paths), "individuals": list(individuals)}) as db:
+            ind_ids = [self._individual_id(db, name) for name in individuals]
+            missing = [
+                p
+                for p in paths
+                if not db.execute("SELECT 1 FROM images WHERE path=?", (p,)).fetchone()
+            ]
+            if missing:
+                raise CatalogError(
+                    f"{self.root}: {len(missing)} photo(s) not in the catalog: {missing[:10]}; "
+                    "`photoid catalog export` lists the stored paths."
+                )
+            n_photos = 0
+            for p in paths:
+                n_photos += db.execute("DELETE FROM images WHERE path=?", (p,)).rowcount
+            for i in ind_ids:
+                n_photos += db.execute("DELETE FROM images WHERE individual_id=?", (i,)).rowcount
+                db.execute("DELETE FROM individuals WHERE id=?", (i,))
+        return n_photos, len(ind_ids)
+
+    def merge(self, source: str, into: str) -> int:
+        """Move every photo of individual ``source`` to ``into`` and delete ``source`` (two IDs
+        turned out to be one animal); return how many photos moved."""
+        if source == into:
+            raise CatalogError(f"cannot merge {source!r} into itself.")
+        with self._write("merge", {"source": source, "into": into}) as db:
+            src, dst = self._individual_id(db, source), self._individual_id(db, into)
+            moved = db.execute(
+                "UPDATE images SET individual_id=? WHERE individual_id=?", (dst, src)
+            ).rowcount
+            db.execute("DELETE FROM individuals WHERE id=?", (src,))
+        return moved
+
+    def rename(self, old: str, new: str) -> None:
+        """Rename individual ``old`` to ``new`` (which must not exist: use merge for that)."""
+        with self._write("rename", {"old": old, "new": new}) as db:
+            ind = self._individual_id(db, old)
+            if db.execute("SELECT 1 FROM individuals WHERE name=?", (new,)).fetchone():
+                raise CatalogError(
+                    f"{self.root}: individual {new!r} already exists; to make one animal of the "
+                    f"two, run: photoid catalog merge {self.root} {old} {new}"
+                )
+            db.execute("UPDATE individuals SET name=? WHERE id=?", (new, ind))
+
+    def set_threshold(self, threshold: float, details: dict | None = None) -> None:
+        """Store the calibrated new-individual threshold (similarity units of the catalog)."""
+        with self._write("calibrate", {"threshold": threshold, **(details or {})}) as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('threshold', ?)", (repr(threshold),))
+
+    def replace_vectors(self, model: ModelRecord, image_ids: np.ndarray, vectors: np.ndarray):
+        """Reindex: the vectors of every image (``image_ids`` must cover them all) from
+        ``model``, written as one new segment; the model record changes and the threshold,
+        calibrated for the old model, is dropped. One transaction."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(image_ids), model.dim):
+            raise CatalogError(
+                f"expected vectors ({len(image_ids)}, {model.dim}), got {vectors.shape}."
+            )
+        with self._write(
+            "reindex", {"backbone": model.backbone, "fingerprint": model.fingerprint}
+        ) as db:
+            stored = {r[0] for r in db.execute("SELECT id FROM images")}
+            if stored != set(np.asarray(image_ids).tolist()):
+                raise CatalogError(
+                    f"{self.root}: the catalog changed during reindexing; run it again."
+                )
+            file = write_segment(self.segment_dir, vectors)
+            seg = db.execute(
+                "INSERT INTO segments (file, n, fingerprint) VALUES (?, ?, ?)",
+                (file, len(vectors), model.fingerprint),
+            ).lastrowid
+            db.executemany(
+                "UPDATE images SET segment_id=?, segment_row=? WHERE id=?",
+                [(seg, j, int(i)) for j, i in enumerate(image_ids)],
+            )
+            db.execute("DELETE FROM segments WHERE id != ?", (seg,))
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", _model_meta(model).items())
+            db.execute("DELETE FROM meta WHERE key='threshold'")
+
+    def _individual_id(self, db: sqlite3.Connection, name: str) -> int:
+        row = db.execute("SELECT id FROM individuals WHERE name=?", (name,)).fetchone()
+        if row is None:
+            names = [r[0] for r in db.execute("SELECT name FROM individuals")]
+            raise CatalogError(
+                f"{self.root}: no individual {name!r}.{did_you_mean(name, names)} "
+                "`photoid catalog list` shows them all."
+            )
+        return int(row[0])
+
+
+def _model_meta(model: ModelRecord) -> dict[str, str]:
+    return {
+        "fingerprint": model.fingerprint,
+        "backbone": model.backbone,
+        "weights": model.weights,
+        "preprocessing": json.dumps(model.preprocessing, sort_keys=True),
+        "dim": str(model.dim),
+        "metric": model.metric,
+    }
+
+
+def _opt(table, row: int, column: str) -> str | None:
+    if column not in table.columns:
+        return None
+    value = table.at[row, column]
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _individual_ids(db: sqlite3.Connection, rows, created: str) -> dict[str, int]:
+    species = {}
+    if "species" in rows.columns:
+        for name, sp in zip(rows["identity"].astype(str), rows["species"], strict=True):
+            if isinstance(sp, str):
+                species.setdefault(name, sp)
+    names = sorted(set(rows["identity"].astype(str)))
+    db.executemany(
+        "INSERT OR IGNORE INTO individuals (name, species, created) VALUES (?, ?, ?)",
+        [(n, species.get(n), created) for n in names],
+    )
+    ids = {}
+    for n in names:
+        ids[n] = int(db.execute("SELECT id FROM individuals WHERE name=?", (n,)).fetchone()[0])
+    return ids
+
+
+def _where(filters: dict) -> tuple[str, list]:
+    clauses, params = [], []
+    for column, value in filters.items():
+        if column not in FILTER_COLUMNS:
+            raise ConfigError(
+                f"unknown filter {column!r}; expected one of {FILTER_COLUMNS}."
+                f"{did_you_mean(column, FILTER_COLUMNS)}"
+            )
+        if value is None:
+            continue
+        values = [value] if isinstance(value, str) else list(value)
+        clauses.append(f"im.{column} IN ({','.join('?' * len(values))})")
+        params.extend(values)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params

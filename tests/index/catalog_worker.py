@@ -1,0 +1,65 @@
+"""A separate process that writes to or reads from a catalog, for crash and concurrency tests.
+
+    python catalog_worker.py write ROOT FIRST_BATCH N_BATCHES [CRASH_POINT]
+    python catalog_worker.py read ROOT STOP_FILE
+
+``write`` prints ``ready`` once imported and ``committed B`` after each batch's add returns;
+with CRASH_POINT (after_segment, before_commit, after_commit) it SIGKILLs itself there during
+its first add. ``read`` checks the catalog's consistency until STOP_FILE exists and prints
+``reads N generations G``; an inconsistent read exits with an error.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from store_helpers import MODEL, batch, check_consistent  # noqa: E402
+
+import photoid.index.store as store_module  # noqa: E402
+from photoid.index.store import CatalogStore  # noqa: E402
+
+
+def write(root: str, first: int, n: int, crash_point: str | None) -> None:
+    if crash_point:
+
+        def crash(name: str) -> None:
+            if name == crash_point:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        store_module._crash_point = crash
+        real_write = store_module.write_segment
+
+        def write_segment(directory, vectors):  # crash point inside the segment write
+            name = real_write(directory, vectors)
+            store_module._crash_point("after_segment")
+            return name
+
+        store_module.write_segment = write_segment
+    store = CatalogStore(root)
+    print("ready", flush=True)
+    for b in range(first, first + n):
+        photos, vectors = batch(b)
+        store.add(photos, vectors, fingerprint=MODEL.fingerprint)
+        print(f"committed {b}", flush=True)
+
+
+def read(root: str, stop_file: str) -> None:
+    reads, generations = 0, set()
+    while not Path(stop_file).exists():
+        check_consistent(root)
+        generations.add(CatalogStore(root).snapshot().generation)
+        reads += 1
+    print(f"reads {reads} generations {len(generations)}", flush=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "write":
+        point = sys.argv[5] if len(sys.argv) > 5 else None
+        write(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), point)
+    else:
+        read(sys.argv[2], sys.argv[3])

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from store_helpers import DIM, MODEL, batch, check_consistent, vector_for
+
+from photoid.errors import CatalogError, ModelError
+from photoid.index.lookup import identify_in_catalog
+from photoid.index.segments import WriterLock
+from photoid.index.store import CatalogStore
+from photoid.metrics import NEW_INDIVIDUAL
+
+
+@pytest.fixture
+def store(tmp_path) -> CatalogStore:
+    return CatalogStore.create(tmp_path / "cat", MODEL)
+
+
+def test_add_list_stats_roundtrip(store: CatalogStore, tmp_path):
+    photos, vectors = batch(0, n=10, individuals=3, species=["seal"] * 10)
+    report = store.add(photos, vectors, fingerprint=MODEL.fingerprint, provenance="survey 1")
+    assert (report.n_added, report.n_new_individuals, report.n_duplicates) == (10, 3, 0)
+    assert store.individuals() == [("ind0", 4), ("ind1", 3), ("ind2", 3)]
+    stats = CatalogStore(tmp_path / "cat").stats()  # reopened from disk
+    assert (stats.n_images, stats.n_individuals, stats.species) == (10, 3, {"seal": 10})
+    assert stats.model == MODEL
+    check_consistent(tmp_path / "cat", batch_size=10)
+
+
+def test_add_again_skips_duplicates_and_unreadable(store: CatalogStore):
+    photos, vectors = batch(0, n=6)
+    store.add(photos, vectors, fingerprint=MODEL.fingerprint)
+    valid = np.array([True] * 5 + [False])
+    report = store.add(photos, vectors, valid, fingerprint=MODEL.fingerprint)
+    assert (report.n_added, report.n_duplicates, report.n_unreadable) == (0, 5, 1)
+    assert store.stats().n_images == 6
+
+
+def test_refuses_embeddings_of_another_model(store: CatalogStore):
+    photos, vectors = batch(0)
+    with pytest.raises(ModelError, match="another model.*reindex"):
+        store.add(photos, vectors, fingerprint="0" * 64)
+    assert store.stats().n_images == 0
+
+
+def test_remove_merge_rename(store: CatalogStore):
+    photos, vectors = batch(0, n=8, individuals=4)
+    store.add(photos, vectors, fingerprint=MODEL.fingerprint)
+    assert store.remove(paths=["/b0/0.jpg"], individuals=["ind1"]) == (3, 1)
+    assert store.merge("ind2", "ind3") == 2
+    store.rename("ind3", "Mara")
+    assert store.individuals() == [("Mara", 4), ("ind0", 1)]
+    with pytest.raises(CatalogError, match="already exists.*merge"):
+        store.rename("ind0", "Mara")
+    with pytest.raises(CatalogError, match="Did you mean: ind0"):
+        store.merge("ind9", "Mara")
+    with pytest.raises(CatalogError, match="not in the catalog"):
+        store.remove(paths=["/nowhere.jpg"])
+    assert [e[1] for e in store.events()] == ["add", "remove", "merge", "rename"]
+    snap = store.snapshot()
+    np.testing.assert_array_equal(snap.vectors, np.stack([vector_for(p) for p in snap.paths]))
+
+
+def test_second_writer_gets_a_clear_error(store: CatalogStore):
+    photos, vectors = batch(0)
+    with WriterLock(store.root):  # another writer holds the catalog
+        with pytest.raises(CatalogError, match="one writer at a time"):
+            store.add(photos, vectors, fingerprint=MODEL.fingerprint)
+    store.add(photos, vectors, fingerprint=MODEL.fingerprint)  # free again
+    assert store.stats().n_images == 20
+
+
+def test_identify_filters_and_stored_threshold(store: CatalogStore):
+    # ind0 at 0°, ind1 at 20° but seen at another location, ind2 at 90°
+    def unit(deg):
+        v = np.zeros(DIM, np.float32)
+        v[0], v[1] = np.cos(np.deg2rad(deg)), np.sin(np.deg2rad(deg))
+        return v
+
+    photos, _ = batch(0, n=3, individuals=3, location=["A", "B", "A"])
+    vectors = np.stack([unit(0), unit(20), unit(90)])
+    store.add(photos, vectors, fingerprint=MODEL.fingerprint)
+    query = unit(15)[None]
+    [ans] = identify_in_catalog(store, query, fingerprint=MODEL.fingerprint)
+    assert ans.individuals[:3] == ("ind1", "ind0", "ind2")  # uncalibrated: no new_individual
+    [ans] = identify_in_catalog(store, query, fingerprint=MODEL.fingerprint, location="A")
+    assert ans.individuals == ("ind0", "ind2")
+    assert ans.scores[0] == pytest.approx(np.cos(np.deg2rad(15)), abs=1e-6)
+    store.set_threshold(0.999)  # best is cos 5° = 0.9962
+    [ans] = identify_in_catalog(store, query, fingerprint=MODEL.fingerprint)
+    assert ans.individuals[0] == NEW_INDIVIDUAL
+    with pytest.raises(ModelError):
+        identify_in_catalog(store, query, fingerprint="0" * 64)
+
+
+def test_reindex_replaces_vectors_model_and_drops_threshold(store: CatalogStore):
+    photos, vectors = batch(0, n=5)
+    store.add(photos, vectors, fingerprint=MODEL.fingerprint)
+    store.set_threshold(0.4)
+    snap = store.snapshot()
+    new_model = dataclasses.replace(MODEL, fingerprint="e" * 64, dim=3)
+    store.replace_vectors(new_model, snap.image_ids, np.eye(5, 3, dtype=np.float32))
+    assert store.model == new_model and store.threshold is None
+    np.testing.assert_array_equal(store.snapshot().vectors, np.eye(5, 3, dtype=np.float32))
+    assert len(list((store.root / "vectors").glob("*.npy"))) == 2  # old one until next write
+    store.rename("ind0", "x")
+    assert len(list((store.root / "vectors").glob("*.npy"))) == 1
+
+
+def test_not_a_catalog(tmp_path):
+    with pytest.raises(CatalogError, match="not a photoid catalog.*catalog create"):
+        CatalogStore(tmp_path)
+    CatalogStore.create(tmp_path / "c", MODEL)
+    with pytest.raises(CatalogError, match="not empty"):
+        CatalogStore.create(tmp_path / "c", MODEL)
+
+
+def test_large_catalog_search_is_approximate_and_cached(store: CatalogStore):
+    from photoid.index.ivf import IVFIndex
+    from photoid.index.lookup import catalog_gallery
+
+    photos, vectors = batch(0, n=600, individuals=30)
+    store.add(photos, vectors, fingerprint=MODEL.fingerprint)
+    gallery = catalog_gallery(store, approximate_from=500)
+    assert isinstance(gallery.index, IVFIndex)
+    cached = list((store.root / "index").glob("*.faiss"))
+    assert len(cached) == 1
+    again = catalog_gallery(store, approximate_from=500)  # read from the cache file
+    assert again.index.nprobe_ == gallery.index.nprobe_
+    query = vectors[:3]
+    np.testing.assert_array_equal(again.index.search(query, 1).ids[:, 0], [0, 1, 2])
+    store.rename("ind0", "zed")  # a new catalog state: the next search retrains
+    catalog_gallery(store, approximate_from=500)
+    assert [p.name for p in (store.root / "index").glob("*.faiss")] != [cached[0].name]

@@ -1,0 +1,52 @@
+"""Synthetic photo tables and vectors for catalog-store tests (no images, no model)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from photoid.data.catalog import Catalog
+from photoid.index.store import CatalogStore, ModelRecord
+
+DIM = 8
+MODEL = ModelRecord(
+    fingerprint="f" * 64,
+    backbone="resnet10t",
+    weights="random",
+    preprocessing={"image_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3},
+    dim=DIM,
+)
+
+
+def vector_for(path: str) -> np.ndarray:
+    """A unit vector determined by the photo's path: a reader can check any stored row."""
+    seed = int(hashlib.sha256(path.encode()).hexdigest()[:8], 16)
+    v = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def batch(b: int, n: int = 20, individuals: int = 4, **extra) -> tuple[Catalog, np.ndarray]:
+    """Batch ``b``: ``n`` photos /b{b}/{j}.jpg of individuals ind{j % individuals}."""
+    paths = [f"/b{b}/{j}.jpg" for j in range(n)]
+    table = pd.DataFrame(
+        {"path": paths, "identity": [f"ind{j % individuals}" for j in range(n)], **extra}
+    )
+    vectors = np.stack([vector_for(p) for p in paths])
+    return Catalog(table, f"batch{b}", check_files=False), vectors
+
+
+def check_consistent(root, batch_size: int = 20) -> set[int]:
+    """Assert the catalog is whole: every image has its own vector, every batch is complete
+    or absent; return the batch numbers present."""
+    snap = CatalogStore(root).snapshot()
+    expected = np.stack([vector_for(p) for p in snap.paths]) if len(snap.paths) else None
+    if expected is not None:
+        np.testing.assert_array_equal(snap.vectors, expected)
+    batches: dict[int, int] = {}
+    for p in snap.paths:
+        b = int(p.split("/")[1][1:])
+        batches[b] = batches.get(b, 0) + 1
+    assert all(c == batch_size for c in batches.values()), batches
+    return set(batches)

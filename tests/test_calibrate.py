@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from photoid.calibrate import ThresholdCalibrator
+from photoid.errors import NotFittedError, PhotoidError
+from photoid.identify import Identification, _with_new
+from photoid.metrics import NEW_INDIVIDUAL, map_at_k
+
+NEW = NEW_INDIVIDUAL
+# two known queries (a, b) and two of individuals absent from the gallery
+ANSWERS = [
+    Identification(("a", "b"), (0.9, 0.5)),
+    Identification(("a", "b"), (0.7, 0.6)),
+    Identification(("a", "b"), (0.8, 0.3)),
+    Identification(("b", "a"), (0.4, 0.2)),
+]
+TRUTHS = ["a", "b", NEW, NEW]
+
+
+def test_threshold_maximises_map5_hand_computed():
+    # MAP@5 by threshold (worked by hand): 0.2 .5417, 0.3 .5833, 0.4 .625, 0.5 .75, 0.6 .75,
+    # 0.7 .7083, 0.8 .7083, 0.9 .8333, above all .7083 -> best interval (0.8, 0.9]
+    cal = ThresholdCalibrator().fit(ANSWERS, TRUTHS)
+    assert cal.threshold_ == pytest.approx(0.85)
+    assert cal.map_at_5_ == pytest.approx(5 / 6)
+    assert (cal.known_accuracy_, cal.unknown_accuracy_, cal.false_match_rate_) == (0.5, 1.0, 0.0)
+    expected = [0.5417, 0.5833, 0.625, 0.75, 0.75, 0.7083, 0.7083, 0.8333, 0.7083]
+    np.testing.assert_allclose(cal.curve_.map_at_5, expected, atol=1e-4)
+    # the figure agrees with identify's insertion rule scored by metrics.map_at_k
+    predicted = [_with_new(a.individuals, a.scores, 5, cal.threshold_).individuals for a in ANSWERS]
+    assert map_at_k([list(p) for p in predicted], TRUTHS, 5) == pytest.approx(cal.map_at_5_)
+    assert "<- chosen" in cal.format_curve()
+
+
+def test_expected_share_of_new_individuals_moves_the_threshold():
+    # with 10 % new individuals expected, known queries dominate: (0.4, 0.6] ties at .75
+    cal = ThresholdCalibrator(expected_new_share=0.1).fit(ANSWERS, TRUTHS)
+    assert cal.threshold_ == pytest.approx(0.55)
+    assert cal.map_at_5_ == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize(("rate", "threshold"), [(0.5, 0.45), (0.0, 0.85), (1.0, 0.1995)])
+def test_hold_a_false_match_rate(rate, threshold):
+    cal = ThresholdCalibrator(false_match_rate=rate).fit(ANSWERS, TRUTHS)
+    assert cal.threshold_ == pytest.approx(threshold)
+    assert cal.false_match_rate_ <= rate
+
+
+def test_needs_known_and_unknown_queries_and_fit():
+    with pytest.raises(PhotoidError, match="known and of unknown"):
+        ThresholdCalibrator().fit(ANSWERS[:2], TRUTHS[:2])
+    with pytest.raises(NotFittedError):
+        ThresholdCalibrator().format_curve()
