@@ -173,7 +173,7 @@ def bench_identify(n_photos: int, dim: int = 1280, n_queries: int = 64, seed: in
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--datasets", default="lions,large")
+    parser.add_argument("--datasets", "--dataset", default="lions,large")
     parser.add_argument("--limit", type=int, default=0, help="lions: only the first N photos")
     parser.add_argument("--large", type=int, default=80, help="how many 3000x2000 photos")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved repeats; best kept")

@@ -26,11 +26,14 @@ def smooth_photo(path: Path, width: int, height: int, seed: int = 0) -> Path:
 
 
 def test_draft_request_by_hand():
-    assert draft_request((3000, 2000), None, 224) == 224
-    # box 800x600 in a 4000x3000 photo: t = ceil(4000 * 224 / 600) = 1494, and Pillow's scale
-    # min(4000 // 1494, 3000 // 1494) = 2 leaves the box 400x300 >= 224
-    assert draft_request((4000, 3000), (10, 10, 800, 600), 224) == 1494
-    assert draft_request((300, 200), (0, 0, 300, 200), 224) == 336  # never below image_size
+    assert preprocess.DRAFT_OVERSAMPLE == 4  # the values below assume it: 4 * 224 = 896
+    # 3000x2000: 2000 / 2 = 1000 >= 896 but 2000 / 4 < 896 -> k = 2, request 2000 // 2
+    assert draft_request((3000, 2000), None, 224) == 1000
+    # a 2400x1800 box in a 4000x3000 photo: 1800 / 2 >= 896 -> k = 2, request 3000 // 2; Pillow
+    # then picks min(4000 // 1500, 3000 // 1500) = 2, leaving the box 1200x900
+    assert draft_request((4000, 3000), (10, 10, 2400, 1800), 224) == 1500
+    assert draft_request((4000, 3000), (10, 10, 800, 600), 224) is None  # box too small
+    assert draft_request((8000, 8000), (0, 0, 8000, 8000), 224) == 1000  # k = 8
 
 
 def test_large_jpeg_is_decoded_in_draft_mode(tmp_path: Path, tiny_backbone, monkeypatch):
@@ -46,20 +49,20 @@ def test_large_jpeg_is_decoded_in_draft_mode(tmp_path: Path, tiny_backbone, monk
     monkeypatch.setattr(preprocess, "read_image", spy)
     emb = embed_paths([str(path)] * 2, tiny_backbone, progress=False, use_cache=False)
     assert emb.valid.all()
-    # 32-px model input: Pillow decodes at 1/8 scale, the largest libjpeg offers
+    # 32-px model input: 1600 / 8 = 200 >= 4 * 32, so Pillow decodes at 1/8 scale
     assert decoded_sizes == [(250, 200), (250, 200)]
 
 
 def test_one_resize_matches_the_reference_transform(tmp_path: Path):
     pre = Preprocessing(image_size=64, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
-    path = smooth_photo(tmp_path / "a.jpg", 640, 480, seed=3)
+    path = smooth_photo(tmp_path / "a.jpg", 1600, 1200, seed=3)
     fast = load_model_input(path, None, pre)
     assert fast.shape == (64, 64, 3) and fast.dtype == np.uint8
     with Image.open(path) as img:
         reference = make_transform(pre)(img.convert("RGB"))  # full decode, tensor resize
     fast_norm = (torch.from_numpy(fast).permute(2, 0, 1).float() / 255 - 0.5) / 0.5
-    # draft decoding at 1/4 scale changes pixels slightly, not the picture
-    assert (fast_norm - reference).abs().mean() < 0.03
+    # 64-px input: 1200 / 4 >= 4 * 64, so decoded at 1/4 scale; the picture is the same
+    assert (fast_norm - reference).abs().mean() < 0.005  # measured 0.0011
 
 
 def test_box_is_cropped_after_draft_decoding(tmp_path: Path):

@@ -2,7 +2,7 @@
 
 A 12-megapixel JPEG holds ~150 times the pixels of a 224-pixel input. :func:`load_model_input`
 asks libjpeg to decode straight to 1/2, 1/4 or 1/8 scale (JPEG draft mode, the DCT does the
-downscaling, see :func:`~photoid.data.images.read_image`), crops the bounding box if there is
+downscaling; the smallest scale that keeps :data:`DRAFT_OVERSAMPLE` × the input size, see :func:`~photoid.data.images.read_image`), crops the bounding box if there is
 one, and resizes once, with Pillow's antialiased filter, to the square input. The result stays
 uint8 so that worker processes send a quarter of the bytes; normalisation to float happens in
 the inference engine, on the GPU when there is one.
@@ -10,7 +10,6 @@ the inference engine, on the GPU when there is one.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -23,20 +22,26 @@ _FILTERS = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BI
 
 Box = tuple[float, float, float, float] | None
 
+#: Decode JPEGs at the smallest 1/k scale whose shorter side is still >= this many times the
+#: model's input size, then resize once. DCT-domain scaling is not the same filter as a full
+#: decode + antialiased resize: on 3000×2000 photos with a 224-px model, measured against the
+#: full decode, 1/8 scale (250 px, oversample 1) gave min cosine 0.9969, 1/4 (500 px) 0.9989,
+#: 1/2 (1000 px, what 4 gives) 0.9993, at 42, 56 and 91 ms per photo vs 193 ms for full size.
+DRAFT_OVERSAMPLE = 4
 
-def draft_request(size: tuple[int, int], box: Box, image_size: int) -> int:
-    """The ``target_size`` to pass to :func:`read_image` so that the decoded photo (or its
-    ``box`` ``(x, y, w, h)``, in pixels of the full-size photo) still has a shorter side of at
-    least ``image_size`` pixels.
 
-    Pillow's draft mode picks the scale ``1/k`` with ``k <= min(W // t, H // t)``; for a box,
-    ``t = ceil(max(W, H) * image_size / min(w, h))`` keeps ``min(w, h) / k >= image_size``.
+def draft_request(size: tuple[int, int], box: Box, image_size: int) -> int | None:
+    """The ``target_size`` to pass to :func:`read_image` for a photo of ``size`` (W, H) whose
+    ``box`` ``(x, y, w, h)`` (or whole photo) becomes an ``image_size`` input; None: no draft.
+
+    libjpeg decodes at 1/k scale, k in 1, 2, 4, 8; the largest k is chosen that leaves the
+    region's shorter side at least :data:`DRAFT_OVERSAMPLE` × ``image_size``, and the request
+    is ``min(W, H) // k``, which makes Pillow pick exactly that k.
     """
-    if not box:
-        return image_size
-    _, _, w, h = box
-    short = max(1.0, min(w, h))
-    return max(image_size, math.ceil(max(size) * image_size / short))
+    need = DRAFT_OVERSAMPLE * image_size
+    short = min(box[2], box[3]) if box else min(size)
+    k = next((k for k in (8, 4, 2) if short / k >= need), 1)
+    return None if k == 1 else min(size) // k
 
 
 def load_model_input(path: str | Path, box: Box, pre: Preprocessing) -> np.ndarray:
@@ -49,7 +54,7 @@ def load_model_input(path: str | Path, box: Box, pre: Preprocessing) -> np.ndarr
     size = pre.image_size
     resample = _FILTERS.get(pre.interpolation, Image.Resampling.BICUBIC)
     if not box:
-        image = read_image(path, target_size=size)
+        image = read_image(path, target_size=DRAFT_OVERSAMPLE * size)
         return np.array(image.resize((size, size), resample))
     full = _declared_size(path)
     image = read_image(path, target_size=draft_request(full, box, size) if full else None)
