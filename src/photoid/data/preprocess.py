@@ -1,11 +1,12 @@
 """Photo file → model input, decoding no more pixels than the model needs.
 
 A 12-megapixel JPEG holds ~150 times the pixels of a 224-pixel input. :func:`load_model_input`
-asks libjpeg to decode straight to 1/2, 1/4 or 1/8 scale (JPEG draft mode, the DCT does the
-downscaling; the smallest scale that keeps :data:`DRAFT_OVERSAMPLE` × the input size, see :func:`~photoid.data.images.read_image`), crops the bounding box if there is
-one, and resizes once, with Pillow's antialiased filter, to the square input. The result stays
-uint8 so that worker processes send a quarter of the bytes; normalisation to float happens in
-the inference engine, on the GPU when there is one.
+asks libjpeg to decode straight to 1/2, 1/4 or 1/8 scale (JPEG draft mode: the inverse DCT
+does the downscaling; see :func:`~photoid.data.images.read_image`), the smallest scale that
+keeps :data:`DRAFT_OVERSAMPLE` × the input size; crops the bounding box if there is one; and
+resizes once, with Pillow's antialiased filter, to the square input. The result stays uint8 so
+that worker processes send a quarter of the bytes; normalisation to float happens in the
+inference engine, on the GPU when there is one.
 """
 
 from __future__ import annotations
