@@ -32,9 +32,10 @@ from photoid.models.backbones import Backbone
 ENGINES = ("auto", "torch", "onnx")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: ``engine="auto"`` exports to ONNX only when at least this many photos are to be embedded
-#: (or an export is already cached): the export takes ~5 s, which ONNX Runtime's ~4× speed-up
-#: on a CPU wins back after roughly 60-100 photos.
-ONNX_MIN_IMAGES = 128
+#: (or an export is already cached): the one-off export of Lite0 takes 6-14 s here, and ONNX
+#: Runtime saves about 0.1-0.2 s per photo on this 2-core CPU, so it pays off from ~64 photos
+#: on, and every later run reuses the file.
+ONNX_MIN_IMAGES = 64
 ONNX_INSTALL_HINT = "pip install onnx onnxruntime"
 
 log = logging.getLogger("photoid")
