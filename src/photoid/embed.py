@@ -20,9 +20,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from photoid.data.catalog import BBOX_COLUMNS, Catalog
-from photoid.data.images import ReadReport, read_image
+from photoid.data.images import ReadReport
+from photoid.data.preprocess import load_model_input
 from photoid.errors import ImageReadError, PhotoidError
 from photoid.models.backbones import Backbone, Preprocessing
+from photoid.models.engines import Engine, cpu_count, select_engine
 
 Box = tuple[float, float, float, float] | None
 
@@ -48,7 +50,9 @@ def default_cache_dir() -> Path:
 
 
 def make_transform(pre: Preprocessing):
-    """PIL RGB image → normalised float tensor ``(3, S, S)``."""
+    """PIL RGB image → normalised float tensor ``(3, S, S)``: the plain torchvision reference
+    (full-size input, tensor resize). Embedding uses the faster
+    :func:`~photoid.data.preprocess.load_model_input`, which matches it to cosine > 0.999."""
     from torchvision.transforms import v2
 
     interp = {
@@ -66,26 +70,23 @@ def make_transform(pre: Preprocessing):
 
 
 class PhotoDataset(Dataset):
-    """Reads photo ``i`` (cropped to its box), returns ``(tensor, i, error)``; an unreadable
-    photo gives a zero tensor and the error text instead of raising."""
+    """Reads photo ``i`` (cropped to its box) as the model's uint8 input, returns
+    ``(tensor uint8 (3, S, S), i, error)``; an unreadable photo gives a zero tensor and the
+    error text instead of raising. See :func:`~photoid.data.preprocess.load_model_input`."""
 
     def __init__(self, paths: Sequence[str], boxes: Sequence[Box], pre: Preprocessing):
         self.paths, self.boxes, self.pre = list(paths), list(boxes), pre
-        self.transform = make_transform(pre)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int):
         try:
-            box = self.boxes[i]
-            image = read_image(self.paths[i], target_size=None if box else self.pre.image_size)
-            if box:
-                x, y, w, h = box
-                image = image.crop((int(x), int(y), int(x + w), int(y + h)))
-            return self.transform(image), i, ""
+            pixels = load_model_input(self.paths[i], self.boxes[i], self.pre)
+            return torch.from_numpy(pixels).permute(2, 0, 1), i, ""
         except ImageReadError as exc:
-            return torch.zeros(3, self.pre.image_size, self.pre.image_size), i, exc.reason
+            size = self.pre.image_size
+            return torch.zeros(3, size, size, dtype=torch.uint8), i, exc.reason
 
 
 def catalog_boxes(catalog: Catalog) -> list[Box]:
@@ -107,8 +108,10 @@ def embed_paths(
     backbone: Backbone,
     *,
     boxes: Sequence[Box] | None = None,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     num_workers: int | None = None,
+    engine: str | Engine = "auto",
+    device: str | None = None,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     progress: bool = True,
@@ -116,7 +119,12 @@ def embed_paths(
 ) -> Embeddings:
     """Embed ``paths`` with ``backbone``; see :class:`Embeddings`.
 
-    ``strict=True`` raises on the first unreadable photo instead of skipping it.
+    ``engine``: ``"auto"``, ``"torch"``, ``"onnx"`` (see
+    :func:`~photoid.models.engines.select_engine`) or an engine built already. ``device``:
+    ``None`` for a CUDA GPU when there is one, else the CPU. ``batch_size`` and
+    ``num_workers``: ``None`` chooses them for the device (32 photos and half the cores on a
+    CPU; 256 photos and up to 8 workers on a GPU). ``strict=True`` raises on the first
+    unreadable photo instead of skipping it.
     """
     boxes = list(boxes) if boxes is not None else [None] * len(paths)
     n, dim = len(paths), backbone.num_features
@@ -134,10 +142,15 @@ def embed_paths(
         todo = [i for i in range(n) if keys[i] is None or keys[i] not in found]
         for i in set(range(n)) - set(todo):
             vectors[i] = found[keys[i]]
+    if todo and isinstance(engine, str):
+        engine = select_engine(
+            backbone, engine, device=device, n_images=len(todo), cache_dir=cache_dir
+        )
     computed = _run_model(
         [paths[i] for i in todo],
         [boxes[i] for i in todo],
-        backbone,
+        backbone.preprocessing,
+        engine,
         batch_size,
         num_workers,
         progress,
@@ -160,31 +173,41 @@ def embed_paths(
     return Embeddings(vectors, valid, backbone.fingerprint, report, n_computed=len(todo))
 
 
-@torch.inference_mode()
-def _run_model(paths, boxes, backbone, batch_size, num_workers, progress):
+def _run_model(paths, boxes, pre, engine, batch_size, num_workers, progress):
     if not paths:
         return []
     from tqdm.auto import tqdm
 
+    on_gpu = getattr(engine, "device", torch.device("cpu")).type == "cuda"
+    if batch_size is None:
+        batch_size = 256 if on_gpu else 32
     if num_workers is None:
-        num_workers = 0 if len(paths) < 64 else min(4, os.cpu_count() or 1)
+        num_workers = default_workers(len(paths), on_gpu)
     loader = DataLoader(
-        PhotoDataset(paths, boxes, backbone.preprocessing),
+        PhotoDataset(paths, boxes, pre),
         batch_size=batch_size,
         num_workers=num_workers,
-        pin_memory=torch.cuda.is_available(),
+        pin_memory=engine.pin_memory,
+        prefetch_factor=4 if num_workers else None,
     )
-    device = next(backbone.parameters()).device
-    backbone.eval()
     out: list[tuple[np.ndarray | None, str]] = [(None, "")] * len(paths)
     with tqdm(total=len(paths), desc="embedding", unit="img", disable=not progress) as bar:
         for images, idx, errors in loader:
-            feats = backbone(images.to(device, non_blocking=True)).float()
-            feats = torch.nn.functional.normalize(feats, dim=1).cpu().numpy()
+            feats = engine.embed(images)
             for row, i, err in zip(feats, idx.tolist(), errors, strict=True):
                 out[i] = (None, err) if err else (row, "")
             bar.update(len(idx))
     return out
+
+
+def default_workers(n_images: int, on_gpu: bool) -> int:
+    """Data-loading processes: none for fewer than 64 photos (starting them costs more); on a
+    GPU up to 8 (decoding is the bottleneck); on a CPU half the cores, at least one, so that
+    decoding and the model's threads share the cores instead of fighting over them."""
+    if n_images < 64:
+        return 0
+    cores = cpu_count()
+    return min(8, cores) if on_gpu else max(1, cores // 2)
 
 
 def _content_key(path: str, box: Box) -> str | None:

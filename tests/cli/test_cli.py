@@ -97,3 +97,26 @@ def test_validate_lists_bad_files(split_catalog: Path, capsys):
     assert main(["validate", str(split_catalog)]) == 1
     out = capsys.readouterr().out
     assert "1.jpg" in out and "skipped 1" in out
+
+
+def test_export_onnx_and_embed_with_each_engine(split_catalog: Path, tmp_path: Path, capsys):
+    pytest.importorskip("onnxruntime")
+    import numpy as np
+    import torch
+
+    from photoid.models.backbones import create_backbone
+
+    weights = tmp_path / "tiny.pt"  # one fixed network for every call below
+    torch.save(create_backbone("resnet10t", weights="random").model.state_dict(), weights)
+    out = tmp_path / "tiny.onnx"
+    model = ["--backbone", "resnet10t", "--weights", str(weights), "--image-size", "32"]
+    assert main(["export", "--onnx", str(out), *model, "--check"]) == 0
+    assert out.stat().st_size > 0
+    assert "min cosine" in capsys.readouterr().err
+    vectors = {}
+    for engine in ("torch", "onnx"):
+        npz = tmp_path / f"{engine}.npz"
+        args = ["embed", str(split_catalog), "--output", str(npz), "--engine", engine]
+        assert main([*args, "--no-cache", "--quiet", *model]) == 0
+        vectors[engine] = np.load(npz)["vectors"]
+    assert np.sum(vectors["torch"] * vectors["onnx"], axis=1).min() >= 0.999

@@ -43,6 +43,8 @@ def _embed_kwargs(args: argparse.Namespace) -> dict:
         "use_cache": not args.no_cache,
         "progress": not args.quiet and sys.stderr.isatty(),
         "strict": args.strict,
+        "engine": args.engine,
+        "device": args.device,
     }
 
 
@@ -188,6 +190,20 @@ def run_embed(args: argparse.Namespace) -> int:
         fingerprint=np.asarray(emb.fingerprint),
     )
     _say(f"wrote {args.output}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from photoid.models.engines import check_onnx, export_onnx
+
+    backbone = _backbone(args)
+    start = time.perf_counter()
+    path = export_onnx(backbone, args.onnx)
+    _say(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {elapsed(start)}")
+    if args.check:
+        cosine = check_onnx(backbone, path)
+        _say(f"ONNX Runtime vs PyTorch on random input: min cosine {cosine:.6f}")
+        return 0 if cosine >= 0.999 else 1
     return 0
 
 

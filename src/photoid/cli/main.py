@@ -24,8 +24,15 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", default="efficientnet_lite0", help="timm model name")
     p.add_argument("--weights", help="local weights file, or 'random' (default: built-in)")
     p.add_argument("--image-size", type=int, help="input size in pixels (default: model's)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, help="photos per batch (default: 32 CPU, 256 GPU)")
     p.add_argument("--workers", type=int, help="data-loading processes (default: auto)")
+    p.add_argument(
+        "--engine",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="inference engine (default auto: ONNX Runtime on a CPU, PyTorch on a GPU)",
+    )
+    p.add_argument("--device", help="'cpu', 'cuda' or 'cuda:N' (default: a GPU if there is one)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write cached vectors")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable photo")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -73,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     _catalog_args(emb)
     emb.add_argument("--output", required=True, help=".npz with vectors, valid, paths, identities")
     _model_args(emb)
+
+    exp = sub.add_parser("export", help="write a backbone as an ONNX file for ONNX Runtime")
+    exp.add_argument("--onnx", required=True, help="output .onnx file (uint8 images → embeddings)")
+    exp.add_argument("--backbone", default="efficientnet_lite0", help="timm model name")
+    exp.add_argument("--weights", help="local weights file, or 'random' (default: built-in)")
+    exp.add_argument("--image-size", type=int, help="input size in pixels (default: model's)")
+    exp.add_argument("--check", action="store_true", help="compare with PyTorch on random input")
 
     val = sub.add_parser("validate", help="check a catalog: rows, files and every image")
     _catalog_args(val)

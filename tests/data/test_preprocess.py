@@ -1,0 +1,94 @@
+"""Model input from photo files: draft decoding for large JPEGs, one resize, boxes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_photo
+from PIL import Image
+
+from photoid.data import preprocess
+from photoid.data.preprocess import draft_request, load_model_input
+from photoid.embed import embed_paths, make_transform
+from photoid.models.backbones import Preprocessing
+
+
+def smooth_photo(path: Path, width: int, height: int, seed: int = 0) -> Path:
+    """A JPEG with smooth, photo-like content (a blurred random field)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(height // 50 + 2, width // 50 + 2, 3), dtype=np.uint8)
+    image = Image.fromarray(small).resize((width, height), Image.Resampling.BICUBIC)
+    image.save(path, quality=90)
+    return path
+
+
+def test_draft_request_by_hand():
+    assert preprocess.DRAFT_OVERSAMPLE == 4  # the values below assume it: 4 * 224 = 896
+    # 3000x2000: 2000 / 2 = 1000 >= 896 but 2000 / 4 < 896 -> k = 2, request 2000 // 2
+    assert draft_request((3000, 2000), None, 224) == 1000
+    # a 2400x1800 box in a 4000x3000 photo: 1800 / 2 >= 896 -> k = 2, request 3000 // 2; Pillow
+    # then picks min(4000 // 1500, 3000 // 1500) = 2, leaving the box 1200x900
+    assert draft_request((4000, 3000), (10, 10, 2400, 1800), 224) == 1500
+    assert draft_request((4000, 3000), (10, 10, 800, 600), 224) is None  # box too small
+    assert draft_request((8000, 8000), (0, 0, 8000, 8000), 224) == 1000  # k = 8
+
+
+def test_large_jpeg_is_decoded_in_draft_mode(tmp_path: Path, tiny_backbone, monkeypatch):
+    path = smooth_photo(tmp_path / "big.jpg", 2000, 1600)
+    decoded_sizes = []
+    real_read = preprocess.read_image
+
+    def spy(*args, **kwargs):
+        image = real_read(*args, **kwargs)
+        decoded_sizes.append(image.size)
+        return image
+
+    monkeypatch.setattr(preprocess, "read_image", spy)
+    emb = embed_paths([str(path)] * 2, tiny_backbone, progress=False, use_cache=False)
+    assert emb.valid.all()
+    # 32-px model input: 1600 / 8 = 200 >= 4 * 32, so Pillow decodes at 1/8 scale
+    assert decoded_sizes == [(250, 200), (250, 200)]
+
+
+def test_one_resize_matches_the_reference_transform(tmp_path: Path):
+    pre = Preprocessing(image_size=64, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    path = smooth_photo(tmp_path / "a.jpg", 1600, 1200, seed=3)
+    fast = load_model_input(path, None, pre)
+    assert fast.shape == (64, 64, 3) and fast.dtype == np.uint8
+    with Image.open(path) as img:
+        reference = make_transform(pre)(img.convert("RGB"))  # full decode, tensor resize
+    fast_norm = (torch.from_numpy(fast).permute(2, 0, 1).float() / 255 - 0.5) / 0.5
+    # 64-px input: 1200 / 4 >= 4 * 64, so decoded at 1/4 scale; the picture is the same
+    assert (fast_norm - reference).abs().mean() < 0.005  # measured 0.0011
+
+
+def test_box_is_cropped_after_draft_decoding(tmp_path: Path):
+    """Four flat quadrants; the box covers the lower-right one only."""
+    pixels = np.zeros((1600, 2400, 3), dtype=np.uint8)
+    pixels[:800, :1200] = (255, 0, 0)
+    pixels[:800, 1200:] = (0, 255, 0)
+    pixels[800:, :1200] = (0, 0, 255)
+    pixels[800:, 1200:] = (250, 250, 0)
+    path = tmp_path / "quadrants.jpg"
+    Image.fromarray(pixels).save(path, quality=95)
+    pre = Preprocessing(image_size=32)
+    out = load_model_input(path, (1300, 900, 1000, 600), pre)
+    assert out.shape == (32, 32, 3)
+    np.testing.assert_allclose(out.reshape(-1, 3).mean(axis=0), (250, 250, 0), atol=6)
+
+
+def test_box_outside_the_photo_is_clamped(tmp_path: Path):
+    path = write_photo(tmp_path / "a.jpg", seed=1, size=48)
+    out = load_model_input(path, (40, 40, 100, 100), Preprocessing(image_size=16))
+    assert out.shape == (16, 16, 3)
+
+
+@pytest.mark.parametrize("size", [16, 48])
+def test_small_photo_is_not_drafted(tmp_path: Path, size: int):
+    path = write_photo(tmp_path / "a.jpg", seed=2, size=size)
+    out = load_model_input(path, None, Preprocessing(image_size=size))
+    with Image.open(path) as img:
+        np.testing.assert_array_equal(out, np.asarray(img.convert("RGB")))  # same size: no-op

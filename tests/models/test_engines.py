@@ -1,0 +1,103 @@
+"""Inference engines: the ONNX export and the fast PyTorch path must give eager's embeddings."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from photoid.errors import ConfigError, ModelError
+from photoid.models import engines
+from photoid.models.engines import (
+    ONNX_MIN_IMAGES,
+    OnnxEngine,
+    TorchEngine,
+    check_onnx,
+    export_onnx,
+    select_engine,
+)
+
+
+def eager_embeddings(backbone, images: torch.Tensor) -> np.ndarray:
+    """The reference: float input normalised by hand, plain forward, L2-normalised rows."""
+    pre = backbone.preprocessing
+    mean = torch.tensor(pre.mean).view(1, 3, 1, 1)
+    std = torch.tensor(pre.std).view(1, 3, 1, 1)
+    x = (images.float() / 255.0 - mean) / std
+    backbone.cpu().to(memory_format=torch.contiguous_format)
+    with torch.no_grad():
+        feats = backbone(x.contiguous())
+    return torch.nn.functional.normalize(feats, dim=1).numpy()
+
+
+def random_images(n: int, size: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 3, size, size), generator=g).to(torch.uint8)
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def test_onnx_export_matches_eager(tiny_backbone, tmp_path: Path):
+    pytest.importorskip("onnxruntime")
+    images = random_images(5, tiny_backbone.preprocessing.image_size)
+    path = export_onnx(tiny_backbone, tmp_path / "tiny.onnx")
+    engine = OnnxEngine(path, threads=1)
+    out = engine.embed(images)
+    assert out.shape == (5, tiny_backbone.num_features) and out.dtype == np.float32
+    assert cosines(out, eager_embeddings(tiny_backbone, images)).min() >= 0.999
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    assert engine.metadata["photoid.fingerprint"] == tiny_backbone.fingerprint
+    assert engine.metadata["photoid.image_size"] == "32"
+    assert check_onnx(tiny_backbone, path) >= 0.999
+
+
+def test_torch_fast_path_matches_eager(tiny_backbone):
+    images = random_images(4, tiny_backbone.preprocessing.image_size, seed=1)
+    reference = eager_embeddings(tiny_backbone, images)
+    fast = TorchEngine(tiny_backbone, "cpu")
+    assert fast.precision == "fp32" and not fast.pin_memory
+    assert cosines(fast.embed(images), reference).min() >= 0.9999
+    bf16 = TorchEngine(tiny_backbone, "cpu", precision="bf16").embed(images)
+    assert cosines(bf16, reference).min() >= 0.99  # bf16 keeps ~3 significant digits
+
+
+def test_auto_engine_rule(tiny_backbone, tmp_path: Path):
+    pytest.importorskip("onnxruntime")
+    few = select_engine(tiny_backbone, device="cpu", n_images=3, cache_dir=tmp_path)
+    assert few.name == "torch"  # exporting would cost more than it saves
+    many = select_engine(tiny_backbone, device="cpu", n_images=ONNX_MIN_IMAGES, cache_dir=tmp_path)
+    assert many.name == "onnx"
+    # once exported, even a single photo uses the cached file
+    again = select_engine(tiny_backbone, device="cpu", n_images=1, cache_dir=tmp_path)
+    assert again.name == "onnx" and again.path == many.path
+    assert select_engine(tiny_backbone, "torch", n_images=10**6).name == "torch"
+
+
+def test_missing_onnxruntime_falls_back_or_hints(tiny_backbone, monkeypatch, tmp_path: Path):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
+    auto = select_engine(tiny_backbone, device="cpu", n_images=10_000, cache_dir=tmp_path)
+    assert auto.name == "torch"
+    with pytest.raises(ModelError, match="pip install onnx onnxruntime"):
+        select_engine(tiny_backbone, "onnx", device="cpu", cache_dir=tmp_path)
+
+
+def test_bad_engine_and_device_are_config_errors(tiny_backbone):
+    with pytest.raises(ConfigError, match="Did you mean: onnx"):
+        select_engine(tiny_backbone, "onx")
+    with pytest.raises(ConfigError, match="precision"):
+        TorchEngine(tiny_backbone, "cpu", precision="int3")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            select_engine(tiny_backbone, device="cuda")
+
+
+def test_default_device_and_precision():
+    device = engines.resolve_device(None)
+    assert device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert engines._resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert engines._resolve_precision("fp16", torch.device("cpu")) == "fp16"
