@@ -13,7 +13,11 @@ cv2 = pytest.importorskip("cv2")
 from local.textures import texture, transformed  # noqa: E402
 
 from photoid.errors import ConfigError, NotFittedError  # noqa: E402
-from photoid.local.calibration import ScoreCalibrator, fuse_probabilities  # noqa: E402
+from photoid.local.calibration import (  # noqa: E402
+    ProbabilityFusion,
+    ScoreCalibrator,
+    fuse_probabilities,
+)
 from photoid.local.features import FeatureConfig, FeatureExtractor  # noqa: E402
 from photoid.local.matching import LocalMatcher, MatchConfig  # noqa: E402
 from photoid.local.rerank import LocalReranker, RerankConfig, rerank_preset  # noqa: E402
@@ -58,11 +62,11 @@ def test_orb_prefers_the_copy_and_empty_photos_score_zero():
 def test_ratio_test_and_mutual_check_on_hand_made_distances():
     # row 0: best 1, second 5 -> ratio 0.2, kept; row 1: best 3, second 3.5 -> 0.86, dropped
     dist = np.array([[1.0, 5.0, 6.0], [3.0, 3.5, 9.0]])
-    qi, ci = LocalMatcher(MatchConfig(ratio=0.8))._matches(dist)
+    qi, ci = LocalMatcher(MatchConfig(ratio=0.8))._matches(-dist, binary=True)
     assert qi.tolist() == [0] and ci.tolist() == [0]
     # both rows prefer column 0, whose nearest row is 1: only (1, 0) is mutual
     dist = np.array([[1.0, 5.0], [0.5, 9.0]])
-    qi, ci = LocalMatcher(MatchConfig(ratio=1.0, mutual=True))._matches(dist)
+    qi, ci = LocalMatcher(MatchConfig(ratio=1.0, mutual=True))._matches(-dist, binary=True)
     assert qi.tolist() == [1] and ci.tolist() == [0]
 
 
@@ -112,7 +116,8 @@ def test_store_round_trip(tmp_path: Path):
     assert first.valid.tolist() == again.valid.tolist() == [True, True, True, False]
     assert len(again.report.skipped) == 1
     for a, b in zip(first.features[:3], again.features[:3], strict=True):
-        assert np.array_equal(a.xy, b.xy) and np.array_equal(a.descriptors, b.descriptors)
+        assert np.array_equal(a.xy, b.xy) and b.descriptors.dtype == np.float32
+        np.testing.assert_allclose(a.descriptors, b.descriptors, atol=1e-3)  # stored as float16
         assert a.size == b.size == (256, 256)
     other = FeatureExtractor(FeatureConfig(long_side=128, max_keypoints=500))
     assert extract_features(paths[:3], other, cache_dir=tmp_path / "store").n_computed == 3
@@ -155,3 +160,20 @@ def test_reranker_errors_and_presets():
         rerank_preset("sift-fst")
     with pytest.raises(ConfigError, match="homography"):
         MatchConfig(geometry="homograpy")
+
+
+def test_mean_fusion_and_learned_fusion():
+    p = np.array([[0.2, 0.6], [1.0, 0.0]])
+    mean = ProbabilityFusion("mean", [1, 3]).fit(p, [False, True])
+    assert mean.predict(p).tolist() == pytest.approx([0.5, 0.25])
+    # the second score separates the pairs, the first is noise: the learned weight says so
+    rng = np.random.default_rng(1)
+    same = rng.random(600) < 0.3
+    informative = np.clip(np.where(same, 0.8, 0.1) + rng.normal(0, 0.05, 600), 0, 1)
+    noise = rng.random(600)
+    learned = ProbabilityFusion("logistic").fit(np.column_stack([noise, informative]), same)
+    assert learned.weights_[1] > 5 * abs(learned.weights_[0])
+    out = learned.predict(np.column_stack([noise, informative]))
+    assert ((out >= 0) & (out <= 1)).all()
+    with pytest.raises(NotFittedError):
+        ProbabilityFusion("logistic").predict(p)

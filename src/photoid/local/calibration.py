@@ -89,3 +89,56 @@ def fuse_probabilities(
             f"fusion weights must be {len(stack)} non-negative numbers, not all 0; got {list(w)}."
         )
     return np.tensordot(w / w.sum(), stack, axes=1)
+
+
+FUSIONS = ("mean", "logistic")
+
+
+class ProbabilityFusion:
+    """Fuses calibrated probabilities ``(n, k)`` (one column per score) into one ``(n,)``.
+
+    ``method="mean"``: the ``weights``-weighted mean (equal by default; nothing is learned,
+    ``fit`` only checks its input). ``method="logistic"``: a logistic regression on the
+    columns' log-odds, fitted on labelled training pairs — it learns how much each score
+    is worth (stacking, Wolpert 1992). Learned: ``weights_`` (the mean's weights, or the
+    regression's coefficients) and, for logistic, ``model_``.
+    """
+
+    def __init__(self, method: str = "mean", weights: Sequence[float] | None = None):
+        if method not in FUSIONS:
+            raise ConfigError(
+                f"unknown fusion {method!r}; expected one of {FUSIONS}."
+                f"{did_you_mean(method, FUSIONS)}"
+            )
+        self.method, self.weights = method, weights
+
+    def fit(self, probabilities: np.ndarray, same: np.ndarray) -> ProbabilityFusion:
+        p = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
+        y = np.asarray(same, dtype=bool).ravel()
+        if len(p) != len(y):
+            raise PhotoidError(f"{len(p)} rows of probabilities but {len(y)} labels.")
+        if self.method == "mean":
+            w = np.ones(p.shape[1]) if self.weights is None else np.asarray(self.weights, float)
+            fuse_probabilities(list(p.T), w)  # validates the weights
+            self.weights_ = w / w.sum()
+            return self
+        from sklearn.linear_model import LogisticRegression
+
+        if y.all() or not y.any():
+            raise PhotoidError("fusion needs same- and different-individual pairs to fit.")
+        self.model_ = LogisticRegression(C=1.0).fit(_logit(p), y)
+        self.weights_ = self.model_.coef_.ravel().copy()
+        return self
+
+    def predict(self, probabilities: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "weights_"):
+            raise NotFittedError("ProbabilityFusion is not fitted yet; call fit(probs, same).")
+        p = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
+        if self.method == "mean":
+            return p @ self.weights_
+        return self.model_.predict_proba(_logit(p))[:, 1]
+
+
+def _logit(p: np.ndarray, eps: float = 1e-4) -> np.ndarray:
+    p = np.clip(p, eps, 1 - eps)
+    return np.log(p / (1 - p))

@@ -63,27 +63,36 @@ class LocalMatcher:
         if len(query) < 2 or not present:
             return scores
         stacked = np.concatenate([candidates[j].descriptors for j in present])
-        dist = _distances(query.descriptors, stacked)
+        binary = stacked.dtype == np.uint8
+        sim = _similarities(query.descriptors, stacked)
         start = 0
         for j in present:
             cand = candidates[j]
-            block = dist[:, start : start + len(cand)]
+            qi, ci = self._matches(sim[:, start : start + len(cand)], binary)
             start += len(cand)
-            qi, ci = self._matches(block)
             scores[j] = self._verify(query.xy[qi], cand.xy[ci])
         return scores
 
-    def _matches(self, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Query and candidate keypoint indices of the matches in a distance block."""
-        two = np.argpartition(dist, 1, axis=1)[:, :2]
-        d2 = np.take_along_axis(dist, two, axis=1)
-        first = np.argmin(d2, axis=1)
-        best = two[np.arange(len(dist)), first]
-        d_best = d2[np.arange(len(dist)), first]
-        d_second = d2[np.arange(len(dist)), 1 - first]
-        keep = d_best < self.config.ratio * d_second if self.config.ratio < 1 else d_best >= 0
+    def _matches(self, sim: np.ndarray, binary: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Query and candidate keypoint indices of the matches in a similarity block
+        (``(n_query, n_candidate)``; a dot product of unit rows, or minus a Hamming
+        distance when ``binary``). The block is modified and restored in place."""
+        rows = np.arange(len(sim))
+        best = sim.argmax(axis=1)
+        s1 = sim[rows, best]
+        keep = np.ones(len(sim), dtype=bool)
         if self.config.mutual:
-            keep &= np.argmin(dist, axis=0)[best] == np.arange(len(dist))
+            keep &= sim.argmax(axis=0)[best] == rows
+        if self.config.ratio < 1 and sim.shape[1] > 1:
+            sim[rows, best] = -np.inf
+            s2 = sim.max(axis=1)
+            sim[rows, best] = s1
+            if binary:
+                d1, d2 = -s1, -s2
+            else:  # unit rows: squared distance = 2 - 2 dot
+                d1, d2 = np.maximum(2 - 2 * s1, 0), np.maximum(2 - 2 * s2, 0)
+                d1, d2 = np.sqrt(d1), np.sqrt(d2)
+            keep &= d1 < self.config.ratio * d2
         qi = np.flatnonzero(keep)
         return qi, best[qi]
 
@@ -106,12 +115,11 @@ class LocalMatcher:
         return float(mask.sum()) if mask is not None else 0.0
 
 
-def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise distances ``(len(a), len(b))``: Euclidean for float unit rows, Hamming for
-    uint8 bit strings (both from one matrix product)."""
+def _similarities(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(len(a), len(b))`` float32, higher = closer: dot products of unit float rows, or
+    minus the Hamming distance of uint8 bit strings (both from one matrix product)."""
     if a.dtype == np.uint8:
         abits = np.unpackbits(a, axis=1).astype(np.float32)
         bbits = np.unpackbits(b, axis=1).astype(np.float32)
-        return abits.sum(1)[:, None] + bbits.sum(1)[None, :] - 2.0 * (abits @ bbits.T)
-    sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
-    return np.sqrt(np.maximum(sq, 0.0))
+        return 2.0 * (abits @ bbits.T) - abits.sum(1)[:, None] - bbits.sum(1)[None, :]
+    return a.astype(np.float32, copy=False) @ b.astype(np.float32, copy=False).T

@@ -16,7 +16,7 @@ import numpy as np
 
 from photoid.errors import ConfigError, NotFittedError, PhotoidError, did_you_mean
 from photoid.identify import Identification, _with_new
-from photoid.local.calibration import ScoreCalibrator, fuse_probabilities
+from photoid.local.calibration import FUSIONS, ProbabilityFusion, ScoreCalibrator
 from photoid.local.features import FeatureConfig, LocalFeatures
 from photoid.local.matching import LocalMatcher, MatchConfig
 
@@ -28,15 +28,18 @@ class RerankConfig:
     """``top_n``: photos the embedding shortlists per query; ``global_weight``: share of the
     global probability in the fused one (the local one gets the rest); ``calibration``:
     ``"isotonic"`` or ``"logistic"``; ``calibration_anchors``: database photos used as
-    pseudo-queries to make training pairs (``seed`` picks them)."""
+    pseudo-queries to make training pairs (``seed`` picks them); ``fusion``: ``"mean"`` of
+    the calibrated probabilities (weighted by ``global_weight``) or ``"logistic"`` (weights
+    learned on the same database pairs)."""
 
     top_n: int = 100
     features: FeatureConfig = field(default_factory=FeatureConfig)
     matching: MatchConfig = field(default_factory=MatchConfig)
     calibration: str = "isotonic"
     global_weight: float = 0.5
-    calibration_anchors: int = 200
+    calibration_anchors: int = 100
     seed: int = 0
+    fusion: str = "mean"
 
     def __post_init__(self) -> None:
         if self.top_n < 1 or self.calibration_anchors < 1:
@@ -46,6 +49,11 @@ class RerankConfig:
             )
         if not 0.0 <= self.global_weight <= 1.0:
             raise ConfigError(f"global_weight must be in [0, 1], got {self.global_weight}.")
+        if self.fusion not in FUSIONS:
+            raise ConfigError(
+                f"unknown fusion {self.fusion!r}; expected one of {FUSIONS}."
+                f"{did_you_mean(self.fusion, FUSIONS)}"
+            )
 
 
 #: Named settings; ``photoid evaluate --rerank local --rerank-preset NAME``.
@@ -96,7 +104,8 @@ class LocalReranker:
 
     ``fit(vectors, features, labels)`` keeps the database (unit embedding rows ``(n, d)``,
     their :class:`LocalFeatures`, individual labels) and fits ``global_calibrator_`` and
-    ``local_calibrator_`` on training pairs among its photos (``n_training_pairs_``).
+    ``local_calibrator_`` on training pairs among its photos (``n_training_pairs_``), then
+    ``fusion_`` (:class:`ProbabilityFusion`) on their calibrated probabilities.
     """
 
     def __init__(self, config: RerankConfig | None = None):
@@ -130,6 +139,11 @@ class LocalReranker:
         method = self.config.calibration
         self.global_calibrator_ = ScoreCalibrator(method).fit(sims, same)
         self.local_calibrator_ = ScoreCalibrator(method, log_scale=True).fit(inliers, same)
+        probs = np.column_stack(
+            [self.global_calibrator_.predict(sims), self.local_calibrator_.predict(inliers)]
+        )
+        w = self.config.global_weight
+        self.fusion_ = ProbabilityFusion(self.config.fusion, [w, 1.0 - w]).fit(probs, same)
         self.n_training_pairs_ = len(same)
         return self
 
@@ -163,8 +177,7 @@ class LocalReranker:
             local = self.matcher.score_many(features, self._features(rows))
         p_global = self.global_calibrator_.predict(sim)
         p_local = self.local_calibrator_.predict(local)
-        w = self.config.global_weight
-        fused = fuse_probabilities([p_global, p_local], [w, 1.0 - w])
+        fused = self.fusion_.predict(np.column_stack([p_global, p_local]))
         return RerankedCandidates(rows, sim, local, p_global, p_local, fused)
 
     def identify(

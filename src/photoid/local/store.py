@@ -80,15 +80,21 @@ class FeatureStore:
 
 
 def _encode(f: LocalFeatures) -> bytes:
+    """Float descriptors are stored as float16 (half the disk; SIFT distances change by
+    under 1e-3), bit strings as they are."""
+    desc = f.descriptors.astype(np.float16) if f.descriptors.dtype.kind == "f" else f.descriptors
     buf = io.BytesIO()
-    np.savez(buf, xy=f.xy, descriptors=f.descriptors, size=np.asarray(f.size, np.int64))
+    np.savez(buf, xy=f.xy, descriptors=desc, size=np.asarray(f.size, np.int64))
     return buf.getvalue()
 
 
 def _decode(blob: bytes) -> LocalFeatures:
     with np.load(io.BytesIO(blob)) as z:
         w, h = z["size"].tolist()
-        return LocalFeatures(z["xy"], z["descriptors"], (int(w), int(h)))
+        desc = z["descriptors"]
+        if desc.dtype == np.float16:
+            desc = desc.astype(np.float32)
+        return LocalFeatures(z["xy"], desc, (int(w), int(h)))
 
 
 def extract_catalog_features(catalog: Catalog, extractor: FeatureExtractor, **kwargs) -> FeatureSet:
