@@ -82,6 +82,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if threshold is None and args.protocol == "open":
         threshold = DEFAULT_OPEN_THRESHOLD
         _say(f"open set: new_individual threshold {threshold} (fixed; pass --threshold)")
+    if args.rerank == "local":  # local-feature re-ranking: photoid.cli.rerank
+        from photoid.cli.rerank import evaluate_local
+
+        return evaluate_local(args, catalog, split, emb, threshold)
     result = evaluate_embeddings(
         emb.vectors,
         emb.valid,
@@ -148,6 +152,10 @@ def run_identify(args: argparse.Namespace) -> int:
     catalog = _load(args)
     backbone = _backbone(args)
     emb = _embed(catalog, args, backbone)
+    if args.rerank == "local":  # local-feature re-ranking: photoid.cli.rerank
+        from photoid.cli.rerank import identify_local
+
+        return identify_local(args, catalog, emb, backbone)
     gallery = Gallery.from_embeddings(
         emb.vectors[emb.valid], catalog.identities[emb.valid], args.metric
     )

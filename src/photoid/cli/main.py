@@ -38,6 +38,22 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _rerank_args(p: argparse.ArgumentParser) -> None:
+    """Local-feature re-ranking of the embedding's shortlist (photoid.local)."""
+    g = p.add_argument_group("re-ranking by local features")
+    g.add_argument(
+        "--rerank",
+        choices=("none", "local"),
+        default="none",
+        help="'local': re-score the embedding's shortlist by verified keypoint matches, fused",
+    )
+    g.add_argument("--rerank-preset", default="sift", help="named settings: sift, sift-fast, orb")
+    g.add_argument("--rerank-top", type=int, help="photos the embedding shortlists (default 100)")
+    g.add_argument(
+        "--rerank-queries", type=int, help="evaluate: a seeded (--seed) subset of this many queries"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="photoid", description="Photo-identification of individual animals."
@@ -65,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print one JSON line")
     ev.add_argument("--output", help="also write the JSON to this file")
     _model_args(ev)
+    _rerank_args(ev)
 
     ident = sub.add_parser("identify", help="which known individuals do these photos show?")
     _catalog_args(ident)
@@ -75,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     ident.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine")
     ident.add_argument("--json", action="store_true", help="one JSON line per photo")
     _model_args(ident)
+    _rerank_args(ident)
 
     emb = sub.add_parser("embed", help="embed a catalog's photos into an .npz file")
     _catalog_args(emb)

@@ -1,0 +1,144 @@
+"""Scores → probability that a pair of photos shows the same individual, and their fusion.
+
+A global similarity and a count of verified matches live on different scales; each is mapped
+to P(same individual | score) by a calibrator fitted on labelled training pairs — isotonic
+regression (Zadrozny & Elkan, KDD 2002), monotone and free of shape assumptions, or a logistic
+fit (Platt, 1999) — and the probabilities are averaged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from photoid.errors import ConfigError, NotFittedError, PhotoidError, did_you_mean
+
+CALIBRATIONS = ("isotonic", "logistic")
+
+
+class ScoreCalibrator:
+    """Maps raw scores (any real scale, higher = more alike) to probabilities in [0, 1] that
+    never fall as the score rises.
+
+    ``method``: ``"isotonic"`` or ``"logistic"``; ``log_scale``: fit on ``log1p(max(s, 0))``
+    (for counts such as inliers, whose useful range is a few to hundreds).
+    Learned: ``model_``, ``n_pairs_``, ``positive_rate_``.
+    """
+
+    def __init__(self, method: str = "isotonic", *, log_scale: bool = False):
+        if method not in CALIBRATIONS:
+            raise ConfigError(
+                f"unknown calibration {method!r}; expected one of {CALIBRATIONS}."
+                f"{did_you_mean(method, CALIBRATIONS)}"
+            )
+        self.method = method
+        self.log_scale = log_scale
+
+    def _x(self, scores) -> np.ndarray:
+        x = np.asarray(scores, dtype=np.float64).ravel()
+        return np.log1p(np.maximum(x, 0.0)) if self.log_scale else x
+
+    def fit(self, scores: np.ndarray, same: np.ndarray) -> ScoreCalibrator:
+        """Fit on pair scores ``(n,)`` and labels ``same`` ``(n,)`` (True = same individual).
+        Needs both kinds of pair."""
+        x, y = self._x(scores), np.asarray(same, dtype=bool).ravel()
+        if len(x) != len(y):
+            raise PhotoidError(f"{len(x)} scores but {len(y)} labels; give one label per score.")
+        if y.all() or not y.any():
+            raise PhotoidError(
+                f"calibration needs same- and different-individual pairs; got {int(y.sum())} "
+                f"same and {int((~y).sum())} different. Give the database at least two photos "
+                "of some individual, and more than one individual."
+            )
+        if self.method == "isotonic":
+            from sklearn.isotonic import IsotonicRegression
+
+            model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+            model.fit(x, y.astype(np.float64))
+        else:
+            from sklearn.linear_model import LogisticRegression
+
+            model = LogisticRegression(C=1.0).fit(x[:, None], y)
+        self.model_ = model
+        self.n_pairs_ = len(x)
+        self.positive_rate_ = float(y.mean())
+        return self
+
+    def predict(self, scores) -> np.ndarray:
+        """P(same individual) for each score, float64 of the input's shape."""
+        if not hasattr(self, "model_"):
+            raise NotFittedError("ScoreCalibrator is not fitted yet; call fit(scores, same).")
+        shape = np.shape(scores)
+        x = self._x(scores)
+        if self.method == "isotonic":
+            p = self.model_.predict(x)
+        else:
+            p = self.model_.predict_proba(x[:, None])[:, 1]
+        return np.clip(p, 0.0, 1.0).reshape(shape)
+
+
+def fuse_probabilities(
+    probabilities: Sequence[np.ndarray], weights: Sequence[float] | None = None
+) -> np.ndarray:
+    """Weighted mean of calibrated probabilities (equal weights by default); same shape."""
+    stack = np.stack([np.asarray(p, dtype=np.float64) for p in probabilities])
+    w = np.ones(len(stack)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if len(w) != len(stack) or (w < 0).any() or w.sum() <= 0:
+        raise ConfigError(
+            f"fusion weights must be {len(stack)} non-negative numbers, not all 0; got {list(w)}."
+        )
+    return np.tensordot(w / w.sum(), stack, axes=1)
+
+
+FUSIONS = ("mean", "logistic")
+
+
+class ProbabilityFusion:
+    """Fuses calibrated probabilities ``(n, k)`` (one column per score) into one ``(n,)``.
+
+    ``method="mean"``: the ``weights``-weighted mean (equal by default; nothing is learned,
+    ``fit`` only checks its input). ``method="logistic"``: a logistic regression on the
+    columns' log-odds, fitted on labelled training pairs — it learns how much each score
+    is worth (stacking, Wolpert 1992). Learned: ``weights_`` (the mean's weights, or the
+    regression's coefficients) and, for logistic, ``model_``.
+    """
+
+    def __init__(self, method: str = "mean", weights: Sequence[float] | None = None):
+        if method not in FUSIONS:
+            raise ConfigError(
+                f"unknown fusion {method!r}; expected one of {FUSIONS}."
+                f"{did_you_mean(method, FUSIONS)}"
+            )
+        self.method, self.weights = method, weights
+
+    def fit(self, probabilities: np.ndarray, same: np.ndarray) -> ProbabilityFusion:
+        p = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
+        y = np.asarray(same, dtype=bool).ravel()
+        if len(p) != len(y):
+            raise PhotoidError(f"{len(p)} rows of probabilities but {len(y)} labels.")
+        if self.method == "mean":
+            w = np.ones(p.shape[1]) if self.weights is None else np.asarray(self.weights, float)
+            fuse_probabilities(list(p.T), w)  # validates the weights
+            self.weights_ = w / w.sum()
+            return self
+        from sklearn.linear_model import LogisticRegression
+
+        if y.all() or not y.any():
+            raise PhotoidError("fusion needs same- and different-individual pairs to fit.")
+        self.model_ = LogisticRegression(C=1.0).fit(_logit(p), y)
+        self.weights_ = self.model_.coef_.ravel().copy()
+        return self
+
+    def predict(self, probabilities: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "weights_"):
+            raise NotFittedError("ProbabilityFusion is not fitted yet; call fit(probs, same).")
+        p = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
+        if self.method == "mean":
+            return p @ self.weights_
+        return self.model_.predict_proba(_logit(p))[:, 1]
+
+
+def _logit(p: np.ndarray, eps: float = 1e-4) -> np.ndarray:
+    p = np.clip(p, eps, 1 - eps)
+    return np.log(p / (1 - p))
