@@ -66,7 +66,7 @@ class ArcFaceLoss(EmbeddingLoss):
         margins_deg = self._margins_deg(
             margin_deg, class_counts, margin_min_deg, margin_max_deg, margin_power
         )
-        self.register_buffer("margins_rad", torch.deg2rad(margins_deg).float())
+        self.register_buffer("margins_rad", torch.deg2rad(margins_deg))
 
     def _margins_deg(
         self,
