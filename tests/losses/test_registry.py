@@ -128,3 +128,19 @@ def test_loss_params_lists_each_loss_options():
     assert loss_params("cosface") == ("cos_margin", "scale")
     assert loss_params("triplet") == ("miner", "margin", "soft_margin")
     assert "sub_centers" in loss_params("subcenter_arcface")
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_autocast_does_not_lower_the_loss_precision(name):
+    torch.manual_seed(1)
+    emb = torch.randn(8, 16).bfloat16()
+    labels = torch.arange(4).repeat(2).to(torch.int32)  # any integer dtype is accepted
+    loss = create_loss(name, num_classes=4, embedding_dim=16)
+    exact = loss(emb.double(), labels)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = loss(emb, labels)
+    assert mixed.dtype == torch.float32
+    assert mixed.item() == pytest.approx(exact.item(), rel=1e-5, abs=1e-6)
+    if loss.has_classifier:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert loss.logits(emb).dtype == torch.float32

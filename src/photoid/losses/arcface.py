@@ -8,7 +8,7 @@ import torch
 from torch.nn import functional as F
 
 from photoid.errors import ConfigError
-from photoid.losses.base import EmbeddingLoss, check_range, compute_dtype
+from photoid.losses.base import EmbeddingLoss, check_range
 from photoid.losses.margins import (
     DEFAULT_MARGIN_DEG,
     DEFAULT_MARGIN_MIN_DEG,
@@ -40,7 +40,7 @@ class ArcFaceLoss(EmbeddingLoss):
 
     ``forward(embeddings (B, D), labels (B,)) -> scalar``; ``logits`` gives ``scale · cos θ``
     without margin, (B, num_classes). The per-class margins are saved in the state dict
-    (``margins_rad``).
+    (``margins_rad``, float64 (num_classes,), radians).
     """
 
     has_classifier = True
@@ -111,14 +111,12 @@ class ArcFaceLoss(EmbeddingLoss):
         """The margin of each class in degrees, float (num_classes,)."""
         return torch.rad2deg(self.margins_rad)
 
-    def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def compute_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
         """``scale · cos θ`` to every class centre, no margin: float (B, num_classes)."""
-        return self.scale * self.classifier(embeddings.to(compute_dtype(embeddings)))
+        return self.scale * self.classifier(embeddings)
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        self.check_batch(embeddings, labels)
-        self.check_labels(labels)
-        cosines = self.classifier(embeddings.to(compute_dtype(embeddings)))
+    def compute(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        cosines = self.classifier(embeddings)
         target = cosines.gather(1, labels[:, None]).squeeze(1)
         margin = self.margins_rad.to(cosines.dtype)[labels]
         eps = torch.finfo(cosines.dtype).eps

@@ -8,7 +8,7 @@ import torch
 from pytorch_metric_learning.losses import ContrastiveLoss as _PMLContrastiveLoss
 
 from photoid.errors import ConfigError
-from photoid.losses.base import EmbeddingLoss, check_range, compute_dtype
+from photoid.losses.base import EmbeddingLoss, check_range
 from photoid.losses.distances import check_distance, make_distance
 
 DEFAULT_NEG_MARGIN = {"cosine": 0.5, "euclidean": 1.0}  # the same on the unit sphere
@@ -56,6 +56,5 @@ class ContrastiveLoss(EmbeddingLoss):
             distance=make_distance(distance),
         )
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        self.check_batch(embeddings, labels)
-        return self._loss(embeddings.to(compute_dtype(embeddings)), labels)
+    def compute(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self._loss(embeddings, labels)

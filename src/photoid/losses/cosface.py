@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from photoid.losses.base import EmbeddingLoss, check_range, compute_dtype
+from photoid.losses.base import EmbeddingLoss, check_range
 from photoid.losses.margins import DEFAULT_SCALE, CosineClassifier, require_cosine
 
 DEFAULT_COS_MARGIN = 0.35
@@ -37,13 +37,11 @@ class CosFaceLoss(EmbeddingLoss):
         self.scale = check_range("scale", scale, 0.0, 1000.0, low_open=True)
         self.classifier = CosineClassifier(num_classes, embedding_dim)
 
-    def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def compute_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
         """``scale · cos θ`` to every class centre, no margin: float (B, num_classes)."""
-        return self.scale * self.classifier(embeddings.to(compute_dtype(embeddings)))
+        return self.scale * self.classifier(embeddings)
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        self.check_batch(embeddings, labels)
-        self.check_labels(labels)
-        cosines = self.classifier(embeddings.to(compute_dtype(embeddings)))
+    def compute(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        cosines = self.classifier(embeddings)
         margin = F.one_hot(labels, self.num_classes).to(cosines.dtype) * self.cos_margin
         return F.cross_entropy(self.scale * (cosines - margin), labels)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from photoid.losses.base import EmbeddingLoss, compute_dtype
+from photoid.losses.base import EmbeddingLoss
 from photoid.losses.margins import require_cosine
 
 
@@ -25,16 +25,10 @@ class SoftmaxLoss(EmbeddingLoss):
         super().__init__(num_classes, embedding_dim, require_cosine("softmax", distance))
         self.classifier = nn.Linear(embedding_dim, num_classes)
 
-    def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def compute_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
         """``W e + b``: float (B, num_classes)."""
-        dtype = compute_dtype(embeddings)
-        return F.linear(
-            embeddings.to(dtype),
-            self.classifier.weight.to(dtype),
-            self.classifier.bias.to(dtype),
-        )
+        weight = self.classifier.weight.to(embeddings.dtype)
+        return F.linear(embeddings, weight, self.classifier.bias.to(embeddings.dtype))
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        self.check_batch(embeddings, labels)
-        self.check_labels(labels)
-        return F.cross_entropy(self.logits(embeddings), labels)
+    def compute(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self.compute_logits(embeddings), labels)

@@ -8,7 +8,7 @@ import torch
 from pytorch_metric_learning.losses import TripletMarginLoss
 
 from photoid.errors import ConfigError
-from photoid.losses.base import EmbeddingLoss, check_range, compute_dtype
+from photoid.losses.base import EmbeddingLoss, check_range
 from photoid.losses.distances import check_distance, make_distance
 from photoid.losses.miners import DEFAULT_TRIPLET_MARGIN, MINERS, create_miner
 
@@ -70,8 +70,6 @@ class TripletLoss(EmbeddingLoss):
             margin=self.margin, smooth_loss=soft_margin, distance=make_distance(distance)
         )
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        self.check_batch(embeddings, labels)
-        embeddings = embeddings.to(compute_dtype(embeddings))
+    def compute(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         triplets = self.miner.mine(embeddings, labels, self.distance)
         return self._loss(embeddings, labels, indices_tuple=tuple(triplets))
