@@ -66,6 +66,28 @@ def test_batch_all_hinge_averages_the_violating_triplets_in_cosine_distance(dtyp
     assert value.item() == pytest.approx(sum(nonzero) / len(nonzero), rel=TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_semi_hard_triplet_hinge_on_the_line(dtype):
+    margin = 2.0
+    d = lambda i, j: abs(POSITIONS[i] - POSITIONS[j])  # noqa: E731
+    losses = [
+        d(a, p) - d(a, n) + margin
+        for a in range(6)
+        for p in range(6)
+        for n in range(6)
+        if a != p and LABELS[a] == LABELS[p] and LABELS[n] != LABELS[a]
+        and d(a, p) < d(a, n) <= d(a, p) + margin
+    ]  # fmt: skip
+    nonzero = [v for v in losses if v > 0]  # one sits on the boundary d_an = d_ap + margin
+    assert 0 < len(nonzero) < len(losses)
+    loss = create_loss(
+        "triplet", num_classes=3, embedding_dim=2, distance="euclidean", miner="semi_hard",
+        margin=margin,
+    )  # fmt: skip
+    value = loss(line(dtype), torch.tensor(LABELS))
+    assert value.item() == pytest.approx(sum(nonzero) / len(nonzero), rel=TOL[dtype])
+
+
 def test_a_batch_without_triplets_gives_zero_loss_with_a_graph():
     loss = create_loss("triplet", num_classes=4, embedding_dim=2)
     emb = torch.randn(4, 2, requires_grad=True)
