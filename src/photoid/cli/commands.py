@@ -33,6 +33,10 @@ def _load(args: argparse.Namespace) -> Catalog:
 def _backbone(args: argparse.Namespace):
     from photoid.models.backbones import create_backbone
 
+    if getattr(args, "model", None):
+        from photoid.models.embedding import load_model
+
+        return load_model(args.model)
     return create_backbone(args.backbone, weights=args.weights, image_size=args.image_size)
 
 
@@ -206,3 +210,28 @@ def run_validate(args: argparse.Namespace) -> int:
             print(f"{exc.path}: {exc.reason}")
     print(f"{catalog!r}: {report.summary()}")
     return 0 if not report.skipped else 1
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from photoid.config import load_config
+    from photoid.train.run import train
+
+    config = load_config(args.config, args.overrides, args.preset)
+    catalog = _load(args)
+    out = args.out or str(Path("runs") / f"{Path(args.source).name}-{args.preset or 'train'}")
+    result = train(
+        config,
+        catalog,
+        out,
+        resume=args.resume,
+        progress=not args.quiet and sys.stderr.isatty(),
+        log=_say,
+    )
+    _say(
+        f"trained in {result.seconds:.0f} s; best {config.validation.metric} "
+        f"{result.best_value:.4f} at {result.best_where[0]} epoch {result.best_where[1]}; "
+        f"model: {Path(out) / 'best.pt'}"
+    )
+    if result.final is not None:
+        print(result.final.format())
+    return 0
