@@ -10,7 +10,7 @@ from pytorch_metric_learning.losses import TripletMarginLoss
 from photoid.errors import ConfigError
 from photoid.losses.base import EmbeddingLoss, check_range
 from photoid.losses.distances import check_distance, make_distance
-from photoid.losses.miners import DEFAULT_TRIPLET_MARGIN, MINERS, create_miner
+from photoid.losses.miners import DEFAULT_TRIPLET_MARGIN, create_miner
 
 
 class TripletLoss(EmbeddingLoss):
@@ -55,16 +55,14 @@ class TripletLoss(EmbeddingLoss):
         if soft_margin and miner == "semi_hard":
             raise ConfigError(
                 "semi_hard mining needs a margin, which soft_margin does not have; use "
-                f"miner='batch_hard' or 'batch_all' with soft_margin. (miners: {MINERS})"
+                "miner='batch_hard' or 'batch_all' with soft_margin."
             )
         self.soft_margin = soft_margin
-        self.margin = (
-            0.0
-            if soft_margin
-            else check_range(
-                "margin", DEFAULT_TRIPLET_MARGIN if margin is None else margin, 0.0, math.inf
-            )
-        )
+        if soft_margin:
+            margin = 0.0
+        elif margin is None:
+            margin = DEFAULT_TRIPLET_MARGIN
+        self.margin = check_range("margin", margin, 0.0, math.inf)
         self.miner = create_miner(miner, margin=self.margin if miner == "semi_hard" else None)
         self._loss = TripletMarginLoss(
             margin=self.margin, smooth_loss=soft_margin, distance=make_distance(distance)
