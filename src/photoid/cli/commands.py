@@ -214,9 +214,12 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     from photoid.config import load_config
+    from photoid.data.fashion_mnist import find_idx_folder
     from photoid.train.run import train
 
     config = load_config(args.config, args.overrides, args.preset)
+    if find_idx_folder(args.source):
+        return _train_fashion(args, config)
     catalog = _load(args)
     out = args.out or str(Path("runs") / f"{Path(args.source).name}-{args.preset or 'train'}")
     result = train(
@@ -234,4 +237,18 @@ def run_train(args: argparse.Namespace) -> int:
     )
     if result.final is not None:
         print(result.final.format())
+    return 0
+
+
+def _train_fashion(args: argparse.Namespace, config) -> int:
+    """``photoid train FOLDER_OF_IDX_FILES``: the Fashion-MNIST softmax-vs-ArcFace check."""
+    from photoid.train.fashion import run_check
+
+    out = args.out or "runs/fashion-mnist"
+    results = run_check(args.source, out, epochs=config.optim.epochs if args.overrides else 3,
+                        dim=config.model.embedding_dim if args.overrides else 64,
+                        seed=config.seed, log=_say)
+    for r in results:
+        print(f"{r.loss:10s} MAP@R {r.map_at_r:.4f}  precision@1 {r.precision_at_1:.4f}  "
+              f"silhouette {r.silhouette:.4f}  plot {r.plot or '(pip install matplotlib)'}")
     return 0

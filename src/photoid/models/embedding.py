@@ -82,11 +82,14 @@ class EmbeddingModel(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.backbone.forward_features(x))
 
-    def embed_features(self, features: torch.Tensor) -> torch.Tensor:
-        return nn.functional.normalize(self.head(features.float()), dim=1)
+    def embed_features(self, features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """Head output, L2-normalised unless ``normalize=False`` (the softmax baseline trains
+        its classifier on the raw penultimate layer)."""
+        out = self.head(features.float())
+        return nn.functional.normalize(out, dim=1) if normalize else out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embed_features(self.features(x))
+    def forward(self, x: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        return self.embed_features(self.features(x), normalize)
 
     def set_backbone_trainable(self, trainable: bool) -> None:
         for p in self.backbone.parameters():

@@ -120,6 +120,12 @@ class RunState:
     stopped: bool = False
     clean_features: torch.Tensor | None = None
 
+    @property
+    def normalize(self) -> bool:
+        """Losses see unit embeddings, except softmax: its classifier reads the raw
+        penultimate layer (the classic baseline); evaluation always uses unit vectors."""
+        return self.config.loss.name != "softmax"
+
     def progress_dict(self, phase: str, epoch: int) -> dict:
         return {
             "phase": phase,

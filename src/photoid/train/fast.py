@@ -137,7 +137,7 @@ def train_frozen(state: RunState, start_epoch: int, resume_blob: dict | None) ->
         for batch in sampler:
             pos = torch.as_tensor(batch)
             which = torch.randint(0, train_feats.shape[0], (len(pos),))
-            emb = model.embed_features(train_feats[which, pos])
+            emb = model.embed_features(train_feats[which, pos], normalize=state.normalize)
             loss = loss_fn(emb, label_t[pos])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -26,12 +26,12 @@ class Objective(nn.Module):
     """``(images, labels) -> scalar loss``: model and loss in one module, so one
     DistributedDataParallel wrapper synchronises the gradients of both."""
 
-    def __init__(self, model: nn.Module, loss: nn.Module):
+    def __init__(self, model: nn.Module, loss: nn.Module, normalize: bool = True):
         super().__init__()
-        self.model, self.loss = model, loss
+        self.model, self.loss, self.normalize = model, loss, normalize
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.loss(self.model(images), labels)
+        return self.loss(self.model(images, normalize=self.normalize), labels)
 
 
 def make_optimizer(state: RunState) -> torch.optim.Optimizer:
@@ -93,7 +93,7 @@ def train_finetune(state: RunState, start_epoch: int, resume_blob: dict | None) 
     if resume_blob is not None:
         optimizer.load_state_dict(resume_blob["optimizer"])
         scheduler.load_state_dict(resume_blob["scheduler"])
-    objective = Objective(state.model, state.loss).to(device)
+    objective = Objective(state.model, state.loss, state.normalize).to(device)
     if info.enabled:
         objective = nn.parallel.DistributedDataParallel(
             objective, device_ids=[info.local_rank] if device.type == "cuda" else None

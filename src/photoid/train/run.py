@@ -135,30 +135,74 @@ def _resume(state: RunState) -> dict:
 
 
 def _final_evaluation(state: RunState) -> EvaluationResult | None:
+    """Score best.pt on the query split (written to final.json with a suggested
+    new_individual threshold calibrated on the held-out photos)."""
     data = state.config.data
-    if data.query_split is None or not (state.out / "best.pt").is_file():
+    if not (state.out / "best.pt").is_file():
         return None
     values = state.catalog.column(data.split_column).astype(str).to_numpy()
-    if data.query_split not in set(values.tolist()):
-        return None
-    protocol = ClosedSplit(data.query_split, data.train_split, data.split_column)
     best = load_model(state.out / "best.pt")
+    split = state.split
+    has_query = data.query_split is not None and data.query_split in set(values.tolist())
+    query = np.flatnonzero(values == data.query_split) if has_query else np.zeros(0, np.int64)
+    rows = np.union1d(np.union1d(split.train, split.val), query)
     if state.clean_features is not None and state.config.strategy == "frozen":
         # the backbone never changed: its cached clean features of every row serve
         with torch.no_grad():
             vectors = best.embed_features(state.clean_features).numpy()
-        split = protocol.split(state.catalog)
-        valid = np.zeros(len(state.catalog), dtype=bool)
-        valid[np.union1d(split.query, split.database)] = True
-        vectors[~valid] = 1.0
-        result = evaluate_embeddings(vectors, valid, state.catalog, split, protocol="closed")
     else:
-        result = evaluate_model(
-            best, state.catalog, protocol, device=state.device, workers=data.workers
+        vectors = np.ones((len(state.catalog), best.num_features), np.float32)
+        vectors[rows] = embed_rows(
+            best.to(state.device),
+            state.catalog,
+            rows,
+            DistInfo(),
+            state.device,
+            workers=data.workers,
         )
-    (state.out / "final.json").write_text(json.dumps(result.to_json(), sort_keys=True) + "\n")
+    threshold = suggest_threshold(vectors, split.labels, split.val, split.train)
+    if not has_query:
+        return None
+    protocol = ClosedSplit(data.query_split, data.train_split, data.split_column)
+    valid = np.zeros(len(state.catalog), dtype=bool)
+    valid[rows] = True
+    vectors[~valid] = 1.0
+    result = evaluate_embeddings(
+        vectors, valid, state.catalog, protocol.split(state.catalog), protocol="closed"
+    )
+    payload = {**result.to_json(), "suggested_threshold": threshold}
+    if state.clean_features is not None:  # the frozen backbone's pooled features, untrained
+        raw = state.clean_features.numpy().copy()
+        raw[~valid] = 1.0
+        before = evaluate_embeddings(raw, valid, state.catalog, protocol.split(state.catalog))
+        payload.update(pooled_top1=before.top1, pooled_map5=before.map5)
+    (state.out / "final.json").write_text(json.dumps(payload, sort_keys=True) + "\n")
     state.log("best model on the query split:\n" + result.format())
+    if threshold is not None:
+        state.log(f"suggested new_individual threshold (held-out photos): {threshold:.3f}")
     return result
+
+
+def suggest_threshold(
+    vectors: np.ndarray, labels: np.ndarray, val: np.ndarray, train: np.ndarray
+) -> float | None:
+    """A cosine threshold for ``new_individual`` from held-out photos: each held-out photo's
+    best match among its own individual's training photos (what a known query sees) and among
+    the others (what it would see were its individual new); the threshold maximises the mean
+    of the two accuracies. None without held-out photos."""
+    if len(val) == 0:
+        return None
+    sim = vectors[val] @ vectors[train].T
+    same = labels[val][:, None] == labels[train][None, :]
+    known = np.where(same, sim, -np.inf).max(axis=1)
+    unknown = np.where(~same, sim, -np.inf).max(axis=1)
+    ok = np.isfinite(known) & np.isfinite(unknown)
+    known, unknown = known[ok], unknown[ok]
+    if len(known) == 0:
+        return None
+    candidates = np.unique(np.concatenate([known, unknown]))
+    scores = [((known >= t).mean() + (unknown < t).mean()) / 2 for t in candidates]
+    return float(candidates[int(np.argmax(scores))])
 
 
 def evaluate_model(
