@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from photoid.errors import ConfigError
-from photoid.losses import LOSSES, EmbeddingLoss, create_loss, create_miner, loss_params
+from photoid.losses import LOSSES, EmbeddingLoss, create_loss, create_miner, loss_param_names
 
 CLASSIFIERS = {"softmax", "arcface", "subcenter_arcface", "cosface"}
 
@@ -125,9 +125,9 @@ def test_miner_margin_only_for_semi_hard():
 
 
 def test_loss_params_lists_each_loss_options():
-    assert loss_params("cosface") == ("cos_margin", "scale")
-    assert loss_params("triplet") == ("miner", "margin", "soft_margin")
-    assert "sub_centers" in loss_params("subcenter_arcface")
+    assert loss_param_names("cosface") == ("cos_margin", "scale")
+    assert loss_param_names("triplet") == ("miner", "margin", "soft_margin")
+    assert "sub_centers" in loss_param_names("subcenter_arcface")
 
 
 @pytest.mark.parametrize("name", LOSSES)

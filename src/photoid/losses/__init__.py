@@ -5,17 +5,19 @@ one of :data:`LOSSES`; an unknown name or parameter raises :class:`~photoid.erro
 with the closest valid names. Every loss is an :class:`EmbeddingLoss`:
 ``loss(embeddings (B, D) float, labels (B,) int64) -> scalar``.
 
-====================  ==============================================  ======================
-name                  parameters (units)                               needs P×K batches
-====================  ==============================================  ======================
-softmax               —                                                no (has classifier)
-arcface               margin_deg, scale, class_counts, margin_min_deg, no (has classifier)
-                      margin_max_deg, margin_power
-subcenter_arcface     as arcface + sub_centers                         no (has classifier)
-cosface               cos_margin, scale                                no (has classifier)
-triplet               miner, margin (distance units), soft_margin      yes
-contrastive           pos_margin, neg_margin (distance units)          yes
-====================  ==============================================  ======================
+name               parameters (units)                                     batches
+-----------------  -----------------------------------------------------  ----------------
+softmax            (none)                                                 any; classifier
+arcface            margin_deg, scale, sub_centers; dynamic margins:       any; classifier
+                   class_counts, margin_min_deg, margin_max_deg,
+                   margin_power
+subcenter_arcface  as arcface, sub_centers default 3                      any; classifier
+cosface            cos_margin (cosine offset), scale                      any; classifier
+triplet            miner, margin (distance units), soft_margin            P x K
+contrastive        pos_margin, neg_margin (distance units)                P x K
+
+Miners (:mod:`photoid.losses.miners`) work alone too: ``create_miner(name).mine(embeddings,
+labels, distance) -> Triplets(anchors, positives, negatives)``.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ _REGISTRY: dict[str, type[EmbeddingLoss]] = {
 LOSSES: tuple[str, ...] = tuple(_REGISTRY)
 
 
-def loss_params(name: str) -> tuple[str, ...]:
+def loss_param_names(name: str) -> tuple[str, ...]:
     """The keyword parameters loss ``name`` accepts beyond num_classes/embedding_dim/distance."""
     signature = inspect.signature(_loss_class(name).__init__)
     kinds = (inspect.Parameter.KEYWORD_ONLY,)
@@ -58,10 +60,10 @@ def create_loss(
     """Build loss ``name`` (one of :data:`LOSSES`) for ``num_classes`` individuals and
     ``embedding_dim``-dimensional embeddings. ``distance``: ``"cosine"`` or ``"euclidean"``
     (the classifier losses take cosine only). ``params``: the loss's own options (see
-    :func:`loss_params`); anything else raises :class:`ConfigError`.
+    :func:`loss_param_names`); anything else raises :class:`ConfigError`.
     """
     cls = _loss_class(name)
-    allowed = loss_params(name)
+    allowed = loss_param_names(name)
     unknown = [k for k in params if k not in allowed]
     if unknown:
         hints = "".join(did_you_mean(k, allowed) for k in unknown)
@@ -98,5 +100,5 @@ __all__ = [
     "create_miner",
     "distance_matrix",
     "dynamic_margins_deg",
-    "loss_params",
+    "loss_param_names",
 ]
