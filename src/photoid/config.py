@@ -166,14 +166,14 @@ PRESETS: dict[str, dict] = {
     },
     "cows-fast": {
         "strategy": "frozen",
-        "model": {"pooling": "gem", "embedding_dim": 256},
         "loss": {"name": "arcface"},
         "data": {
             "split_column": "closed_split",
             "train_split": "train",
             "val_group_regex": r"^(\d+_\d+)_",
         },
-        "fast": {"passes": 3, "epochs": 40},
+        "model": {"pooling": "gem", "embedding_dim": 256, "image_size": 160},
+        "fast": {"passes": 2, "epochs": 40},
     },
 }
 

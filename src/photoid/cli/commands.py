@@ -245,10 +245,18 @@ def _train_fashion(args: argparse.Namespace, config) -> int:
     from photoid.train.fashion import run_check
 
     out = args.out or "runs/fashion-mnist"
-    results = run_check(args.source, out, epochs=config.optim.epochs if args.overrides else 3,
-                        dim=config.model.embedding_dim if args.overrides else 64,
-                        seed=config.seed, log=_say)
+    given = {o.split("=", 1)[0].strip() for o in args.overrides}
+    results = run_check(
+        args.source,
+        out,
+        epochs=config.optim.epochs if "optim.epochs" in given else 2,
+        dim=config.model.embedding_dim if "model.embedding_dim" in given else 64,
+        seed=config.seed,
+        log=_say,
+    )
     for r in results:
-        print(f"{r.loss:10s} MAP@R {r.map_at_r:.4f}  precision@1 {r.precision_at_1:.4f}  "
-              f"silhouette {r.silhouette:.4f}  plot {r.plot or '(pip install matplotlib)'}")
+        print(
+            f"{r.loss:10s} MAP@R {r.map_at_r:.4f}  precision@1 {r.precision_at_1:.4f}  "
+            f"silhouette {r.silhouette:.4f}  plot {r.plot or '(pip install matplotlib)'}"
+        )
     return 0

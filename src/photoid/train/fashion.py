@@ -34,7 +34,7 @@ class FashionResult:
 
 
 class SmallCNN(nn.Module):
-    """``(B, 1, 28, 28) -> (B, 128)``: three conv blocks and global average pooling."""
+    """``(B, 1, 28, 28) -> (B, 64)``: three conv blocks and global average pooling."""
 
     def __init__(self):
         super().__init__()
@@ -44,8 +44,8 @@ class SmallCNN(nn.Module):
                 nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2)
             )
 
-        self.body = nn.Sequential(block(1, 32), block(32, 64), block(64, 128))
-        self.num_features = 128
+        self.body = nn.Sequential(block(1, 16), block(16, 32), block(32, 64))
+        self.num_features = 64
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x).mean(dim=(2, 3))
@@ -56,9 +56,9 @@ def run_check(
     out_dir: str | Path,
     *,
     losses=("softmax", "arcface"),
-    n_train: int = 20000,
+    n_train: int = 10000,
     n_test: int = 2000,
-    epochs: int = 3,
+    epochs: int = 2,
     dim: int = 64,
     seed: int = 0,
     log=print,
@@ -80,7 +80,8 @@ def run_check(
     for name in losses:
         started = time.perf_counter()
         torch.manual_seed(seed)
-        body, head = SmallCNN(), EmbeddingHead(128, dim)
+        body = SmallCNN()
+        head = EmbeddingHead(body.num_features, dim)
         loss_fn = create_loss(name, num_classes=len(CLASSES), embedding_dim=dim)
         params = [*body.parameters(), *head.parameters(), *loss_fn.parameters()]
         optimizer = torch.optim.Adam(params, lr=2e-3)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import asdict
 
@@ -28,58 +29,70 @@ PHASE = "frozen"
 def feature_cache(state: RunState, rows_clean: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """``(clean, augmented)``: clean pooled features of every catalog row in ``rows_clean``
     (a ``(len(catalog), F)`` tensor, zeros elsewhere) and ``(passes - 1, n_train, F)``
-    features of augmented training photos. Stored under the photoid cache keyed by
-    everything that shapes them, so runs that differ only in head or loss share them."""
-    cfg = state.config
-    model = state.model
-    key = hashlib.sha256(
-        json.dumps(
-            {
-                "backbone": model.backbone.fingerprint,
-                "pool": [cfg.model.pooling, cfg.model.gem_p],
-                "paths": [state.catalog.paths[i] for i in rows_clean.tolist()],
-                "train": state.split.train.tolist(),
-                "passes": cfg.fast.passes,
-                "augment": asdict(cfg.augment),
-                "seed": cfg.seed,
-            },
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()[:24]
+    features of augmented training photos. Each part is stored under the photoid cache as
+    soon as it is computed, keyed by everything that shapes it, so runs that differ only in
+    head, loss or number of passes share the work, and an interrupted run loses one pass."""
+    cfg, model = state.config, state.model
+    base = {
+        "backbone": model.backbone.fingerprint,
+        "pool": [cfg.model.pooling, cfg.model.gem_p],
+    }
+    t0 = time.perf_counter()
+    rows_clean = np.asarray(rows_clean)
+    clean = _cached(
+        state,
+        {**base, "paths": [state.catalog.paths[i] for i in rows_clean.tolist()]},
+        lambda: _clean_pass(state, rows_clean),
+    )
+    state.log(f"  clean features of {len(rows_clean)} photos: {time.perf_counter() - t0:.0f} s")
+    train_paths = [state.catalog.paths[i] for i in state.split.train.tolist()]
+    augmented = []
+    for pass_index in range(1, cfg.fast.passes):
+        what = {
+            **base,
+            "paths": train_paths,
+            "augment": asdict(cfg.augment),
+            "seed": cfg.seed,
+            "pass": pass_index,
+            "world": state.info.world_size,
+        }
+        augmented.append(_cached(state, what, lambda i=pass_index: _augmented_pass(state, i)))
+        state.log(
+            f"  augmented pass {pass_index}/{cfg.fast.passes - 1}: {time.perf_counter() - t0:.0f} s"
+        )
+    full = torch.zeros(len(state.catalog), clean.shape[1])
+    full[torch.as_tensor(rows_clean)] = clean
+    aug = torch.stack(augmented) if augmented else torch.zeros(0, len(train_paths), clean.shape[1])
+    return full, aug
+
+
+def _cached(state: RunState, what: dict, compute) -> torch.Tensor:
+    key = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:24]
     path = default_cache_dir() / "train-features" / f"{key}.pt"
     if path.is_file():
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        return blob["clean"], blob["augmented"]
-    from photoid.train.common import embed_rows
-
-    t0 = time.perf_counter()
-    feats = embed_rows(
-        model,
-        state.catalog,
-        rows_clean,
-        state.info,
-        state.device,
-        workers=cfg.data.workers,
-        features=True,
-    )
-    clean = torch.zeros(len(state.catalog), feats.shape[1])
-    clean[torch.as_tensor(rows_clean)] = torch.from_numpy(feats)
-    augmented = [_augmented_pass(state, pass_index) for pass_index in range(1, cfg.fast.passes)]
-    aug = (
-        torch.stack(augmented)
-        if augmented
-        else torch.zeros(0, len(state.split.train), feats.shape[1])
-    )
+        return torch.load(path, map_location="cpu", weights_only=True)
+    value = compute()
     if state.info.is_main:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save({"clean": clean, "augmented": aug}, tmp)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        torch.save(value, tmp)
         tmp.replace(path)
-    state.log(
-        f"cached backbone features: {len(rows_clean)} clean photos + "
-        f"{cfg.fast.passes - 1} augmented passes in {time.perf_counter() - t0:.0f} s"
+    return value
+
+
+def _clean_pass(state: RunState, rows: np.ndarray) -> torch.Tensor:
+    from photoid.train.common import embed_rows
+
+    feats = embed_rows(
+        state.model,
+        state.catalog,
+        rows,
+        state.info,
+        state.device,
+        workers=state.config.data.workers,
+        features=True,
     )
-    return clean, aug
+    return torch.from_numpy(feats)
 
 
 @torch.inference_mode()
