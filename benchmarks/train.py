@@ -4,8 +4,9 @@ Each line: bench="train", dataset, preset, top1 and map5 of the trained model on
 split (query = test photos, database = train photos; training used train photos only),
 pooled_top1 (the frozen backbone's pooled features before any training), wall_s
 (training, including the feature cache when not cached yet); for cows also the open-set
-MAP@5 on the source's gallery/query cows (never seen in training) with 30 % of them removed from the gallery and the
-new_individual threshold suggested from held-out training photos.
+MAP@5 on the source's gallery/query cows (never seen in training) with 30 % of them
+removed from the gallery and the new_individual threshold suggested from held-out
+training photos.
 
 Usage: python benchmarks/train.py [--dataset lions] [--preset lions-fast] [--out runs/bench]
 """
