@@ -44,7 +44,7 @@ def test_catalog_lifecycle(folder_catalog: Path, tmp_path: Path, capsys):
     # reindex with another model: new fingerprint, same photos
     old = CatalogStore(cat).model.fingerprint
     args = ["--weights", "random", "--image-size", "48", "--quiet"]
-    assert main(["catalog", "reindex", cat, "--model", "resnet10t", *args]) == 0
+    assert main(["catalog", "reindex", cat, "--backbone", "resnet10t", *args]) == 0
     store = CatalogStore(cat)
     assert store.model.fingerprint != old and store.model.preprocessing["image_size"] == 48
     assert store.stats().n_images == 9

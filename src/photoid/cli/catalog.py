@@ -61,11 +61,11 @@ def add_catalog_parser(sub) -> None:
     p.add_argument("output", help="CSV file")
     p.add_argument("--vectors", help=".npz file for vectors, paths and identities")
 
-    p = csub.add_parser("reindex", help="re-embed every photo with another model")
+    p = csub.add_parser(
+        "reindex", help="re-embed every photo with another model (--backbone or --model RUN.pt)"
+    )
     p.add_argument("dir")
-    p.add_argument("--model", required=True, help="timm model name of the new backbone")
     _model_args(p)
-    p.set_defaults(backbone=None)
 
     p = csub.add_parser("identify", help="top-5 individuals of the catalog for each photo")
     p.add_argument("dir")
@@ -120,6 +120,17 @@ def _catalog_backbone(store, args):
     from photoid.models.backbones import create_backbone
 
     model = store.model
+    if model.weights.startswith("trained:"):
+        from photoid.models.embedding import load_model
+
+        if not getattr(args, "model", None):
+            raise ModelError(
+                f"{store.root}: the catalog's model is a trained photoid model; pass it with "
+                "--model RUN/best.pt."
+            )
+        trained = load_model(args.model)
+        store.check_model(trained.fingerprint, f"model {args.model}")
+        return trained
     weights = args.weights
     if weights is None and model.weights == "random":
         weights = "random"
@@ -258,7 +269,12 @@ def _run_reindex(args) -> int:
     store = CatalogStore(args.dir)
     if args.weights == "random":
         torch.manual_seed(0)
-    backbone = create_backbone(args.model, args.weights, args.image_size)
+    if args.model:
+        from photoid.models.embedding import load_model
+
+        backbone = load_model(args.model)
+    else:
+        backbone = create_backbone(args.backbone, args.weights, args.image_size)
     model = reindex(store, backbone, **_embed_kwargs(args))
     if model is not None:
         print(f"{store.root}: re-embedded with {model.backbone} ({model.dim}-d); the threshold "

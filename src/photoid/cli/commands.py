@@ -33,6 +33,10 @@ def _load(args: argparse.Namespace) -> Catalog:
 def _backbone(args: argparse.Namespace):
     from photoid.models.backbones import create_backbone
 
+    if getattr(args, "model", None):
+        from photoid.models.embedding import load_model
+
+        return load_model(args.model)
     return create_backbone(args.backbone, weights=args.weights, image_size=args.image_size)
 
 
@@ -242,3 +246,53 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from photoid.cli.catalog import run_calibrate as run
 
     return run(args)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from photoid.config import load_config
+    from photoid.data.fashion_mnist import find_idx_folder
+    from photoid.train.run import train
+
+    config = load_config(args.config, args.overrides, args.preset)
+    if find_idx_folder(args.source):
+        return _train_fashion(args, config)
+    catalog = _load(args)
+    out = args.out or str(Path("runs") / f"{Path(args.source).name}-{args.preset or 'train'}")
+    result = train(
+        config,
+        catalog,
+        out,
+        resume=args.resume,
+        progress=not args.quiet and sys.stderr.isatty(),
+        log=_say,
+    )
+    _say(
+        f"trained in {result.seconds:.0f} s; best {config.validation.metric} "
+        f"{result.best_value:.4f} at {result.best_where[0]} epoch {result.best_where[1]}; "
+        f"model: {Path(out) / 'best.pt'}"
+    )
+    if result.final is not None:
+        print(result.final.format())
+    return 0
+
+
+def _train_fashion(args: argparse.Namespace, config) -> int:
+    """``photoid train FOLDER_OF_IDX_FILES``: the Fashion-MNIST softmax-vs-ArcFace check."""
+    from photoid.train.fashion import run_check
+
+    out = args.out or "runs/fashion-mnist"
+    given = {o.split("=", 1)[0].strip() for o in args.overrides}
+    results = run_check(
+        args.source,
+        out,
+        epochs=config.optim.epochs if "optim.epochs" in given else 2,
+        dim=config.model.embedding_dim if "model.embedding_dim" in given else 64,
+        seed=config.seed,
+        log=_say,
+    )
+    for r in results:
+        print(
+            f"{r.loss:10s} MAP@R {r.map_at_r:.4f}  precision@1 {r.precision_at_1:.4f}  "
+            f"silhouette {r.silhouette:.4f}  plot {r.plot or '(pip install matplotlib)'}"
+        )
+    return 0

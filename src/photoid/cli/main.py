@@ -36,6 +36,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not read or write cached vectors")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable photo")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--model", help="a trained model (RUN/best.pt from photoid train)")
 
 
 def _rerank_args(p: argparse.ArgumentParser) -> None:
@@ -105,6 +106,22 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--weights", help="local weights file, or 'random' (default: built-in)")
     exp.add_argument("--image-size", type=int, help="input size in pixels (default: model's)")
     exp.add_argument("--check", action="store_true", help="compare with PyTorch on random input")
+
+    tr = sub.add_parser("train", help="train an embedding model on a catalog")
+    _catalog_args(tr)
+    tr.add_argument("--config", help="YAML config (sections as in photoid.config)")
+    tr.add_argument("--preset", help="named recipe, e.g. lions-fast, cows-fast")
+    tr.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value, e.g. --set loss.name=arcface (repeatable)",
+    )
+    tr.add_argument("--out", help="run folder (default: runs/<catalog name>-<preset or train>)")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
 
     val = sub.add_parser("validate", help="check a catalog: rows, files and every image")
     _catalog_args(val)

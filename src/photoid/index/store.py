@@ -348,7 +348,8 @@ class CatalogStore:
                 f"{fingerprint[:12]}…) than the catalog's {model.backbone} "
                 f"(weights {model.weights[:40]}, {model.preprocessing.get('image_size')} px, "
                 f"fingerprint {model.fingerprint[:12]}…). Embed with the catalog's model, or "
-                f"re-embed the catalog: photoid catalog reindex {self.root} --model NEW."
+                f"re-embed the catalog: photoid catalog reindex {self.root} --backbone NAME "
+                "(or --model RUN/best.pt)."
             )
 
     def add(

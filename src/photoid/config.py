@@ -1,0 +1,332 @@
+"""Training configuration: frozen dataclasses loaded from YAML, with overrides and presets.
+
+Loading rejects unknown keys with the closest known names, checks types, and resolves in
+this order: defaults < preset < YAML file < ``--set section.key=value`` overrides. The resolved
+config is written to the run folder as ``config.yaml``, so a run can always be repeated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from photoid.errors import ConfigError, did_you_mean
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which photos train. Only rows whose ``split_column`` equals ``train_split`` are used for
+    training; ``val_fraction`` of their photos (per individual with at least two photos) are
+    held out to validate every epoch; with ``val_group_regex`` (matched on the file name, its
+    first group naming e.g. a recording) whole groups are held out, so near-duplicate video
+    frames do not leak into validation. After training, ``query_split`` photos are scored against
+    the ``train_split`` ones (``query_split: null`` skips that)."""
+
+    split_column: str = "split"
+    train_split: str = "train"
+    query_split: str | None = "test"
+    val_fraction: float = 0.2
+    val_group_regex: str | None = None
+    workers: int = 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Backbone → pooling (``avg`` or ``gem``) → linear + BatchNorm head → L2 norm."""
+
+    backbone: str = "efficientnet_lite0"
+    weights: str | None = None
+    image_size: int | None = None
+    pooling: str = "avg"
+    gem_p: float = 3.0
+    embedding_dim: int = 512
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """A loss from :mod:`photoid.losses` by ``name``; parameters left ``null`` keep the loss's
+    own default. ``dynamic_margins`` gives ArcFace-family losses a margin per class from its
+    frequency (rare classes get ``margin_max_deg``)."""
+
+    name: str = "arcface"
+    distance: str = "cosine"
+    margin_deg: float | None = None
+    scale: float | None = None
+    sub_centers: int | None = None
+    cos_margin: float | None = None
+    dynamic_margins: bool = False
+    margin_min_deg: float | None = None
+    margin_max_deg: float | None = None
+    miner: str | None = None
+    margin: float | None = None
+    soft_margin: bool | None = None
+    pos_margin: float | None = None
+    neg_margin: float | None = None
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Photo-ID augmentations. No horizontal flip unless asked: a left flank is not a right
+    flank."""
+
+    crop_scale_min: float = 0.7
+    rotation_deg: float = 10.0
+    color_jitter: float = 0.2
+    hflip: bool = False
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW with separate learning rates for the backbone and the head + loss, linear
+    warm-up then cosine decay (per step). ``sampler``: ``pk`` (P individuals × K photos),
+    ``random``, or ``auto`` (``pk`` when the loss needs pairs)."""
+
+    epochs: int = 10
+    lr_backbone: float = 1e-4
+    lr_head: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    batch_size: int = 32
+    p: int = 8
+    k: int = 4
+    sampler: str = "auto"
+    accumulation_steps: int = 1
+    amp: bool = True
+
+
+@dataclass(frozen=True)
+class FastConfig:
+    """The CPU fast path: the backbone frozen, its pooled features cached over ``passes``
+    passes of the training photos (the first clean, the others augmented), then the head and
+    loss trained on the cache for ``epochs`` epochs."""
+
+    passes: int = 4
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 3e-3
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Every epoch, held-out photos are ranked against the other training photos. ``metric``
+    (``map5`` or ``top1``) picks the best checkpoint; training stops after ``patience`` epochs
+    without improvement (0: never)."""
+
+    metric: str = "map5"
+    patience: int = 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole training run. ``strategy``: ``frozen`` (fast path only), ``finetune`` (whole
+    network on images), ``frozen+finetune`` (fast path, then unfreeze)."""
+
+    seed: int = 0
+    strategy: str = "frozen"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    fast: FastConfig = field(default_factory=FastConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+CHOICES = {
+    "strategy": ("frozen", "finetune", "frozen+finetune"),
+    "model.pooling": ("avg", "gem"),
+    "loss.distance": ("cosine", "euclidean"),
+    "optim.sampler": ("auto", "pk", "random"),
+    "validation.metric": ("map5", "top1"),
+}
+
+_LIONS_CLOSED = {"data": {"split_column": "closed_split", "train_split": "train"}}
+PRESETS: dict[str, dict] = {
+    "fast": {},
+    "lions-fast": {
+        **_LIONS_CLOSED,
+        "strategy": "frozen",
+        "model": {"pooling": "gem", "embedding_dim": 256},
+        "loss": {"name": "arcface"},
+        "fast": {"passes": 8, "epochs": 80},
+    },
+    "lions-finetune": {
+        **_LIONS_CLOSED,
+        "strategy": "frozen+finetune",
+        "model": {"pooling": "gem", "embedding_dim": 256},
+        "loss": {"name": "arcface"},
+        "fast": {"passes": 8, "epochs": 80},
+        "optim": {"epochs": 4, "batch_size": 32},
+    },
+    "cows-fast": {
+        "strategy": "frozen",
+        "loss": {"name": "arcface"},
+        "data": {
+            "split_column": "closed_split",
+            "train_split": "train",
+            "val_group_regex": r"^(\d+_\d+)_",
+        },
+        "model": {"pooling": "gem", "embedding_dim": 256, "image_size": 160},
+        "fast": {"passes": 2, "epochs": 40},
+    },
+}
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    preset: str | None = None,
+) -> TrainConfig:
+    """Defaults, then ``preset``, then the YAML file at ``path``, then ``overrides``
+    (``"section.key=value"``, the value parsed as YAML)."""
+    import yaml
+
+    merged: dict = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(
+                f"unknown preset {preset!r}; presets are {', '.join(PRESETS)}."
+                f"{did_you_mean(preset, PRESETS)}"
+            )
+        merged = _merge(merged, PRESETS[preset])
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the config file ({exc}).") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc}).") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(
+                f"{path}: expected a mapping of sections, got {type(loaded).__name__}."
+            )
+        merged = _merge(merged, loaded)
+    for item in overrides or []:
+        merged = _merge(merged, parse_override(item))
+    return from_dict(merged)
+
+
+def parse_override(item: str) -> dict:
+    """``"loss.margin_deg=30"`` → ``{"loss": {"margin_deg": 30}}``."""
+    import yaml
+
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r}: expected section.key=value, e.g. loss.name=arcface.")
+    value = yaml.safe_load(raw) if raw.strip() else None
+    out: dict = value
+    for part in reversed(key.strip().split(".")):
+        out = {part: out}
+    return out
+
+
+def from_dict(values: dict, cls: type = TrainConfig, where: str = "") -> Any:
+    """Build ``cls`` from a nested mapping; unknown keys and wrong types raise
+    :class:`ConfigError` naming the key and its closest known names."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {values!r}.")
+    known = {f.name: f for f in fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        name = f"{where}{key}"
+        if key not in known:
+            raise ConfigError(
+                f"unknown config key {name!r}; {where or 'the top level'} has "
+                f"{', '.join(known)}.{did_you_mean(str(key), known)}"
+            )
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = from_dict(value or {}, hint, f"{name}.")
+        else:
+            kwargs[key] = _coerce(value, hint, name)
+    config = cls(**kwargs)
+    if cls is TrainConfig:
+        _check_choices(config)
+    return config
+
+
+def _coerce(value: Any, hint: Any, name: str) -> Any:
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    base = [a for a in args if a is not type(None)] if args else [hint]
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{name}: a value is required (type {hint}).")
+    target = base[0]
+    if target is bool:
+        if isinstance(value, bool):
+            return value
+    elif target is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif target is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif target is str:
+        if isinstance(value, str):
+            return value
+    type_name = getattr(target, "__name__", str(target))
+    raise ConfigError(f"{name}: expected {type_name}, got {value!r} ({type(value).__name__}).")
+
+
+def _check_choices(config: TrainConfig) -> None:
+    flat = flatten(config.to_dict())
+    for key, choices in CHOICES.items():
+        if flat[key] not in choices:
+            raise ConfigError(
+                f"{key}: {flat[key]!r} is not one of {', '.join(choices)}."
+                f"{did_you_mean(str(flat[key]), choices)}"
+            )
+    for key in ("data.val_fraction",):
+        if not 0.0 <= flat[key] < 1.0:
+            raise ConfigError(f"{key} must be in [0, 1), got {flat[key]}.")
+    for key in (
+        "optim.p",
+        "optim.k",
+        "optim.batch_size",
+        "optim.accumulation_steps",
+        "fast.batch_size",
+        "model.embedding_dim",
+    ):
+        if flat[key] < 1:
+            raise ConfigError(f"{key} must be >= 1, got {flat[key]}.")
+
+
+def flatten(values: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def save_config(config: TrainConfig, path: str | Path) -> None:
+    import yaml
+
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def loss_params(loss: LossConfig) -> dict:
+    """The loss parameters that were set (not ``null``), for ``create_loss``."""
+    skip = {"name", "distance", "dynamic_margins"}
+    return {k: v for k, v in asdict(loss).items() if k not in skip and v is not None}

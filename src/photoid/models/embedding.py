@@ -1,0 +1,170 @@
+"""The trainable embedding model: backbone → pooling → linear + BatchNorm → L2 norm.
+
+An :class:`EmbeddingModel` can stand wherever a :class:`~photoid.models.backbones.Backbone`
+does for embedding (``preprocessing``, ``fingerprint``, ``num_features``, ``forward``), so
+``embed_catalog``, ``photoid evaluate --model RUN/best.pt`` and friends use trained models
+unchanged. Its preprocessing and fingerprint are saved with its weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from photoid.errors import ModelError
+from photoid.models.backbones import Backbone, Preprocessing, create_backbone
+from photoid.models.pooling import create_pooling
+
+MODEL_FORMAT = "photoid-embedding-model/1"
+
+
+class EmbeddingHead(nn.Module):
+    """``(B, in_features) -> (B, dim)``: a bias-free linear map then BatchNorm1d."""
+
+    def __init__(self, in_features: int, dim: int):
+        super().__init__()
+        self.linear = nn.Linear(in_features, dim, bias=False)
+        self.bn = nn.BatchNorm1d(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.linear(x))
+
+
+class EmbeddingModel(nn.Module):
+    """``forward(x: float (B,3,S,S)) -> (B, embedding_dim)`` unit-norm embeddings.
+
+    ``features(x)`` gives the pooled backbone features ``(B, backbone.num_features)`` and
+    ``embed_features(f)`` maps them to embeddings; the CPU fast path caches the first and
+    trains only the second.
+    """
+
+    def __init__(
+        self, backbone: Backbone, pooling: str = "avg", gem_p: float = 3.0, embedding_dim: int = 512
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.pool = create_pooling(pooling, gem_p)
+        self.head = EmbeddingHead(backbone.num_features, embedding_dim)
+        self.spec = {
+            "backbone": backbone.name,
+            "pooling": pooling,
+            "gem_p": float(gem_p),
+            "embedding_dim": int(embedding_dim),
+        }
+
+    @property
+    def name(self) -> str:
+        """The backbone's timm name (what a catalog records as its model)."""
+        return self.spec["backbone"]
+
+    @property
+    def weights_id(self) -> str:
+        """``trained:<fingerprint>``: a catalog built with this model asks for its file."""
+        return f"trained:{self.fingerprint}"
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.backbone.preprocessing
+
+    @property
+    def num_features(self) -> int:
+        """The embedding dimension (named as on a Backbone, for ``embed_catalog``)."""
+        return self.spec["embedding_dim"]
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 over the architecture, the preprocessing and every weight."""
+        h = hashlib.sha256(
+            json.dumps(
+                {"spec": self.spec, "pre": asdict(self.preprocessing)}, sort_keys=True
+            ).encode()
+        )
+        for key, tensor in self.state_dict().items():
+            h.update(key.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.backbone.forward_features(x))
+
+    def embed_features(self, features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """Head output, L2-normalised unless ``normalize=False`` (the softmax baseline trains
+        its classifier on the raw penultimate layer)."""
+        out = self.head(features.float())
+        return nn.functional.normalize(out, dim=1) if normalize else out
+
+    def forward(self, x: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        return self.embed_features(self.features(x), normalize)
+
+    def set_backbone_trainable(self, trainable: bool) -> None:
+        for p in self.backbone.parameters():
+            p.requires_grad_(trainable)
+        if isinstance(getattr(self.pool, "p", None), nn.Parameter):
+            self.pool.p.requires_grad_(trainable)
+
+
+def build_model(model_config) -> EmbeddingModel:
+    """An :class:`EmbeddingModel` from a :class:`photoid.config.ModelConfig`."""
+    backbone = create_backbone(
+        model_config.backbone, weights=model_config.weights, image_size=model_config.image_size
+    )
+    return EmbeddingModel(
+        backbone, model_config.pooling, model_config.gem_p, model_config.embedding_dim
+    )
+
+
+def model_payload(model: EmbeddingModel) -> dict:
+    """What a saved model holds: format, spec, preprocessing, weights, fingerprint."""
+    return {
+        "format": MODEL_FORMAT,
+        "spec": dict(model.spec),
+        "preprocessing": asdict(model.preprocessing),
+        "weights_id": model.backbone.weights_id,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "fingerprint": model.fingerprint,
+    }
+
+
+def save_model(model: EmbeddingModel, path: str | Path) -> None:
+    torch.save({"model": model_payload(model)}, path)
+
+
+def load_model(path: str | Path) -> EmbeddingModel:
+    """Load a trained model from a ``best.pt``/``last.pt`` written by ``photoid train``.
+
+    The fingerprint is recomputed and must equal the saved one."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found; give a run's best.pt.")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+        payload = blob["model"]
+        if payload.get("format") != MODEL_FORMAT:
+            raise KeyError("format")
+    except Exception as exc:
+        raise ModelError(
+            f"{path}: not a photoid trained model ({exc}); pass a checkpoint written by "
+            "photoid train (RUN/best.pt)."
+        ) from exc
+    spec = payload["spec"]
+    pre = Preprocessing(
+        **{
+            **payload["preprocessing"],
+            "mean": tuple(payload["preprocessing"]["mean"]),
+            "std": tuple(payload["preprocessing"]["std"]),
+        }
+    )
+    backbone = create_backbone(spec["backbone"], weights="random", image_size=pre.image_size)
+    backbone.preprocessing = pre
+    backbone.weights_id = payload["weights_id"]
+    model = EmbeddingModel(backbone, spec["pooling"], spec["gem_p"], spec["embedding_dim"])
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    if model.fingerprint != payload["fingerprint"]:
+        raise ModelError(f"{path}: weights do not match the saved fingerprint; file damaged?")
+    return model

@@ -1,0 +1,65 @@
+"""Checkpoints: weights, loss parameters, optimiser, scheduler, RNG states, config, model
+fingerprint, history; enough to resume exactly where a run stopped."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from photoid.errors import ModelError
+from photoid.models.embedding import model_payload
+
+
+def rng_state() -> dict:
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(
+    path: Path,
+    *,
+    model,
+    loss,
+    optimizer,
+    scheduler,
+    progress: dict,
+    config: dict,
+    extra: dict | None = None,
+) -> None:
+    """Write atomically (temp file then rename), so an interrupted save leaves the old one."""
+    blob = {
+        "model": model_payload(model),
+        "loss": loss.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rng": rng_state(),
+        "progress": progress,
+        "config": config,
+        **(extra or {}),
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(blob, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    if not path.is_file():
+        raise ModelError(f"{path}: no checkpoint to resume from; start without --resume.")
+    return torch.load(path, map_location="cpu", weights_only=False)

@@ -1,0 +1,170 @@
+"""Fine-tuning the whole network on images: the training loop as plain functions.
+
+Separate learning rates for backbone and head + loss, warm-up then cosine decay per step,
+gradient accumulation, AMP (bfloat16) and TF32 on CUDA, DistributedDataParallel under
+torchrun with the batch sampler split across ranks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from photoid.train.common import RunState, embed_rows, end_epoch, seed_epoch, warmup_cosine
+from photoid.train.data import LabelledPhotos, make_augment
+from photoid.train.sampler import PKSampler, ShuffleSampler
+
+PHASE = "finetune"
+
+
+class Objective(nn.Module):
+    """``(images, labels) -> scalar loss``: model and loss in one module, so one
+    DistributedDataParallel wrapper synchronises the gradients of both."""
+
+    def __init__(self, model: nn.Module, loss: nn.Module, normalize: bool = True):
+        super().__init__()
+        self.model, self.loss, self.normalize = model, loss, normalize
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.loss(self.model(images, normalize=self.normalize), labels)
+
+
+def make_optimizer(state: RunState) -> torch.optim.Optimizer:
+    cfg = state.config.optim
+    head = list(state.model.head.parameters()) + list(state.loss.parameters())
+    backbone = list(state.model.backbone.parameters()) + list(state.model.pool.parameters())
+    return torch.optim.AdamW(
+        [{"params": backbone, "lr": cfg.lr_backbone}, {"params": head, "lr": cfg.lr_head}],
+        weight_decay=cfg.weight_decay,
+    )
+
+
+def make_loader(state: RunState) -> DataLoader:
+    cfg, split, info = state.config, state.split, state.info
+    labels = split.labels[split.train]
+    use_pk = cfg.optim.sampler == "pk" or (
+        cfg.optim.sampler == "auto" and getattr(state.loss, "needs_pk_sampler", False)
+    )
+    if use_pk:
+        sampler = PKSampler(
+            labels,
+            max(2, cfg.optim.batch_size // cfg.optim.k),
+            cfg.optim.k,
+            cfg.seed,
+            info.rank,
+            info.world_size,
+        )
+    else:
+        sampler = ShuffleSampler(
+            len(labels), cfg.optim.batch_size, cfg.seed, info.rank, info.world_size
+        )
+    pre = state.model.preprocessing
+    data = LabelledPhotos(
+        [state.catalog.paths[i] for i in split.train],
+        labels.tolist(),
+        split.train.tolist(),
+        make_augment(pre, state.config.augment),
+        read_size=int(pre.image_size * 1.15),
+    )
+    return DataLoader(
+        data,
+        batch_sampler=sampler,
+        num_workers=cfg.data.workers,
+        pin_memory=torch.cuda.is_available(),
+    )
+
+
+def train_finetune(state: RunState, start_epoch: int, resume_blob: dict | None) -> None:
+    """Train backbone, head and loss on augmented images for ``optim.epochs`` epochs."""
+    cfg, info, device = state.config, state.info, state.device
+    state.model.set_backbone_trainable(True)
+    loader = make_loader(state)
+    optimizer = make_optimizer(state)
+    accum = cfg.optim.accumulation_steps
+    steps = max(len(loader.batch_sampler) // accum, 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(steps * cfg.optim.epochs, int(steps * cfg.optim.warmup_epochs))
+    )
+    if resume_blob is not None:
+        optimizer.load_state_dict(resume_blob["optimizer"])
+        scheduler.load_state_dict(resume_blob["scheduler"])
+    objective = Objective(state.model, state.loss, state.normalize).to(device)
+    if info.enabled:
+        objective = nn.parallel.DistributedDataParallel(
+            objective, device_ids=[info.local_rank] if device.type == "cuda" else None
+        )
+    use_amp = cfg.optim.amp and device.type == "cuda"
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    from tqdm.auto import tqdm
+
+    for epoch in range(start_epoch, cfg.optim.epochs):
+        if state.stopped:
+            break
+        started = time.perf_counter()
+        seed_epoch(cfg.seed, PHASE, epoch * 1000 + info.rank)
+        loader.batch_sampler.set_epoch(epoch)
+        objective.train()
+        total, n = 0.0, 0
+        bar = tqdm(
+            loader,
+            desc=f"{PHASE} {epoch}",
+            leave=False,
+            disable=not (state.progress and info.is_main),
+        )
+        optimizer.zero_grad(set_to_none=True)
+        for i, (images, labels, _) in enumerate(bar):
+            last_micro = (i + 1) % accum == 0
+            sync = (
+                contextlib.nullcontext()
+                if (last_micro or not info.enabled)
+                else objective.no_sync()
+            )
+            autocast = (
+                torch.autocast("cuda", dtype=torch.bfloat16)
+                if use_amp
+                else contextlib.nullcontext()
+            )
+            with sync, autocast:
+                loss = objective(images.to(device, non_blocking=True), labels.to(device))
+                (loss / accum).backward()
+            if last_micro:
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            total, n = total + float(loss.detach()), n + 1
+            bar.set_postfix(loss=f"{total / n:.4f}")
+        loss_mean = _mean_across_ranks(state, total / max(n, 1))
+        rows = np.union1d(state.split.train, state.split.val)
+        vectors = np.zeros((len(state.catalog), state.model.num_features), np.float32)
+        if len(state.split.val):
+            vectors[rows] = embed_rows(
+                state.model, state.catalog, rows, info, device, workers=cfg.data.workers
+            )
+        end_epoch(
+            state,
+            PHASE,
+            epoch,
+            loss_mean,
+            scheduler.get_last_lr()[-1],
+            vectors if len(state.split.val) else None,
+            started,
+            optimizer,
+            scheduler,
+        )
+
+
+def _mean_across_ranks(state: RunState, value: float) -> float:
+    if not state.info.enabled:
+        return value
+    import torch.distributed as dist
+
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(t)
+    return float(t.item() / state.info.world_size)

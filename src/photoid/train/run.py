@@ -1,0 +1,228 @@
+"""``train(config, catalog, out_dir)``: one training run from start (or resume) to a scored
+``best.pt``. The run folder holds ``config.yaml`` (resolved), ``metrics.jsonl`` (one record
+per epoch), ``best.pt`` (the model with the best validation figure, loadable by
+``photoid evaluate --model``), ``last.pt`` (everything needed to resume) and
+``final.json`` (the best model scored on the query split)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from photoid.config import TrainConfig, save_config
+from photoid.data.catalog import Catalog
+from photoid.data.splits import ClosedSplit
+from photoid.errors import ConfigError
+from photoid.evaluate import EvaluationResult, evaluate_embeddings
+from photoid.models.embedding import build_model, load_model
+from photoid.train.checkpoint import load_checkpoint, set_rng_state
+from photoid.train.common import RunState, build_loss, embed_rows
+from photoid.train.data import make_train_split
+from photoid.train.distributed import DistInfo, barrier, device_for, setup_distributed
+from photoid.train.monitor import EpochRecord
+
+
+@dataclass
+class TrainResult:
+    """Where the run is, its per-epoch records, the best validation value and where it was
+    reached, the final evaluation on the query split (None without one) and the seconds."""
+
+    out_dir: Path
+    history: list[EpochRecord]
+    best_value: float
+    best_where: tuple[str, int]
+    final: EvaluationResult | None
+    seconds: float
+
+
+def train(
+    config: TrainConfig,
+    catalog: Catalog,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    dist_info: DistInfo | None = None,
+) -> TrainResult:
+    """Train an embedding model on ``catalog`` as ``config`` says; see the module doc."""
+    started = time.perf_counter()
+    info = dist_info or setup_distributed()
+    device = device_for(info)
+    out = Path(out_dir)
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    split = make_train_split(catalog, config.data, config.seed)
+    if len(split.classes) < 2:
+        raise ConfigError(f"{catalog.source}: training needs at least 2 individuals.")
+    model = build_model(config.model).to(device)
+    loss = build_loss(config, split).to(device)
+    state = RunState(
+        config,
+        catalog,
+        split,
+        model,
+        loss,
+        out,
+        info,
+        device,
+        log=log if info.is_main else (lambda _msg: None),
+        progress=progress,
+    )
+    blob = _resume(state) if resume else None
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(config, out / "config.yaml")
+        if blob is None:
+            (out / "metrics.jsonl").write_text("")
+        state.log(
+            f"training on {len(split.train)} photos of {len(split.classes)} individuals, "
+            f"validating on {len(split.val)} held-out photos; strategy {config.strategy}, "
+            f"loss {config.loss.name}"
+        )
+    phases = config.strategy.split("+")
+    done_phase, done_epoch = (
+        (blob["progress"]["phase"], blob["progress"]["epoch"]) if blob else ("", -1)
+    )
+    for phase in phases:
+        if blob and phases.index(phase) < phases.index(done_phase):
+            continue
+        same = blob is not None and phase == done_phase
+        start = done_epoch + 1 if same else 0
+        if not same:
+            state.stopped = False
+            state.stale = 0
+        if phase == "frozen":
+            from photoid.train.fast import train_frozen
+
+            train_frozen(state, start, blob if same else None)
+        else:
+            from photoid.train.loop import train_finetune
+
+            train_finetune(state, start, blob if same else None)
+    barrier(info)
+    final = _final_evaluation(state) if info.is_main else None
+    return TrainResult(
+        out, state.history, state.best_value, state.best_where, final, time.perf_counter() - started
+    )
+
+
+def _resume(state: RunState) -> dict:
+    blob = load_checkpoint(state.out / "last.pt")
+    state.model.load_state_dict(blob["model"]["state_dict"])
+    state.loss.load_state_dict(blob["loss"])
+    set_rng_state(blob["rng"])
+    p = blob["progress"]
+    state.history = [
+        EpochRecord(**{k: (math.nan if v is None else v) for k, v in r.items()})
+        for r in p["history"]
+    ]
+    state.best_value, state.best_where = p["best_value"], tuple(p["best_where"])
+    state.stale, state.stopped = p["stale"], p["stopped"]
+    if state.info.is_main:
+        with (state.out / "metrics.jsonl").open("w") as fh:
+            for r in state.history:
+                fh.write(json.dumps(r.to_json(), sort_keys=True) + "\n")
+        state.log(f"resumed after {p['phase']} epoch {p['epoch']}")
+    return blob
+
+
+def _final_evaluation(state: RunState) -> EvaluationResult | None:
+    """Score best.pt on the query split (written to final.json with a suggested
+    new_individual threshold calibrated on the held-out photos)."""
+    data = state.config.data
+    if not (state.out / "best.pt").is_file():
+        return None
+    values = state.catalog.column(data.split_column).astype(str).to_numpy()
+    best = load_model(state.out / "best.pt")
+    split = state.split
+    has_query = data.query_split is not None and data.query_split in set(values.tolist())
+    query = np.flatnonzero(values == data.query_split) if has_query else np.zeros(0, np.int64)
+    rows = np.union1d(np.union1d(split.train, split.val), query)
+    if state.clean_features is not None and state.config.strategy == "frozen":
+        # the backbone never changed: its cached clean features of every row serve
+        with torch.no_grad():
+            vectors = best.embed_features(state.clean_features).numpy()
+    else:
+        vectors = np.ones((len(state.catalog), best.num_features), np.float32)
+        vectors[rows] = embed_rows(
+            best.to(state.device),
+            state.catalog,
+            rows,
+            DistInfo(),
+            state.device,
+            workers=data.workers,
+        )
+    threshold = suggest_threshold(vectors, split.labels, split.val, split.train)
+    if not has_query:
+        return None
+    protocol = ClosedSplit(data.query_split, data.train_split, data.split_column)
+    valid = np.zeros(len(state.catalog), dtype=bool)
+    valid[rows] = True
+    vectors[~valid] = 1.0
+    result = evaluate_embeddings(
+        vectors, valid, state.catalog, protocol.split(state.catalog), protocol="closed"
+    )
+    payload = {**result.to_json(), "suggested_threshold": threshold}
+    if state.clean_features is not None:  # the frozen backbone's pooled features, untrained
+        raw = state.clean_features.numpy().copy()
+        raw[~valid] = 1.0
+        before = evaluate_embeddings(raw, valid, state.catalog, protocol.split(state.catalog))
+        payload.update(pooled_top1=before.top1, pooled_map5=before.map5)
+    (state.out / "final.json").write_text(json.dumps(payload, sort_keys=True) + "\n")
+    state.log("best model on the query split:\n" + result.format())
+    if threshold is not None:
+        state.log(f"suggested new_individual threshold (held-out photos): {threshold:.3f}")
+    return result
+
+
+def suggest_threshold(
+    vectors: np.ndarray, labels: np.ndarray, val: np.ndarray, train: np.ndarray
+) -> float | None:
+    """A cosine threshold for ``new_individual`` from held-out photos: each held-out photo's
+    best match among its own individual's training photos (what a known query sees) and among
+    the others (what it would see were its individual new); the threshold maximises the mean
+    of the two accuracies. None without held-out photos."""
+    if len(val) == 0:
+        return None
+    sim = vectors[val] @ vectors[train].T
+    same = labels[val][:, None] == labels[train][None, :]
+    known = np.where(same, sim, -np.inf).max(axis=1)
+    unknown = np.where(~same, sim, -np.inf).max(axis=1)
+    ok = np.isfinite(known) & np.isfinite(unknown)
+    known, unknown = known[ok], unknown[ok]
+    if len(known) == 0:
+        return None
+    candidates = np.unique(np.concatenate([known, unknown]))
+    scores = [((known >= t).mean() + (unknown < t).mean()) / 2 for t in candidates]
+    return float(candidates[int(np.argmax(scores))])
+
+
+def evaluate_model(
+    model,
+    catalog: Catalog,
+    protocol,
+    *,
+    device=None,
+    workers: int = 0,
+    threshold: float | None = None,
+) -> EvaluationResult:
+    """Score a trained model under ``protocol`` (a split object), without the vector cache."""
+    device = device or torch.device("cpu")
+    model = model.to(device)
+    split = protocol.split(catalog)
+    rows = np.union1d(split.query, split.database)
+    vectors = np.zeros((len(catalog), model.num_features), np.float32)
+    vectors[rows] = embed_rows(model, catalog, rows, DistInfo(), device, workers=workers)
+    valid = np.zeros(len(catalog), dtype=bool)
+    valid[rows] = True
+    vectors[~valid] = 1.0
+    name = type(protocol).__name__.lower().replace("split", "").replace("set", "") or "closed"
+    return evaluate_embeddings(vectors, valid, catalog, split, protocol=name, threshold=threshold)

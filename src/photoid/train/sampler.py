@@ -1,0 +1,93 @@
+"""Batch samplers: P individuals × K photos, and plain shuffled batches; both split across
+distributed ranks so that every rank sees a disjoint, equally long share of each epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from photoid.errors import ConfigError
+
+
+class PKSampler:
+    """Yields batches of positions into ``labels``: ``p`` distinct labels, ``k`` positions
+    each (drawn without replacement when a label has ``k`` or more, else with replacement).
+
+    An epoch visits each label about ``ceil(n_photos_of_label / k)`` times. Every rank builds
+    the same epoch from ``(seed, epoch)`` and keeps batches ``rank, rank + world_size, …``,
+    truncated to an equal count on all ranks. Call :meth:`set_epoch` before each epoch.
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[int],
+        p: int,
+        k: int,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.by_label = {int(c): np.flatnonzero(self.labels == c) for c in np.unique(self.labels)}
+        if len(self.by_label) < 2:
+            raise ConfigError(
+                f"P×K sampling needs at least 2 individuals; got {len(self.by_label)}."
+            )
+        self.p, self.k = min(p, len(self.by_label)), k
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _epoch_batches(self) -> list[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        visits: list[int] = []
+        for c, idx in self.by_label.items():
+            visits.extend([c] * max(1, -(-len(idx) // self.k)))
+        visits_arr = rng.permutation(np.asarray(visits))
+        batches, pending = [], list(visits_arr.tolist())
+        while len(set(pending)) >= self.p:
+            chosen, rest = [], []
+            for c in pending:
+                (chosen if len(chosen) < self.p and c not in chosen else rest).append(c)
+            pending = rest
+            batch = []
+            for c in chosen:
+                idx = self.by_label[c]
+                take = rng.choice(idx, size=self.k, replace=len(idx) < self.k)
+                batch.extend(int(i) for i in take)
+            batches.append(batch)
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._epoch_batches()
+        n = len(batches) // self.world_size
+        yield from batches[self.rank :: self.world_size][:n]
+
+    def __len__(self) -> int:
+        return len(self._epoch_batches()) // self.world_size
+
+
+class ShuffleSampler:
+    """Shuffled batches of ``batch_size`` positions out of ``n`` (the last partial batch is
+    dropped), seeded by ``(seed, epoch)`` and split across ranks like :class:`PKSampler`."""
+
+    def __init__(self, n: int, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1):
+        self.n, self.batch_size = n, batch_size
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
+        size = min(self.batch_size, self.n)
+        batches = [order[i : i + size].tolist() for i in range(0, self.n - size + 1, size)]
+        n = len(batches) // self.world_size
+        yield from batches[self.rank :: self.world_size][:n]
+
+    def __len__(self) -> int:
+        return (self.n // min(self.batch_size, self.n)) // self.world_size

@@ -1,0 +1,29 @@
+import torch
+
+from photoid.models.embedding import EmbeddingModel, load_model, save_model
+from photoid.models.pooling import GeM, create_pooling
+
+
+def test_gem_hand_values():
+    x = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])  # (1, 1, 2, 2)
+    assert torch.allclose(GeM(p=1.0)(x), torch.tensor([[2.5]]))
+    expected = ((1 + 8 + 27 + 64) / 4) ** (1 / 3)
+    assert torch.allclose(GeM(p=3.0)(x), torch.tensor([[expected]]))
+    assert torch.allclose(create_pooling("avg")(x), torch.tensor([[2.5]]))
+
+
+def test_model_unit_embeddings_and_round_trip(tiny_backbone, tmp_path):
+    torch.manual_seed(0)
+    model = EmbeddingModel(tiny_backbone, "gem", 3.0, 8).eval()
+    x = torch.rand(2, 3, 32, 32)
+    out = model(x)
+    assert out.shape == (2, 8) and model.num_features == 8
+    assert torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-5)
+    save_model(model, tmp_path / "m.pt")
+    again = load_model(tmp_path / "m.pt")
+    assert again.fingerprint == model.fingerprint
+    assert again.preprocessing == model.preprocessing
+    assert torch.allclose(again(x), out, atol=1e-6)
+    with torch.no_grad():
+        again.head.linear.weight.mul_(2)
+    assert again.fingerprint != model.fingerprint
