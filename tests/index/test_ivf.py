@@ -22,10 +22,11 @@ def test_recall_at_k_by_hand():
     assert recall_at_k(found, truth) == pytest.approx((2 / 3 + 0) / 2)
 
 
-def test_ivf_reaches_its_target_recall_against_exact_search():
+@pytest.mark.parametrize("encoding", ["sq8", "flat"])
+def test_ivf_reaches_its_target_recall_against_exact_search(encoding: str):
     both = _clustered(6200)  # queries: fresh photos of the same individuals, not indexed
     data, queries = both[:6000], both[6000:]
-    ivf = IVFIndex(16, target_recall=0.95, seed=0)
+    ivf = IVFIndex(16, target_recall=0.95, encoding=encoding, seed=0)
     ivf.add(data)
     assert ivf.nlist_ == int(2 * np.sqrt(6000)) and 1 <= ivf.nprobe_ <= ivf.nlist_
     assert ivf.tuned_recall_ >= 0.95 and ivf.ntotal == 6000

@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 import numpy as np
 
 from photoid.errors import ModelError
-
-CATALOG_COMMANDS = (
-    "create", "add", "remove", "merge", "rename", "list", "stats", "export", "reindex", "identify",
-)  # fmt: skip
 
 
 def add_catalog_parser(sub) -> None:
@@ -107,10 +102,6 @@ def add_calibrate_parser(sub) -> None:
     p.add_argument("--fixed-threshold", type=float, default=0.5, help="baseline to compare")
     p.add_argument("--json", action="store_true", help="also print one JSON line of figures")
     _model_args(p)
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr)
 
 
 def _catalog_backbone(store, args):
