@@ -205,7 +205,7 @@ def default_workers(n_images: int, on_gpu: bool) -> int:
     forked, 64 where they start a fresh interpreter: starting them would cost more); on a GPU
     up to 8 (decoding is the bottleneck); on a CPU half the cores, at least one, so that
     decoding and the model's threads share the cores instead of fighting over them. (60
-    photos of 6 MP on 2 cores: 3.4× the naive path with no worker, 4.3× with one.)"""
+    photos of 6 MP on 2 cores: 3.4× the naive path with no worker, 4.1× with one.)"""
     import multiprocessing
 
     if n_images < (16 if multiprocessing.get_start_method() == "fork" else 64):
