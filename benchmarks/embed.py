@@ -18,7 +18,7 @@ Identification (``bench: "identify"``): latency per query against catalogs of ra
 vectors (1k, 10k, 100k photos), one query at a time and in batches of 64.
 
 Usage: python benchmarks/embed.py [--datasets lions,large] [--limit N] [--large N]
-       [--rounds R] [--catalogs 1000,10000,100000]
+       [--rounds R] [--with-torch] [--catalogs 1000,10000,100000]
 """
 
 from __future__ import annotations
@@ -94,26 +94,36 @@ def time_it(fn):
     return time.perf_counter() - start, result
 
 
-def bench_embed(name: str, paths: list[str], rounds: int, cache_dir: Path) -> dict:
+def bench_embed(
+    name: str, paths: list[str], rounds: int, cache_dir: Path, with_torch: bool = False
+) -> dict:
     naive_model = create_backbone()
     backbone = create_backbone()
     start = time.perf_counter()  # export once (cached per model); timed runs reuse it
-    engine = select_engine(backbone, n_images=max(len(paths), ONNX_MIN_IMAGES), cache_dir=cache_dir)
+    n_export = max(len(paths), ONNX_MIN_IMAGES)
+    engine = select_engine(backbone, n_images=n_export, cache_dir=cache_dir)
     export_s = time.perf_counter() - start
-    naive_s, photoid_s = [], []
-    naive_vecs = photoid_vecs = None
-    for r in range(rounds):  # interleaved, alternating who goes first
-        for which in ("naive", "photoid") if r % 2 == 0 else ("photoid", "naive"):
-            if which == "naive":
-                wall, naive_vecs = time_it(lambda: naive_embed(paths, naive_model))
-                naive_s.append(wall)
-            else:
-                (cache_dir / "embeddings.sqlite").unlink(missing_ok=True)  # cold cache
-                wall, emb = time_it(
-                    lambda: embed_paths(paths, backbone, cache_dir=cache_dir, progress=False)
-                )
-                photoid_vecs = emb.vectors
-                photoid_s.append(wall)
+
+    def photoid(engine_name: str) -> np.ndarray:
+        (cache_dir / "embeddings.sqlite").unlink(missing_ok=True)  # cold cache
+        emb = embed_paths(paths, backbone, engine=engine_name, cache_dir=cache_dir, progress=False)
+        return emb.vectors
+
+    contenders = {
+        "naive": lambda: naive_embed(paths, naive_model),
+        "photoid": lambda: photoid("auto"),
+    }
+    if with_torch:  # photoid's decoding with the PyTorch engine: where the gain comes from
+        contenders["photoid_torch"] = lambda: photoid("torch")
+    walls: dict[str, list[float]] = {key: [] for key in contenders}
+    vectors: dict[str, np.ndarray] = {}
+    order = list(contenders)
+    for r in range(rounds):  # interleaved, rotating who goes first
+        for key in order[r % len(order) :] + order[: r % len(order)]:
+            wall, vectors[key] = time_it(contenders[key])
+            walls[key].append(wall)
+    naive_vecs, photoid_vecs = vectors["naive"], vectors["photoid"]
+    naive_s, photoid_s = walls["naive"], walls["photoid"]
     warm_s, _ = time_it(lambda: embed_paths(paths, backbone, cache_dir=cache_dir, progress=False))
     hash_s, _ = time_it(lambda: [_content_key(p, None) for p in paths])
     cosine = np.sum(naive_vecs * photoid_vecs, axis=1)
@@ -134,6 +144,16 @@ def bench_embed(name: str, paths: list[str], rounds: int, cache_dir: Path) -> di
         "naive_round_s": [round(s, 2) for s in naive_s],
         "photoid_round_s": [round(s, 2) for s in photoid_s],
         "engine": engine.name,
+        **(
+            {
+                "photoid_torch_img_per_s": round(len(paths) / min(walls["photoid_torch"]), 2),
+                "photoid_torch_min_cosine": round(
+                    float(np.sum(naive_vecs * vectors["photoid_torch"], axis=1).min()), 5
+                ),
+            }
+            if with_torch
+            else {}
+        ),
         "workers": default_workers(n, on_gpu=False),
         "onnx_export_s": round(export_s, 2) if engine.name == "onnx" else None,
         "hash_s_per_1k": round(1000 * hash_s / n, 3),
@@ -178,6 +198,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="lions: only the first N photos")
     parser.add_argument("--large", type=int, default=80, help="how many 3000x2000 photos")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved repeats; best kept")
+    parser.add_argument("--with-torch", action="store_true", help="also time engine='torch'")
     parser.add_argument("--catalogs", default="1000,10000,100000", help="'' to skip identify")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="photoid-bench-"))
@@ -190,7 +211,10 @@ def main() -> None:
                 paths = lions
             else:
                 paths = make_large_photos(lions, work / "large", args.large)
-            print(json.dumps(bench_embed(name, paths, args.rounds, work / "cache")), flush=True)
+            print(
+                json.dumps(bench_embed(name, paths, args.rounds, work / "cache", args.with_torch)),
+                flush=True,
+            )
         for n in filter(None, args.catalogs.split(",")):
             print(json.dumps(bench_identify(int(n))), flush=True)
     finally:

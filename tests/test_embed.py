@@ -60,3 +60,12 @@ def test_workers_give_the_same_vectors(folder_catalog: Path, tiny_backbone):
     a = embed_catalog(catalog, tiny_backbone, use_cache=False, progress=False, num_workers=0)
     b = embed_catalog(catalog, tiny_backbone, use_cache=False, progress=False, num_workers=2)
     np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-6)
+
+
+def test_default_workers_leave_cores_for_the_model():
+    from photoid.embed import default_workers
+    from photoid.models.engines import cpu_count
+
+    assert default_workers(3, on_gpu=False) == 0 and default_workers(3, on_gpu=True) == 0
+    assert 1 <= default_workers(1000, on_gpu=False) == max(1, cpu_count() // 2)
+    assert 1 <= default_workers(1000, on_gpu=True) <= 8

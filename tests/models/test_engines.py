@@ -91,6 +91,8 @@ def test_bad_engine_and_device_are_config_errors(tiny_backbone):
         select_engine(tiny_backbone, "onx")
     with pytest.raises(ConfigError, match="precision"):
         TorchEngine(tiny_backbone, "cpu", precision="int3")
+    with pytest.raises(ConfigError, match="PyTorch options"):
+        select_engine(tiny_backbone, "onnx", device="cpu", precision="bf16")
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             select_engine(tiny_backbone, device="cuda")

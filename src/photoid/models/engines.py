@@ -249,6 +249,11 @@ def select_engine(
             f"engine 'onnx' runs on the CPU, but device {dev} was asked for; use engine='torch' "
             "(or 'auto') on a GPU."
         )
+    if engine == "onnx" and (precision not in ("auto", "fp32") or compile):
+        raise ConfigError(
+            f"precision={precision!r} and compile={compile} are PyTorch options; the ONNX engine "
+            "runs fp32. Use engine='torch' for them."
+        )
     torch_engine = dev.type != "cpu" or engine == "torch" or precision != "auto" or compile
     if torch_engine and engine != "onnx":
         return TorchEngine(backbone, dev, precision, compile)
