@@ -23,6 +23,9 @@ DEFAULT_BACKBONE = "efficientnet_lite0"
 LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: Version of the photo → input-tensor pipeline (decode, crop, resize). Part of every
+#: fingerprint, so that a change to it never serves vectors cached by the old one.
+PIPELINE_VERSION = 2
 LITE0_MEAN = (0.5, 0.5, 0.5)
 LITE0_STD = (0.5, 0.5, 0.5)
 
@@ -56,7 +59,12 @@ class Backbone(nn.Module):
         """SHA-256 over name, weights identity and preprocessing: equal fingerprints mean equal
         embeddings for equal photos."""
         blob = json.dumps(
-            {"name": self.name, "weights": self.weights_id, "pre": asdict(self.preprocessing)},
+            {
+                "name": self.name,
+                "weights": self.weights_id,
+                "pre": asdict(self.preprocessing),
+                "pipeline": PIPELINE_VERSION,
+            },
             sort_keys=True,
         )
         return hashlib.sha256(blob.encode()).hexdigest()
