@@ -45,7 +45,7 @@ class ClosedSplit:
     column: str = "split"
 
     def split(self, catalog: Catalog) -> QueryDatabaseSplit:
-        values = catalog.column(self.column).astype(str).to_numpy()
+        values = catalog.column(self.column).fillna("").astype(str).to_numpy()
         present = sorted(set(values.tolist()))
         for name in (self.query, self.database):
             if name not in present:

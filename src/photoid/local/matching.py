@@ -30,7 +30,7 @@ class MatchConfig:
 
     ratio: float = 0.8
     mutual: bool = False
-    geometry: str = "homography"
+    geometry: str = "similarity"
     ransac_px: float = 8.0
 
     def __post_init__(self) -> None:
