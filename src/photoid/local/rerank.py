@@ -156,6 +156,8 @@ class LocalReranker:
         if exclude >= 0:
             sim[exclude] = -np.inf
         n = min(self.config.top_n, int(np.isfinite(sim).sum()))
+        if n == 0:  # an unreadable (NaN) query, or nothing left to compare with
+            return np.zeros(0, np.int64), np.zeros(0, np.float64)
         rows = np.argpartition(-sim, n - 1)[:n] if n < len(sim) else np.arange(len(sim))
         rows = rows[np.isfinite(sim[rows])]
         rows = rows[np.lexsort((rows, -sim[rows]))]
