@@ -177,3 +177,18 @@ def test_mean_fusion_and_learned_fusion():
     assert ((out >= 0) & (out <= 1)).all()
     with pytest.raises(NotFittedError):
         ProbabilityFusion("logistic").predict(p)
+
+
+def test_reranker_survives_photos_without_keypoints_and_nan_queries():
+    extractor = FeatureExtractor(CONFIG)
+    feats = [extractor.extract(texture(s % 3)) for s in range(6)]
+    feats[1] = None  # an unreadable database photo
+    labels = ["a", "b", "c", "a", "b", "c"]
+    vectors = np.eye(6, 4, dtype=np.float32) + 0.1
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    reranker = LocalReranker(RerankConfig(top_n=4, features=CONFIG)).fit(vectors, feats, labels)
+    empty = reranker.rerank(np.full(4, np.nan, np.float32), feats[0])
+    assert len(empty.rows) == 0
+    assert reranker.identify(empty, threshold=0.5).individuals == ("new_individual",)
+    cands = reranker.rerank(vectors[0], None)
+    assert (cands.local_score == 0).all() and len(cands.rows) == 4

@@ -48,7 +48,7 @@ def _rerank_args(p: argparse.ArgumentParser) -> None:
         default="none",
         help="'local': re-score the embedding's shortlist by verified keypoint matches, fused",
     )
-    g.add_argument("--rerank-preset", default="sift", help="named settings: sift, sift-fast, orb")
+    g.add_argument("--rerank-preset", default="sift", help="sift, sift-all, sift-fast, orb")
     g.add_argument("--rerank-top", type=int, help="photos the embedding shortlists (default 100)")
     g.add_argument(
         "--rerank-queries", type=int, help="evaluate: a seeded (--seed) subset of this many queries"

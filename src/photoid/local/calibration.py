@@ -71,6 +71,8 @@ class ScoreCalibrator:
             raise NotFittedError("ScoreCalibrator is not fitted yet; call fit(scores, same).")
         shape = np.shape(scores)
         x = self._x(scores)
+        if len(x) == 0:
+            return np.zeros(shape, dtype=np.float64)
         if self.method == "isotonic":
             p = self.model_.predict(x)
         else:
@@ -134,7 +136,7 @@ class ProbabilityFusion:
         if not hasattr(self, "weights_"):
             raise NotFittedError("ProbabilityFusion is not fitted yet; call fit(probs, same).")
         p = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
-        if self.method == "mean":
+        if self.method == "mean" or len(p) == 0:
             return p @ self.weights_
         return self.model_.predict_proba(_logit(p))[:, 1]
 

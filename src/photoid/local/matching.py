@@ -30,7 +30,7 @@ class MatchConfig:
 
     ratio: float = 0.8
     mutual: bool = False
-    geometry: str = "homography"
+    geometry: str = "similarity"
     ransac_px: float = 8.0
 
     def __post_init__(self) -> None:
@@ -56,11 +56,11 @@ class LocalMatcher:
         return float(self.score_many(query, [candidate])[0])
 
     def score_many(
-        self, query: LocalFeatures, candidates: Sequence[LocalFeatures | None]
+        self, query: LocalFeatures | None, candidates: Sequence[LocalFeatures | None]
     ) -> np.ndarray:
         scores = np.zeros(len(candidates), dtype=np.float64)
         present = [j for j, c in enumerate(candidates) if c is not None and len(c) >= 2]
-        if len(query) < 2 or not present:
+        if query is None or len(query) < 2 or not present:
             return scores
         stacked = np.concatenate([candidates[j].descriptors for j in present])
         binary = stacked.dtype == np.uint8

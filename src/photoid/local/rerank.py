@@ -59,6 +59,9 @@ class RerankConfig:
 #: Named settings; ``photoid evaluate --rerank local --rerank-preset NAME``.
 PRESETS: dict[str, RerankConfig] = {
     "sift": RerankConfig(),
+    # every database photo is matched (no shortlist): for catalogs of a few hundred photos,
+    # where a weak embedding ranks the matching photo far down (LionData: 0.41 vs 0.15 top-1)
+    "sift-all": RerankConfig(top_n=1_000_000),
     "sift-fast": RerankConfig(
         features=FeatureConfig(long_side=260, max_keypoints=500),
         matching=MatchConfig(ransac_px=6.0),
@@ -156,6 +159,8 @@ class LocalReranker:
         if exclude >= 0:
             sim[exclude] = -np.inf
         n = min(self.config.top_n, int(np.isfinite(sim).sum()))
+        if n == 0:  # an unreadable (NaN) query, or nothing left to compare with
+            return np.zeros(0, np.int64), np.zeros(0, np.float64)
         rows = np.argpartition(-sim, n - 1)[:n] if n < len(sim) else np.arange(len(sim))
         rows = rows[np.isfinite(sim[rows])]
         rows = rows[np.lexsort((rows, -sim[rows]))]
