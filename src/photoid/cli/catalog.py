@@ -275,6 +275,7 @@ def _run_reindex(args) -> int:
 
 def _run_identify(args) -> int:
     from photoid.cli.commands import _query_paths
+    from photoid.cli.main import print_answer
     from photoid.embed import embed_paths
     from photoid.index.lookup import identify_in_catalog
     from photoid.index.store import CatalogStore
@@ -290,20 +291,9 @@ def _run_identify(args) -> int:
         top_photos=args.top_photos, threshold=args.threshold,
     ) if len(ok) else []  # fmt: skip
     by_row = dict(zip(ok.tolist(), answers, strict=True))
+    reasons = {s.path: s.reason for s in emb.report.skipped}
     for i, path in enumerate(paths):
-        a = by_row.get(i)
-        if args.json:
-            names, scores = (
-                (list(a.individuals), [round(s, 6) for s in a.scores]) if a else ([], [])
-            )
-            print(json.dumps({"photo": path, "individuals": names, "scores": scores}))
-        elif a is None:
-            print(f"{path}: skipped (unreadable)")
-        else:
-            ranked = "  ".join(
-                f"{n} ({s:.3f})" for n, s in zip(a.individuals, a.scores, strict=True)
-            )
-            print(f"{path}: {ranked}")
+        print_answer(path, by_row.get(i), reasons.get(path), args.json)
     return 0 if len(ok) == len(paths) else 1
 
 

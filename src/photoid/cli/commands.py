@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from photoid.cli.main import DEFAULT_OPEN_THRESHOLD, elapsed, emit_json
+from photoid.cli.main import DEFAULT_OPEN_THRESHOLD, elapsed, emit_json, print_answer
 from photoid.data.catalog import Catalog
 from photoid.data.loaders import IMAGE_SUFFIXES, load_catalog
 from photoid.embed import Embeddings, embed_catalog, embed_paths
@@ -170,23 +170,7 @@ def run_identify(args: argparse.Namespace) -> int:
     by_row = dict(zip(ok.tolist(), answers, strict=True))
     reasons = {s.path: s.reason for s in queries.report.skipped}
     for i, path in enumerate(paths):
-        answer = by_row.get(i)
-        if args.json:
-            emit_json(
-                {
-                    "photo": path,
-                    "individuals": list(answer.individuals) if answer else [],
-                    "scores": [round(s, 6) for s in answer.scores] if answer else [],
-                    "error": reasons.get(path) if answer is None else None,
-                }
-            )
-        elif answer is None:
-            print(f"{path}: skipped: {reasons.get(path)}")
-        else:
-            ranked = "  ".join(
-                f"{n} ({s:.3f})" for n, s in zip(answer.individuals, answer.scores, strict=True)
-            )
-            print(f"{path}: {ranked}")
+        print_answer(path, by_row.get(i), reasons.get(path), args.json)
     return 0 if len(ok) == len(paths) else 1
 
 

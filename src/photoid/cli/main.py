@@ -155,6 +155,27 @@ def emit_json(payload: dict, output: str | None = None) -> None:
         Path(output).write_text(line + "\n")
 
 
+def print_answer(path: str, answer, reason: str | None, as_json: bool) -> None:
+    """One query photo's answer (an ``Identification`` or None when it was skipped for
+    ``reason``), as a JSON line or a readable line."""
+    if as_json:
+        emit_json(
+            {
+                "photo": path,
+                "individuals": list(answer.individuals) if answer else [],
+                "scores": [round(s, 6) for s in answer.scores] if answer else [],
+                "error": reason if answer is None else None,
+            }
+        )
+    elif answer is None:
+        print(f"{path}: skipped: {reason}")
+    else:
+        ranked = "  ".join(
+            f"{n} ({s:.3f})" for n, s in zip(answer.individuals, answer.scores, strict=True)
+        )
+        print(f"{path}: {ranked}")
+
+
 def elapsed(start: float) -> str:
     return f"{time.perf_counter() - start:.1f} s"
 

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from photoid.cli.main import elapsed, emit_json
+from photoid.cli.main import elapsed, emit_json, print_answer
 from photoid.data.catalog import Catalog
 from photoid.data.splits import QueryDatabaseSplit
 from photoid.embed import Embeddings
@@ -125,20 +125,5 @@ def identify_local(args: argparse.Namespace, catalog: Catalog, emb: Embeddings, 
             cands = reranker.rerank(queries.vectors[i], qfeats.features[i])
             answer = reranker.identify(cands, threshold=args.threshold)
             n_ok += 1
-        if args.json:
-            emit_json(
-                {
-                    "photo": path,
-                    "individuals": list(answer.individuals) if answer else [],
-                    "scores": [round(s, 6) for s in answer.scores] if answer else [],
-                    "error": reasons.get(path) if answer is None else None,
-                }
-            )
-        elif answer is None:
-            print(f"{path}: skipped: {reasons.get(path)}")
-        else:
-            ranked = "  ".join(
-                f"{n} ({s:.3f})" for n, s in zip(answer.individuals, answer.scores, strict=True)
-            )
-            print(f"{path}: {ranked}")
+        print_answer(path, answer, reasons.get(path), args.json)
     return 0 if n_ok == len(paths) else 1
