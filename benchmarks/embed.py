@@ -35,8 +35,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from photoid.cache import content_key
 from photoid.data.loaders import load_catalog
-from photoid.embed import _content_key, default_workers, embed_paths
+from photoid.embed import default_workers, embed_paths
 from photoid.models.backbones import create_backbone
 from photoid.models.engines import ONNX_MIN_IMAGES, cpu_count, select_engine
 
@@ -125,7 +126,7 @@ def bench_embed(
     naive_vecs, photoid_vecs = vectors["naive"], vectors["photoid"]
     naive_s, photoid_s = walls["naive"], walls["photoid"]
     warm_s, _ = time_it(lambda: embed_paths(paths, backbone, cache_dir=cache_dir, progress=False))
-    hash_s, _ = time_it(lambda: [_content_key(p, None) for p in paths])
+    hash_s, _ = time_it(lambda: [content_key(p, None) for p in paths])
     cosine = np.sum(naive_vecs * photoid_vecs, axis=1)
     n = len(paths)
     naive_ips, photoid_ips = n / min(naive_s), n / min(photoid_s)

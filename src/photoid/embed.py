@@ -7,11 +7,7 @@ served a stale vector.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import sqlite3
 from collections.abc import Sequence
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,14 +15,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from photoid.cache import Box, ContentCache, content_key, default_cache_dir
 from photoid.data.catalog import BBOX_COLUMNS, Catalog
 from photoid.data.images import ReadReport
 from photoid.data.preprocess import load_model_input
-from photoid.errors import ImageReadError, PhotoidError
+from photoid.errors import ImageReadError
 from photoid.models.backbones import Backbone, Preprocessing
 from photoid.models.engines import Engine, cpu_count, select_engine
 
-Box = tuple[float, float, float, float] | None
+__all__ = ["Box", "Embeddings", "default_cache_dir", "embed_catalog", "embed_paths"]
 
 
 @dataclass
@@ -39,14 +36,6 @@ class Embeddings:
     fingerprint: str
     report: ReadReport
     n_computed: int
-
-
-def default_cache_dir() -> Path:
-    """``$PHOTOID_CACHE``, else ``$XDG_CACHE_HOME/photoid``, else ``~/.cache/photoid``."""
-    if os.environ.get("PHOTOID_CACHE"):
-        return Path(os.environ["PHOTOID_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "photoid"
 
 
 def make_transform(pre: Preprocessing):
@@ -131,11 +120,11 @@ def embed_paths(
     vectors = np.full((n, dim), np.nan, dtype=np.float32)
     report = ReadReport()
     cache = (
-        EmbeddingCache(cache_dir or default_cache_dir(), backbone.fingerprint)
+        embedding_cache(cache_dir or default_cache_dir(), backbone.fingerprint)
         if use_cache
         else None
     )
-    keys = [_content_key(p, b) for p, b in zip(paths, boxes, strict=True)]
+    keys = [content_key(p, b) for p, b in zip(paths, boxes, strict=True)]
     todo = list(range(n))
     if cache is not None:
         found = cache.get([k for k in keys if k])
@@ -214,61 +203,12 @@ def default_workers(n_images: int, on_gpu: bool) -> int:
     return min(8, cores) if on_gpu else max(1, cores // 2)
 
 
-def _content_key(path: str, box: Box) -> str | None:
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    except OSError:
-        return None
-    if box:
-        h.update(repr(tuple(float(v) for v in box)).encode())
-    return h.hexdigest()
-
-
-class EmbeddingCache:
-    """SQLite store of vectors keyed by (model fingerprint, content key)."""
-
-    def __init__(self, directory: str | Path, fingerprint: str):
-        self.path = Path(directory) / "embeddings.sqlite"
-        self.fingerprint = fingerprint
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(self._connect()) as db, db:
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS vectors (fingerprint TEXT, key TEXT, vector BLOB,"
-                    " PRIMARY KEY (fingerprint, key))"
-                )
-        except (OSError, sqlite3.Error) as exc:
-            raise PhotoidError(
-                f"{self.path}: cannot open the embedding cache ({exc}); set PHOTOID_CACHE to a "
-                "writable folder or pass --no-cache."
-            ) from exc
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=60)
-
-    def get(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
-        with closing(self._connect()) as db:
-            for start in range(0, len(keys), 500):
-                chunk = list(keys[start : start + 500])
-                marks = ",".join("?" * len(chunk))
-                rows = db.execute(
-                    f"SELECT key, vector FROM vectors WHERE fingerprint=? AND key IN ({marks})",
-                    [self.fingerprint, *chunk],
-                )
-                for key, blob in rows:
-                    found[key] = np.frombuffer(blob, dtype=np.float32)
-        return found
-
-    def put(self, entries: dict[str, np.ndarray]) -> None:
-        with closing(self._connect()) as db, db:
-            db.executemany(
-                "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
-                [
-                    (self.fingerprint, k, np.asarray(v, np.float32).tobytes())
-                    for k, v in entries.items()
-                ],
-            )
+def embedding_cache(directory: str | Path, fingerprint: str) -> ContentCache[np.ndarray]:
+    """The embedding cache in ``directory``: float32 vectors keyed by model and content."""
+    return ContentCache(
+        Path(directory) / "embeddings.sqlite",
+        fingerprint,
+        encode=lambda v: np.asarray(v, np.float32).tobytes(),
+        decode=lambda b: np.frombuffer(b, dtype=np.float32),
+        what="embedding cache",
+    )

@@ -8,18 +8,17 @@ OpenCV version), so a changed photo or setting is never served stale keypoints.
 from __future__ import annotations
 
 import io
-import sqlite3
 from collections.abc import Sequence
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from photoid.cache import Box, ContentCache, content_key, default_cache_dir
 from photoid.data.catalog import Catalog
 from photoid.data.images import ReadReport, read_image
-from photoid.embed import Box, _content_key, catalog_boxes, default_cache_dir
-from photoid.errors import ImageReadError, PhotoidError
+from photoid.embed import catalog_boxes
+from photoid.errors import ImageReadError
 from photoid.local.features import FeatureExtractor, LocalFeatures
 
 
@@ -35,48 +34,15 @@ class FeatureSet:
     n_computed: int
 
 
-class FeatureStore:
-    """SQLite store of :class:`LocalFeatures` keyed by (extractor fingerprint, content key)."""
-
-    def __init__(self, directory: str | Path, fingerprint: str):
-        self.path = Path(directory) / "local_features.sqlite"
-        self.fingerprint = fingerprint
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(self._connect()) as db, db:
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS features (fingerprint TEXT, key TEXT, data BLOB,"
-                    " PRIMARY KEY (fingerprint, key))"
-                )
-        except (OSError, sqlite3.Error) as exc:
-            raise PhotoidError(
-                f"{self.path}: cannot open the local-feature store ({exc}); set PHOTOID_CACHE "
-                "to a writable folder or pass --no-cache."
-            ) from exc
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=60)
-
-    def get(self, keys: Sequence[str]) -> dict[str, LocalFeatures]:
-        found: dict[str, LocalFeatures] = {}
-        with closing(self._connect()) as db:
-            for start in range(0, len(keys), 500):
-                chunk = list(keys[start : start + 500])
-                marks = ",".join("?" * len(chunk))
-                rows = db.execute(
-                    f"SELECT key, data FROM features WHERE fingerprint=? AND key IN ({marks})",
-                    [self.fingerprint, *chunk],
-                )
-                for key, blob in rows:
-                    found[key] = _decode(blob)
-        return found
-
-    def put(self, entries: dict[str, LocalFeatures]) -> None:
-        with closing(self._connect()) as db, db:
-            db.executemany(
-                "INSERT OR REPLACE INTO features VALUES (?, ?, ?)",
-                [(self.fingerprint, k, _encode(v)) for k, v in entries.items()],
-            )
+def feature_store(directory: str | Path, fingerprint: str) -> ContentCache[LocalFeatures]:
+    """The local-feature store in ``directory``, keyed by extractor fingerprint and content."""
+    return ContentCache(
+        Path(directory) / "local_features.sqlite",
+        fingerprint,
+        encode=_encode,
+        decode=_decode,
+        what="local-feature store",
+    )
 
 
 def _encode(f: LocalFeatures) -> bytes:
@@ -116,8 +82,8 @@ def extract_features(
     (and stored) otherwise. ``strict=True`` raises on the first unreadable photo."""
     boxes = list(boxes) if boxes is not None else [None] * len(paths)
     fingerprint = extractor.fingerprint
-    store = FeatureStore(cache_dir or default_cache_dir(), fingerprint) if use_cache else None
-    keys = [_content_key(p, b) for p, b in zip(paths, boxes, strict=True)]
+    store = feature_store(cache_dir or default_cache_dir(), fingerprint) if use_cache else None
+    keys = [content_key(p, b) for p, b in zip(paths, boxes, strict=True)]
     features: list[LocalFeatures | None] = [None] * len(paths)
     todo = list(range(len(paths)))
     if store is not None:

@@ -1,0 +1,97 @@
+"""On-disk caches keyed by a model's (or extractor's) fingerprint and a photo's content.
+
+Embeddings and local features are both stored this way, so a second run over the same photos
+does no model work, and a changed photo, model or setting is never served a stale entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from photoid.errors import PhotoidError
+
+T = TypeVar("T")
+Box = tuple[float, float, float, float] | None
+_CHUNK = 500  # keys per SELECT: SQLite caps the number of bound parameters
+
+
+def default_cache_dir() -> Path:
+    """``$PHOTOID_CACHE``, else ``$XDG_CACHE_HOME/photoid``, else ``~/.cache/photoid``."""
+    if os.environ.get("PHOTOID_CACHE"):
+        return Path(os.environ["PHOTOID_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "photoid"
+
+
+def content_key(path: str, box: Box = None) -> str | None:
+    """SHA-256 of the file's bytes (and its bounding box), or None if it cannot be read."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return None
+    if box:
+        h.update(repr(tuple(float(v) for v in box)).encode())
+    return h.hexdigest()
+
+
+class ContentCache(Generic[T]):
+    """A SQLite table of entries keyed by (fingerprint, content key); ``encode``/``decode``
+    turn an entry into bytes and back. ``what`` names the cache in error messages."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        fingerprint: str,
+        encode: Callable[[T], bytes],
+        decode: Callable[[bytes], T],
+        what: str = "cache",
+    ):
+        self.path, self.fingerprint = Path(path), fingerprint
+        self._encode, self._decode = encode, decode
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(self._connect()) as db, db:
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS entries (fingerprint TEXT, key TEXT, data BLOB,"
+                    " PRIMARY KEY (fingerprint, key))"
+                )
+        except (OSError, sqlite3.Error) as exc:
+            raise PhotoidError(
+                f"{self.path}: cannot open the {what} ({exc}); set PHOTOID_CACHE to a writable "
+                "folder or pass --no-cache."
+            ) from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=60)
+
+    def get(self, keys: Sequence[str]) -> dict[str, T]:
+        """The stored entries among ``keys`` (absent keys are simply missing)."""
+        found: dict[str, T] = {}
+        with closing(self._connect()) as db:
+            for start in range(0, len(keys), _CHUNK):
+                chunk = list(keys[start : start + _CHUNK])
+                marks = ",".join("?" * len(chunk))
+                rows = db.execute(
+                    f"SELECT key, data FROM entries WHERE fingerprint=? AND key IN ({marks})",
+                    [self.fingerprint, *chunk],
+                )
+                for key, blob in rows:
+                    found[key] = self._decode(blob)
+        return found
+
+    def put(self, entries: dict[str, T]) -> None:
+        """Store ``entries`` in one transaction."""
+        with closing(self._connect()) as db, db:
+            db.executemany(
+                "INSERT OR REPLACE INTO entries VALUES (?, ?, ?)",
+                [(self.fingerprint, k, self._encode(v)) for k, v in entries.items()],
+            )
