@@ -59,3 +59,17 @@ def test_unknown_preset_suggests(coat_catalog: Path, capsys):
     args = ["evaluate", str(coat_catalog), "--rerank", "local", "--rerank-preset", "sfit"]
     assert main([*args, *TINY]) == 2
     assert "sift" in capsys.readouterr().err
+
+
+def test_catalog_identify_rerank_local(coat_catalog: Path, tmp_path: Path, capsys):
+    cat = str(tmp_path / "cat")
+    model = ["--backbone", "resnet10t", "--weights", "random", "--image-size", "32"]
+    assert main(["catalog", "create", cat, *model]) == 0
+    assert main(["catalog", "add", cat, str(coat_catalog), "--quiet"]) == 0
+    query = tmp_path / "q.png"
+    transformed(texture(2, size=160), angle=30, scale=0.9).save(query)
+    args = ["catalog", "identify", cat, str(query), "--json", *RERANK, "--quiet"]
+    assert main([*args, "--weights", "random"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["individuals"][0] == "cid"  # the embedding is random: the keypoints decide
+    assert all(0.0 <= s <= 1.0 for s in out["scores"])

@@ -13,7 +13,7 @@ from photoid.errors import ModelError
 
 def add_catalog_parser(sub) -> None:
     """Register ``photoid catalog <command>`` on the top-level sub-parsers."""
-    from photoid.cli.main import _catalog_args, _model_args
+    from photoid.cli.main import _catalog_args, _model_args, _rerank_args
 
     cat = sub.add_parser("catalog", help="a persistent catalog directory (create, add, …)")
     csub = cat.add_subparsers(dest="catalog_command", required=True)
@@ -70,9 +70,14 @@ def add_catalog_parser(sub) -> None:
         p.add_argument(f"--{column}", action="append", help=f"only photos of this {column}")
     p.add_argument("--aggregation", choices=("max", "mean_top"), default="max")
     p.add_argument("--top-photos", type=int, default=3, help="mean_top: photos averaged")
-    p.add_argument("--threshold", type=float, help="override the calibrated threshold")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="override the calibrated threshold (with --rerank local: on the fused probability)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON line per photo")
     _model_args(p)
+    _rerank_args(p)
 
 
 def add_calibrate_parser(sub) -> None:
@@ -282,6 +287,14 @@ def _run_identify(args) -> int:
 
     store = CatalogStore(args.dir)
     backbone = _catalog_backbone(store, args)
+    if args.rerank == "local":
+        from photoid.cli.rerank import identify_reranked
+
+        snap = store.snapshot(
+            species=args.species, viewpoint=args.viewpoint, location=args.location
+        )
+        valid = np.ones(len(snap.paths), dtype=bool)
+        return identify_reranked(args, snap.vectors, valid, snap.paths, snap.individuals, backbone)
     paths = _query_paths(args.queries)
     emb = embed_paths(paths, backbone, **_embed_kwargs(args))
     ok = np.flatnonzero(emb.valid)

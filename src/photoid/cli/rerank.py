@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import sys
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def _features(paths_or_catalog, config, args: argparse.Namespace):
     if isinstance(paths_or_catalog, Catalog):
         feats = extract_catalog_features(paths_or_catalog, extractor, **kwargs)
     else:
-        feats = extract_features(paths_or_catalog, extractor, **kwargs)
+        feats = extract_features(list(paths_or_catalog), extractor, **kwargs)
     n = len(feats.features)
     _say(
         f"keypoints of {n} photos ({feats.n_computed} extracted, {n - feats.n_computed} from "
@@ -104,16 +105,29 @@ def evaluate_local(
 
 
 def identify_local(args: argparse.Namespace, catalog: Catalog, emb: Embeddings, backbone) -> int:
+    """``photoid identify --rerank local``: the catalog's photos are the gallery."""
+    return identify_reranked(args, emb.vectors, emb.valid, catalog, catalog.identities, backbone)
+
+
+def identify_reranked(
+    args: argparse.Namespace,
+    vectors: np.ndarray,
+    valid: np.ndarray,
+    gallery: Catalog | Sequence[str],
+    labels: np.ndarray,
+    backbone,
+) -> int:
+    """Answer ``args.queries`` against gallery photos (a catalog, or their paths) with
+    embeddings ``vectors`` ``(n, d)`` and identities ``labels``, re-ranked by local features.
+    ``--threshold`` applies to the fused probability."""
     from photoid.cli.commands import _embed_kwargs, _query_paths
     from photoid.embed import embed_paths
     from photoid.local.rerank import LocalReranker
 
     config = rerank_config(args)
-    feats = _features(catalog, config, args)
-    ok = np.flatnonzero(emb.valid & feats.valid)
-    reranker = LocalReranker(config).fit(
-        emb.vectors[ok], [feats.features[i] for i in ok], catalog.identities[ok]
-    )
+    feats = _features(gallery, config, args)
+    ok = np.flatnonzero(valid & feats.valid)
+    reranker = LocalReranker(config).fit(vectors[ok], [feats.features[i] for i in ok], labels[ok])
     paths = _query_paths(args.queries)
     queries = embed_paths(paths, backbone, **_embed_kwargs(args))
     qfeats = _features(paths, config, args)
