@@ -173,7 +173,7 @@ PRESETS: dict[str, dict] = {
             "val_group_regex": r"^(\d+_\d+)_",
         },
         "model": {"pooling": "gem", "embedding_dim": 256, "image_size": 160},
-        "fast": {"passes": 2, "epochs": 40},
+        "fast": {"passes": 1, "epochs": 12},
     },
 }
 
