@@ -153,14 +153,14 @@ PRESETS: dict[str, dict] = {
         **_LIONS_CLOSED,
         "strategy": "frozen",
         "model": {"pooling": "gem", "embedding_dim": 256},
-        "loss": {"name": "arcface"},
+        "loss": {"name": "subcenter_arcface"},
         "fast": {"passes": 8, "epochs": 80},
     },
     "lions-finetune": {
         **_LIONS_CLOSED,
         "strategy": "frozen+finetune",
         "model": {"pooling": "gem", "embedding_dim": 256},
-        "loss": {"name": "arcface"},
+        "loss": {"name": "subcenter_arcface"},
         "fast": {"passes": 8, "epochs": 80},
         "optim": {"epochs": 4, "batch_size": 32},
     },
@@ -173,7 +173,7 @@ PRESETS: dict[str, dict] = {
             "val_group_regex": r"^(\d+_\d+)_",
         },
         "model": {"pooling": "gem", "embedding_dim": 256, "image_size": 160},
-        "fast": {"passes": 2, "epochs": 40},
+        "fast": {"passes": 1, "epochs": 12},
     },
 }
 

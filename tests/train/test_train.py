@@ -46,6 +46,15 @@ def test_short_frozen_run_reduces_loss_and_saves_a_usable_model(tiny_catalog, tm
     assert out.shape == (3, 16)
     assert torch.allclose(out.norm(dim=1), torch.ones(3), atol=1e-5)
     assert result.final is not None and result.final.n_queries == 8
+    # the CLI scores the saved model as training did (same photos, same protocol)
+    from photoid.cli.main import main
+
+    report = tmp_path / "eval.json"
+    args = ["evaluate", str(tiny_catalog), "--model", str(tmp_path / "run" / "best.pt")]
+    assert main([*args, "--json", "--no-cache", "--quiet", "--output", str(report)]) == 0
+    scored = json.loads(report.read_text())
+    final = json.loads((tmp_path / "run" / "final.json").read_text())
+    assert scored["map5"] == pytest.approx(final["map5"], abs=1e-6)
 
 
 def _interrupt_after(epoch_text: str):

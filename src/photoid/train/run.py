@@ -57,6 +57,7 @@ def train(
     info = dist_info or setup_distributed()
     device = device_for(info)
     out = Path(out_dir)
+    catalog = _split_as_text(catalog, config.data.split_column)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     split = make_train_split(catalog, config.data, config.seed)
@@ -114,6 +115,15 @@ def train(
     )
 
 
+def _split_as_text(catalog: Catalog, column: str) -> Catalog:
+    """The catalog with ``column`` as plain strings (empty cells become ""), so that rows
+    outside every split (e.g. an open-set gallery) do not upset the split objects."""
+    values = catalog.column(column)
+    table = catalog.table.copy()
+    table[column] = [("" if v is None or v != v else str(v)) for v in values.tolist()]
+    return Catalog(table, catalog.source, check_files=False)
+
+
 def _resume(state: RunState) -> dict:
     blob = load_checkpoint(state.out / "last.pt")
     state.model.load_state_dict(blob["model"]["state_dict"])
@@ -164,17 +174,10 @@ def _final_evaluation(state: RunState) -> EvaluationResult | None:
     if not has_query:
         return None
     protocol = ClosedSplit(data.query_split, data.train_split, data.split_column)
-    valid = np.zeros(len(state.catalog), dtype=bool)
-    valid[rows] = True
-    vectors[~valid] = 1.0
-    result = evaluate_embeddings(
-        vectors, valid, state.catalog, protocol.split(state.catalog), protocol="closed"
-    )
+    result = _score_rows(vectors, state.catalog, rows, protocol)
     payload = {**result.to_json(), "suggested_threshold": threshold}
     if state.clean_features is not None:  # the frozen backbone's pooled features, untrained
-        raw = state.clean_features.numpy().copy()
-        raw[~valid] = 1.0
-        before = evaluate_embeddings(raw, valid, state.catalog, protocol.split(state.catalog))
+        before = _score_rows(state.clean_features.numpy(), state.catalog, rows, protocol)
         payload.update(pooled_top1=before.top1, pooled_map5=before.map5)
     (state.out / "final.json").write_text(json.dumps(payload, sort_keys=True) + "\n")
     state.log("best model on the query split:\n" + result.format())
@@ -221,8 +224,21 @@ def evaluate_model(
     rows = np.union1d(split.query, split.database)
     vectors = np.zeros((len(catalog), model.num_features), np.float32)
     vectors[rows] = embed_rows(model, catalog, rows, DistInfo(), device, workers=workers)
-    valid = np.zeros(len(catalog), dtype=bool)
-    valid[rows] = True
-    vectors[~valid] = 1.0
     name = type(protocol).__name__.lower().replace("split", "").replace("set", "") or "closed"
-    return evaluate_embeddings(vectors, valid, catalog, split, protocol=name, threshold=threshold)
+    return _score_rows(vectors, catalog, rows, protocol, name, threshold)
+
+
+def _score_rows(vectors, catalog, rows, protocol, name="closed", threshold=None):
+    """Evaluate on the catalog restricted to ``rows`` (rows outside the protocol are not
+    counted as skipped photos)."""
+    mask = np.zeros(len(catalog), dtype=bool)
+    mask[rows] = True
+    sub = catalog.subset(mask)
+    return evaluate_embeddings(
+        np.ascontiguousarray(vectors[mask]),
+        np.ones(len(sub), dtype=bool),
+        sub,
+        protocol.split(sub),
+        protocol=name,
+        threshold=threshold,
+    )
