@@ -33,7 +33,7 @@ class TrainSplit:
 def make_train_split(catalog: Catalog, data_config, seed: int) -> TrainSplit:
     """Pick training rows (``split_column == train_split``) and hold out ``val_fraction`` of
     each individual's photos (never its last one; whole groups with ``val_group_regex``)."""
-    values = catalog.column(data_config.split_column).astype(str).to_numpy()
+    values = catalog.column(data_config.split_column).fillna("").astype(str).to_numpy()
     rows = np.flatnonzero(values == data_config.train_split)
     if len(rows) == 0:
         raise ConfigError(

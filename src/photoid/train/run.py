@@ -57,7 +57,6 @@ def train(
     info = dist_info or setup_distributed()
     device = device_for(info)
     out = Path(out_dir)
-    catalog = _split_as_text(catalog, config.data.split_column)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     split = make_train_split(catalog, config.data, config.seed)
@@ -113,15 +112,6 @@ def train(
     return TrainResult(
         out, state.history, state.best_value, state.best_where, final, time.perf_counter() - started
     )
-
-
-def _split_as_text(catalog: Catalog, column: str) -> Catalog:
-    """The catalog with ``column`` as plain strings (empty cells become ""), so that rows
-    outside every split (e.g. an open-set gallery) do not upset the split objects."""
-    values = catalog.column(column)
-    table = catalog.table.copy()
-    table[column] = [("" if v is None or v != v else str(v)) for v in values.tolist()]
-    return Catalog(table, catalog.source, check_files=False)
 
 
 def _resume(state: RunState) -> dict:
