@@ -280,7 +280,7 @@ def _run_reindex(args) -> int:
 
 def _run_identify(args) -> int:
     from photoid.cli.commands import _query_paths
-    from photoid.cli.main import print_answer
+    from photoid.cli.main import print_answers
     from photoid.embed import embed_paths
     from photoid.index.lookup import identify_in_catalog
     from photoid.index.store import CatalogStore
@@ -303,11 +303,7 @@ def _run_identify(args) -> int:
         viewpoint=args.viewpoint, location=args.location, aggregation=args.aggregation,
         top_photos=args.top_photos, threshold=args.threshold,
     ) if len(ok) else []  # fmt: skip
-    by_row = dict(zip(ok.tolist(), answers, strict=True))
-    reasons = {s.path: s.reason for s in emb.report.skipped}
-    for i, path in enumerate(paths):
-        print_answer(path, by_row.get(i), reasons.get(path), args.json)
-    return 0 if len(ok) == len(paths) else 1
+    return print_answers(paths, emb, answers, args.json)
 
 
 def run_calibrate(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from photoid.cli.main import DEFAULT_OPEN_THRESHOLD, elapsed, emit_json, print_answer
+from photoid.cli.main import DEFAULT_OPEN_THRESHOLD, elapsed, emit_json, print_answers
 from photoid.data.catalog import Catalog
 from photoid.data.loaders import IMAGE_SUFFIXES, load_catalog
 from photoid.embed import Embeddings, embed_catalog, embed_paths
@@ -167,11 +167,7 @@ def run_identify(args: argparse.Namespace) -> int:
     queries = embed_paths(paths, backbone, **_embed_kwargs(args))
     ok = np.flatnonzero(queries.valid)
     answers = identify(queries.vectors[ok], gallery, threshold=args.threshold) if len(ok) else []
-    by_row = dict(zip(ok.tolist(), answers, strict=True))
-    reasons = {s.path: s.reason for s in queries.report.skipped}
-    for i, path in enumerate(paths):
-        print_answer(path, by_row.get(i), reasons.get(path), args.json)
-    return 0 if len(ok) == len(paths) else 1
+    return print_answers(paths, queries, answers, args.json)
 
 
 def run_embed(args: argparse.Namespace) -> int:

@@ -176,6 +176,17 @@ def print_answer(path: str, answer, reason: str | None, as_json: bool) -> None:
         print(f"{path}: {ranked}")
 
 
+def print_answers(paths: list[str], queries, answers: list, as_json: bool) -> int:
+    """Print each query photo's answer; ``answers`` belong to the photos that ``queries``
+    (their ``Embeddings``) could read, in order. Returns the exit code: 1 if any was skipped."""
+    ok = [i for i, v in enumerate(queries.valid) if v]
+    by_row = dict(zip(ok, answers, strict=True))
+    reasons = {s.path: s.reason for s in queries.report.skipped}
+    for i, path in enumerate(paths):
+        print_answer(path, by_row.get(i), reasons.get(path), as_json)
+    return 0 if len(ok) == len(paths) else 1
+
+
 def elapsed(start: float) -> str:
     return f"{time.perf_counter() - start:.1f} s"
 
