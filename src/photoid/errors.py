@@ -43,3 +43,18 @@ def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
     """Return ' Did you mean: a, b?' for the closest of ``choices`` to ``name``, or ''."""
     close = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)
     return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
+def unknown_choice(what: str, value: object, choices: Iterable[str]) -> str:
+    """'unknown WHAT 'value'; expected one of a, b. Did you mean: a?' — the one wording of
+    every unknown-name error."""
+    names = [str(c) for c in choices]
+    hint = did_you_mean(str(value), names)
+    return f"unknown {what} {value!r}; expected one of {', '.join(names)}.{hint}"
+
+
+def check_choice(what: str, value: object, choices: Iterable[str]) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is one of ``choices``."""
+    choices = list(choices)
+    if value not in choices:
+        raise ConfigError(unknown_choice(what, value, choices))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from photoid.errors import ConfigError, PhotoidError, did_you_mean
+from photoid.errors import ConfigError, PhotoidError, check_choice
 from photoid.index.base import VectorIndex
 from photoid.index.flat import FlatIndex
 from photoid.metrics import NEW_INDIVIDUAL
@@ -76,11 +76,7 @@ def identify(
     ``top_photos`` photos). ``exclude[i]``: a gallery row that query ``i`` must not match
     (itself, in leave-one-out), or -1.
     """
-    if aggregation not in AGGREGATIONS:
-        raise ConfigError(
-            f"unknown aggregation {aggregation!r}; expected one of {AGGREGATIONS}."
-            f"{did_you_mean(aggregation, AGGREGATIONS)}"
-        )
+    check_choice("aggregation", aggregation, AGGREGATIONS)
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}.")
     queries = np.atleast_2d(queries)

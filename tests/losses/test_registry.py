@@ -74,7 +74,7 @@ def test_a_few_sgd_steps_reduce_the_loss(name, distance):
             {"class_counts": [1, 2, 3, 4, 5], "margin_min_deg": 40.0, "margin_max_deg": 10.0},
             "must not exceed",
         ),
-        ("triplet", {"miner": "hardest"}, "Unknown miner 'hardest'"),
+        ("triplet", {"miner": "hardest"}, "unknown miner 'hardest'"),
         ("triplet", {"miner": "semihard"}, "Did you mean: semi_hard"),
         ("triplet", {"soft_margin": True, "margin": 0.2}, "not both"),
         ("triplet", {"soft_margin": True, "miner": "semi_hard"}, "semi_hard mining needs a margin"),
@@ -90,7 +90,7 @@ def test_bad_parameters_raise_config_error(name, params, match):
 
 
 def test_unknown_loss_suggests_the_closest():
-    with pytest.raises(ConfigError, match="Unknown loss 'arcfce'.*Did you mean: arcface"):
+    with pytest.raises(ConfigError, match="unknown loss 'arcfce'.*Did you mean: arcface"):
         create_loss("arcfce", num_classes=5, embedding_dim=8)
 
 
@@ -103,7 +103,7 @@ def test_classifier_losses_refuse_euclidean(name):
 def test_unknown_distance_suggests_the_closest():
     with pytest.raises(ConfigError, match="Did you mean: cosine"):
         create_loss("triplet", num_classes=5, embedding_dim=8, distance="cosin")
-    with pytest.raises(ConfigError, match="Unknown distance"):
+    with pytest.raises(ConfigError, match="unknown distance"):
         create_miner("batch_hard").mine(torch.zeros(2, 2), torch.tensor([0, 0]), "manhattan")
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from photoid.errors import ConfigError, did_you_mean
+from photoid.errors import ConfigError, unknown_choice
 
 SPECIES = ("dolphin", "leopard")
 METADATA_COLUMNS = ("path", "identity", "species", "viewpoint", "split")
@@ -33,9 +33,7 @@ def _is_int(value: object) -> bool:
 
 
 def _species_problem(name: object) -> str:
-    return f"unknown species {name!r}; expected one of {SPECIES}." + did_you_mean(
-        str(name), SPECIES
-    )
+    return unknown_choice("species", name, SPECIES)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from photoid.errors import ConfigError, PhotoidError, did_you_mean
+from photoid.errors import ConfigError, PhotoidError, check_choice
 from photoid.index.base import METRICS, SearchResult
 
 
@@ -18,11 +18,7 @@ class FlatIndex:
     def __init__(self, dim: int, metric: str = "cosine"):
         import faiss
 
-        if metric not in METRICS:
-            raise ConfigError(
-                f"unknown metric {metric!r}; expected one of {METRICS}."
-                f"{did_you_mean(metric, METRICS)}"
-            )
+        check_choice("metric", metric, METRICS)
         if dim < 1:
             raise ConfigError(f"index dimension must be >= 1, got {dim}.")
         self.dim, self.metric = int(dim), metric

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from photoid.errors import ConfigError, NotFittedError, did_you_mean
+from photoid.errors import ConfigError, NotFittedError, check_choice
 from photoid.index.base import SearchResult
 from photoid.index.flat import FlatIndex
 
@@ -58,11 +58,7 @@ class IVFIndex(FlatIndex):
         self.recall_k = recall_k
         self.n_tuning_queries = n_tuning_queries
         self.max_training_points = max_training_points
-        if encoding not in ENCODINGS:
-            raise ConfigError(
-                f"unknown encoding {encoding!r}; expected one of {ENCODINGS}."
-                f"{did_you_mean(encoding, ENCODINGS)}"
-            )
+        check_choice("encoding", encoding, ENCODINGS)
         self.encoding = encoding
         self.refine_factor = refine_factor
         self.seed = seed

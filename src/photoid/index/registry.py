@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from photoid.errors import ConfigError, did_you_mean
+from photoid.errors import check_choice
 from photoid.index.base import VectorIndex
 from photoid.index.flat import FlatIndex
 from photoid.index.ivf import IVFIndex
@@ -19,11 +19,7 @@ per catalog state (about 30 s at 100k), which pays off only for larger catalogs.
 
 def create_index(name: str, dim: int, metric: str = "cosine", **options) -> VectorIndex:
     """An empty index of backend ``name`` (``"flat"``: exact, ``"ivf"``: approximate)."""
-    if name not in INDEX_BACKENDS:
-        raise ConfigError(
-            f"unknown index backend {name!r}; expected one of {sorted(INDEX_BACKENDS)}."
-            f"{did_you_mean(name, INDEX_BACKENDS)}"
-        )
+    check_choice("index backend", name, INDEX_BACKENDS)
     return INDEX_BACKENDS[name](dim, metric, **options)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from photoid.errors import CatalogError, ConfigError, ModelError, did_you_mean
+from photoid.errors import CatalogError, ModelError, check_choice, did_you_mean
 from photoid.index.base import METRICS
 from photoid.index.records import AddReport, CatalogStats, ModelRecord, Snapshot
 from photoid.index.segments import (
@@ -91,11 +91,7 @@ class CatalogStore:
     def create(cls, path: str | Path, model: ModelRecord) -> CatalogStore:
         """Make an empty catalog at ``path`` (a new or empty folder) for ``model``'s vectors."""
         root = Path(path)
-        if model.metric not in METRICS:
-            raise ConfigError(
-                f"unknown metric {model.metric!r}; expected one of {METRICS}."
-                f"{did_you_mean(model.metric, METRICS)}"
-            )
+        check_choice("metric", model.metric, METRICS)
         if (root / DB_FILE).exists() or (root.is_dir() and any(root.iterdir())):
             raise CatalogError(f"{root}: folder exists and is not empty; choose a new folder.")
         root.mkdir(parents=True, exist_ok=True)
@@ -477,11 +473,7 @@ def _individual_ids(db: sqlite3.Connection, rows, created: str) -> dict[str, int
 def _where(filters: dict) -> tuple[str, list]:
     clauses, params = [], []
     for column, value in filters.items():
-        if column not in FILTER_COLUMNS:
-            raise ConfigError(
-                f"unknown filter {column!r}; expected one of {FILTER_COLUMNS}."
-                f"{did_you_mean(column, FILTER_COLUMNS)}"
-            )
+        check_choice("filter", column, FILTER_COLUMNS)
         if value is None:
             continue
         values = [value] if isinstance(value, str) else list(value)

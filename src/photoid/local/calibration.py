@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from photoid.errors import ConfigError, NotFittedError, PhotoidError, did_you_mean
+from photoid.errors import ConfigError, NotFittedError, PhotoidError, check_choice
 
 CALIBRATIONS = ("isotonic", "logistic")
 
@@ -27,11 +27,7 @@ class ScoreCalibrator:
     """
 
     def __init__(self, method: str = "isotonic", *, log_scale: bool = False):
-        if method not in CALIBRATIONS:
-            raise ConfigError(
-                f"unknown calibration {method!r}; expected one of {CALIBRATIONS}."
-                f"{did_you_mean(method, CALIBRATIONS)}"
-            )
+        check_choice("calibration", method, CALIBRATIONS)
         self.method = method
         self.log_scale = log_scale
 
@@ -107,11 +103,7 @@ class ProbabilityFusion:
     """
 
     def __init__(self, method: str = "mean", weights: Sequence[float] | None = None):
-        if method not in FUSIONS:
-            raise ConfigError(
-                f"unknown fusion {method!r}; expected one of {FUSIONS}."
-                f"{did_you_mean(method, FUSIONS)}"
-            )
+        check_choice("fusion", method, FUSIONS)
         self.method, self.weights = method, weights
 
     def fit(self, probabilities: np.ndarray, same: np.ndarray) -> ProbabilityFusion:

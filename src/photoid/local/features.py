@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from photoid.errors import ConfigError, did_you_mean
+from photoid.errors import ConfigError, check_choice
 
 METHODS = ("sift", "orb", "akaze")
 _INSTALL_HINT = "local-feature matching needs OpenCV: pip install 'opencv-python-headless>=4.8,<6'"
@@ -43,11 +43,7 @@ class FeatureConfig:
     root_sift: bool = True
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(
-                f"unknown local-feature method {self.method!r}; expected one of {METHODS}."
-                f"{did_you_mean(self.method, METHODS)}"
-            )
+        check_choice("local-feature method", self.method, METHODS)
         if self.long_side < 0 or self.max_keypoints < 0:
             raise ConfigError(
                 f"long_side and max_keypoints must be >= 0, got {self.long_side} and "

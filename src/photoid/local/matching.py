@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from photoid.errors import ConfigError, did_you_mean
+from photoid.errors import ConfigError, check_choice
 from photoid.local.features import LocalFeatures, require_cv2
 
 GEOMETRIES = ("homography", "similarity", "fundamental", "none")
@@ -34,11 +34,7 @@ class MatchConfig:
     ransac_px: float = 8.0
 
     def __post_init__(self) -> None:
-        if self.geometry not in GEOMETRIES:
-            raise ConfigError(
-                f"unknown geometry {self.geometry!r}; expected one of {GEOMETRIES}."
-                f"{did_you_mean(self.geometry, GEOMETRIES)}"
-            )
+        check_choice("geometry", self.geometry, GEOMETRIES)
         if not 0 < self.ratio <= 1 or self.ransac_px <= 0:
             raise ConfigError(
                 f"ratio must be in (0, 1] and ransac_px > 0, got {self.ratio}, {self.ransac_px}."

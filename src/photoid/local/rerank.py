@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from photoid.errors import ConfigError, NotFittedError, PhotoidError, did_you_mean
+from photoid.errors import ConfigError, NotFittedError, PhotoidError, check_choice
 from photoid.identify import Identification, _with_new
 from photoid.local.calibration import FUSIONS, ProbabilityFusion, ScoreCalibrator
 from photoid.local.features import FeatureConfig, LocalFeatures
@@ -49,11 +49,7 @@ class RerankConfig:
             )
         if not 0.0 <= self.global_weight <= 1.0:
             raise ConfigError(f"global_weight must be in [0, 1], got {self.global_weight}.")
-        if self.fusion not in FUSIONS:
-            raise ConfigError(
-                f"unknown fusion {self.fusion!r}; expected one of {FUSIONS}."
-                f"{did_you_mean(self.fusion, FUSIONS)}"
-            )
+        check_choice("fusion", self.fusion, FUSIONS)
 
 
 #: Named settings; ``photoid evaluate --rerank local --rerank-preset NAME``.
@@ -75,11 +71,7 @@ PRESETS: dict[str, RerankConfig] = {
 
 def rerank_preset(name: str) -> RerankConfig:
     """The :class:`RerankConfig` registered as ``name`` in :data:`PRESETS`."""
-    if name not in PRESETS:
-        raise ConfigError(
-            f"unknown re-ranking preset {name!r}; expected one of {tuple(PRESETS)}."
-            f"{did_you_mean(name, PRESETS)}"
-        )
+    check_choice("re-ranking preset", name, PRESETS)
     return PRESETS[name]
 
 
@@ -197,10 +189,7 @@ class LocalReranker:
         ``"local"`` or ``"global"``), each scored by its best photo. ``threshold`` is in the
         reported units (a probability for ``"fused"``): ``new_individual`` goes at the first
         rank below it, as in :func:`photoid.identify.identify`."""
-        if score not in SCORES:
-            raise ConfigError(
-                f"unknown score {score!r}; expected one of {SCORES}.{did_you_mean(score, SCORES)}"
-            )
+        check_choice("score", score, SCORES)
         value = {
             "fused": candidates.fused,
             "local": candidates.local_score,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import inspect
 
-from photoid.errors import ConfigError, did_you_mean
+from photoid.errors import ConfigError, check_choice, did_you_mean
 from photoid.losses.arcface import ArcFaceLoss
 from photoid.losses.base import EmbeddingLoss
 from photoid.losses.contrastive import ContrastiveLoss
@@ -75,11 +75,7 @@ def create_loss(
 
 
 def _loss_class(name: str) -> type[EmbeddingLoss]:
-    if name not in _REGISTRY:
-        raise ConfigError(
-            f"Unknown loss {name!r}; expected one of {', '.join(LOSSES)}."
-            f"{did_you_mean(str(name), LOSSES)}"
-        )
+    check_choice("loss", name, _REGISTRY)
     return _REGISTRY[name]
 
 

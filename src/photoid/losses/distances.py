@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from pytorch_metric_learning.distances import BaseDistance, LpDistance
 
-from photoid.errors import ConfigError, did_you_mean
+from photoid.errors import check_choice
 
 DISTANCES: tuple[str, ...] = ("cosine", "euclidean")
 
@@ -36,11 +36,7 @@ class CosineDistance(BaseDistance):
 
 def check_distance(distance: str) -> str:
     """Return ``distance`` if it is one of :data:`DISTANCES`, else raise :class:`ConfigError`."""
-    if distance not in DISTANCES:
-        raise ConfigError(
-            f"Unknown distance {distance!r}; expected one of {', '.join(DISTANCES)}."
-            f"{did_you_mean(str(distance), DISTANCES)}"
-        )
+    check_choice("distance", distance, DISTANCES)
     return distance
 
 

@@ -23,7 +23,7 @@ from pytorch_metric_learning.miners import BatchHardMiner as _PMLBatchHardMiner
 from pytorch_metric_learning.miners import TripletMarginMiner
 from pytorch_metric_learning.utils import loss_and_miner_utils as lmu
 
-from photoid.errors import ConfigError, did_you_mean
+from photoid.errors import ConfigError, check_choice
 from photoid.losses.base import check_range
 from photoid.losses.distances import make_distance
 
@@ -93,11 +93,7 @@ class SemiHardMiner:
 
 def create_miner(name: str, *, margin: float | None = None) -> Miner:
     """Miner ``name`` from :data:`MINERS`; ``margin`` (distance units) only for ``semi_hard``."""
-    if name not in MINERS:
-        raise ConfigError(
-            f"Unknown miner {name!r}; expected one of {', '.join(MINERS)}."
-            f"{did_you_mean(str(name), MINERS)}"
-        )
+    check_choice("miner", name, MINERS)
     if name == "semi_hard":
         return SemiHardMiner(DEFAULT_TRIPLET_MARGIN if margin is None else margin)
     if margin is not None:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from photoid.errors import ConfigError, ModelError, did_you_mean
+from photoid.errors import ConfigError, ModelError, check_choice
 from photoid.models.backbones import Backbone
 
 ENGINES = ("auto", "torch", "onnx")
@@ -93,11 +93,7 @@ class TorchEngine:
         precision: str = "auto",
         compile: bool = False,
     ):
-        if precision not in PRECISIONS:
-            raise ConfigError(
-                f"unknown precision {precision!r}; expected one of {PRECISIONS}."
-                f"{did_you_mean(precision, PRECISIONS)}"
-            )
+        check_choice("precision", precision, PRECISIONS)
         self.device = resolve_device(device)
         self.precision = _resolve_precision(precision, self.device)
         backbone.eval().to(self.device, memory_format=torch.channels_last)
@@ -239,10 +235,7 @@ def select_engine(
     :data:`ONNX_MIN_IMAGES` photos, else :class:`TorchEngine`. ``"onnx"`` exports (or reuses
     the cached export) and fails with an install hint if ONNX Runtime is missing.
     """
-    if engine not in ENGINES:
-        raise ConfigError(
-            f"unknown engine {engine!r}; expected one of {ENGINES}.{did_you_mean(engine, ENGINES)}"
-        )
+    check_choice("engine", engine, ENGINES)
     dev = resolve_device(device)
     if engine == "onnx" and dev.type != "cpu":
         raise ConfigError(
