@@ -36,7 +36,7 @@ import torch
 from PIL import Image
 
 from photoid.cache import content_key
-from photoid.data.loaders import load_catalog
+from photoid.data.loaders import load_photos
 from photoid.embed import default_workers, embed_paths
 from photoid.models.backbones import create_backbone
 from photoid.models.engines import ONNX_MIN_IMAGES, cpu_count, select_engine
@@ -204,7 +204,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="photoid-bench-"))
     try:
-        lions = load_catalog(DATA / "lions").paths
+        lions = load_photos(DATA / "lions").paths
         if args.limit:
             lions = lions[: args.limit]
         for name in filter(None, args.datasets.split(",")):

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from photoid.data.images import read_image
-from photoid.data.loaders import load_catalog
+from photoid.data.loaders import load_photos
 from photoid.data.splits import ClosedSplit
-from photoid.embed import embed_catalog
+from photoid.embed import embed_table
 from photoid.local.features import FeatureExtractor
 from photoid.local.rerank import LocalReranker, rerank_preset
-from photoid.local.store import extract_catalog_features
+from photoid.local.store import extract_table_features
 from photoid.models.backbones import create_backbone
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -36,12 +36,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=40, help="queries timed per case")
     parser.add_argument("--top", type=int, nargs="+", default=[25, 50, 100])
     args = parser.parse_args()
-    catalog = load_catalog(DATA / args.dataset)
+    catalog = load_photos(DATA / args.dataset)
     split = ClosedSplit("test", "train", "closed_split").split(catalog)
-    emb = embed_catalog(catalog, create_backbone(), progress=False)
+    emb = embed_table(catalog, create_backbone(), progress=False)
     base = rerank_preset(args.preset)
     extractor = FeatureExtractor(base.features)
-    feats = extract_catalog_features(catalog, extractor)
+    feats = extract_table_features(catalog, extractor)
     d = split.database[emb.valid[split.database] & feats.valid[split.database]]
     queries = split.query[: args.queries]
     images = [read_image(catalog.paths[i]) for i in queries[:10]]

@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from photoid.index.flat import FlatIndex
-from photoid.index.ivf import IVFIndex, recall_at_k
+from photoid.search.flat import FlatIndex
+from photoid.search.ivf import IVFIndex, recall_at_k
 
 K = 5
 

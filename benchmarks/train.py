@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from photoid.config import load_config
-from photoid.data.loaders import load_catalog
+from photoid.data.loaders import load_photos
 from photoid.data.splits import ClosedSplit, OpenSet
 from photoid.models.embedding import load_model
 from photoid.train.run import evaluate_model, train
@@ -30,7 +30,7 @@ CASES = {"lions": ["lions-fast"], "cows": ["cows-fast"]}
 
 
 def run_case(dataset: str, preset: str, out: Path, overrides: list[str]) -> dict:
-    catalog = load_catalog(DATA / dataset)
+    catalog = load_photos(DATA / dataset)
     config = load_config(overrides=overrides, preset=preset)
     start = time.perf_counter()
     result = train(config, catalog, out, progress=False, log=lambda _m: None)

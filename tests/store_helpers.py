@@ -7,13 +7,14 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from photoid.data.catalog import Catalog
-from photoid.index.store import CatalogStore, ModelRecord
+from photoid.catalog.store import CatalogStore
+from photoid.data.table import PhotoTable
+from photoid.models.spec import ModelSpec
 
 DIM = 8
-MODEL = ModelRecord(
+MODEL = ModelSpec(
     fingerprint="f" * 64,
-    backbone="resnet10t",
+    architecture="resnet10t",
     weights="random",
     preprocessing={"image_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3},
     dim=DIM,
@@ -27,14 +28,14 @@ def vector_for(path: str) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def batch(b: int, n: int = 20, individuals: int = 4, **extra) -> tuple[Catalog, np.ndarray]:
+def batch(b: int, n: int = 20, individuals: int = 4, **extra) -> tuple[PhotoTable, np.ndarray]:
     """Batch ``b``: ``n`` photos /b{b}/{j}.jpg of individuals ind{j % individuals}."""
     paths = [f"/b{b}/{j}.jpg" for j in range(n)]
     table = pd.DataFrame(
         {"path": paths, "identity": [f"ind{j % individuals}" for j in range(n)], **extra}
     )
     vectors = np.stack([vector_for(p) for p in paths])
-    return Catalog(table, f"batch{b}", check_files=False), vectors
+    return PhotoTable(table, f"batch{b}", check_files=False), vectors
 
 
 def check_consistent(root, batch_size: int = 20) -> set[int]:

@@ -5,7 +5,7 @@ import pytest
 
 from photoid.calibrate import ThresholdCalibrator
 from photoid.errors import NotFittedError, PhotoidError
-from photoid.identify import Identification, _with_new
+from photoid.identify import Identification, place_new_individual
 from photoid.metrics import NEW_INDIVIDUAL, map_at_k
 
 NEW = NEW_INDIVIDUAL
@@ -29,7 +29,10 @@ def test_threshold_maximises_map5_hand_computed():
     expected = [0.5417, 0.5833, 0.625, 0.75, 0.75, 0.7083, 0.7083, 0.8333, 0.7083]
     np.testing.assert_allclose(cal.curve_.map_at_5, expected, atol=1e-4)
     # the figure agrees with identify's insertion rule scored by metrics.map_at_k
-    predicted = [_with_new(a.individuals, a.scores, 5, cal.threshold_).individuals for a in ANSWERS]
+    predicted = [
+        place_new_individual(a.individuals, a.scores, 5, cal.threshold_).individuals
+        for a in ANSWERS
+    ]
     assert map_at_k([list(p) for p in predicted], TRUTHS, 5) == pytest.approx(cal.map_at_5_)
     assert "<- chosen" in cal.format_curve()
 

@@ -7,14 +7,14 @@ import pytest
 from conftest import write_photo
 
 from photoid.data.loaders import from_folders
-from photoid.embed import embed_catalog, embed_paths
+from photoid.embed import embed_paths, embed_table
 from photoid.errors import ImageReadError
 
 
 def test_vectors_are_unit_norm_and_deterministic(folder_catalog: Path, tiny_backbone):
     catalog = from_folders(folder_catalog)
-    a = embed_catalog(catalog, tiny_backbone, use_cache=False, progress=False)
-    b = embed_catalog(catalog, tiny_backbone, use_cache=False, progress=False, batch_size=2)
+    a = embed_table(catalog, tiny_backbone, use_cache=False, progress=False)
+    b = embed_table(catalog, tiny_backbone, use_cache=False, progress=False, batch_size=2)
     assert a.vectors.shape == (9, tiny_backbone.num_features)
     assert a.valid.all()
     np.testing.assert_allclose(np.linalg.norm(a.vectors, axis=1), 1.0, atol=1e-5)
@@ -23,13 +23,13 @@ def test_vectors_are_unit_norm_and_deterministic(folder_catalog: Path, tiny_back
 
 def test_second_run_is_served_from_cache(folder_catalog: Path, tiny_backbone, tmp_path: Path):
     catalog = from_folders(folder_catalog)
-    first = embed_catalog(catalog, tiny_backbone, cache_dir=tmp_path, progress=False)
-    second = embed_catalog(catalog, tiny_backbone, cache_dir=tmp_path, progress=False)
+    first = embed_table(catalog, tiny_backbone, cache_dir=tmp_path, progress=False)
+    second = embed_table(catalog, tiny_backbone, cache_dir=tmp_path, progress=False)
     assert first.n_computed == 9 and second.n_computed == 0
     np.testing.assert_array_equal(first.vectors, second.vectors)
     # a changed file is embedded again, the rest still come from the cache
     write_photo(folder_catalog / "ann" / "0.jpg", seed=999)
-    third = embed_catalog(catalog, tiny_backbone, cache_dir=tmp_path, progress=False)
+    third = embed_table(catalog, tiny_backbone, cache_dir=tmp_path, progress=False)
     assert third.n_computed == 1
     assert not np.allclose(third.vectors[0], first.vectors[0])
 
@@ -38,14 +38,14 @@ def test_corrupt_photo_is_skipped_and_reported(folder_catalog: Path, tiny_backbo
     bad = folder_catalog / "bob" / "1.jpg"
     bad.write_bytes(bad.read_bytes()[:200])  # truncated JPEG
     catalog = from_folders(folder_catalog)
-    emb = embed_catalog(catalog, tiny_backbone, use_cache=False, progress=False)
+    emb = embed_table(catalog, tiny_backbone, use_cache=False, progress=False)
     row = catalog.paths.index(str(bad.resolve()))
     assert not emb.valid[row] and emb.valid.sum() == 8
     assert np.isnan(emb.vectors[row]).all()
     assert [s.path for s in emb.report.skipped] == [str(bad.resolve())]
     assert "skipped 1" in emb.report.summary()
     with pytest.raises(ImageReadError, match="1.jpg"):
-        embed_catalog(catalog, tiny_backbone, use_cache=False, progress=False, strict=True)
+        embed_table(catalog, tiny_backbone, use_cache=False, progress=False, strict=True)
 
 
 def test_missing_file_is_reported_not_dropped(tmp_path: Path, tiny_backbone):
@@ -57,8 +57,8 @@ def test_missing_file_is_reported_not_dropped(tmp_path: Path, tiny_backbone):
 
 def test_workers_give_the_same_vectors(folder_catalog: Path, tiny_backbone):
     catalog = from_folders(folder_catalog)
-    a = embed_catalog(catalog, tiny_backbone, use_cache=False, progress=False, num_workers=0)
-    b = embed_catalog(catalog, tiny_backbone, use_cache=False, progress=False, num_workers=2)
+    a = embed_table(catalog, tiny_backbone, use_cache=False, progress=False, num_workers=0)
+    b = embed_table(catalog, tiny_backbone, use_cache=False, progress=False, num_workers=2)
     np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-6)
 
 

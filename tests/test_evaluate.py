@@ -5,16 +5,16 @@ import pandas as pd
 import pytest
 from conftest import shared_dataset
 
-from photoid.data.catalog import Catalog
 from photoid.data.splits import ClosedSplit, LeaveOneOut, OpenSet
+from photoid.data.table import PhotoTable
 from photoid.evaluate import evaluate_embeddings
 
 
-def _catalog(labels, splits) -> Catalog:
+def _catalog(labels, splits) -> PhotoTable:
     table = pd.DataFrame(
         {"path": [f"/p/{i}.jpg" for i in range(len(labels))], "identity": labels, "split": splits}
     )
-    return Catalog(table, check_files=False)
+    return PhotoTable(table, check_files=False)
 
 
 def _unit(deg):
@@ -79,12 +79,12 @@ def test_open_set_new_individual_counts_in_map5():
 def test_lions_pretrained_baseline_is_reproduced():
     """The untrained ImageNet EfficientNet-Lite0 scores about 6.5 % top-1 on LionData's closed
     split (shared/data/README.md); with chance at 1/94 ≈ 1 %, 10 to 13 hits of 155 is it."""
-    from photoid.data.loaders import load_catalog
-    from photoid.embed import embed_catalog
+    from photoid.data.loaders import load_photos
+    from photoid.embed import embed_table
     from photoid.models.backbones import create_backbone
 
-    catalog = load_catalog(shared_dataset("lions"))
-    emb = embed_catalog(catalog, create_backbone(), progress=False)
+    catalog = load_photos(shared_dataset("lions"))
+    emb = embed_table(catalog, create_backbone(), progress=False)
     split = ClosedSplit("test", "train", "closed_split").split(catalog)
     result = evaluate_embeddings(emb.vectors, emb.valid, catalog, split)
     assert result.n_queries == 155

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from photoid.data.catalog import Catalog
 from photoid.data.splits import QueryDatabaseSplit
+from photoid.data.table import PhotoTable
 from photoid.errors import ConfigError, NotFittedError, PhotoidError
 from photoid.identify import Gallery, Identification, identify
 from photoid.metrics import NEW_INDIVIDUAL
@@ -161,7 +161,7 @@ def _curve(scores, position, unknown, thresholds, share, k) -> CalibrationCurve:
 def open_set_answers(
     vectors: np.ndarray,
     valid: np.ndarray,
-    catalog: Catalog,
+    catalog: PhotoTable,
     split: QueryDatabaseSplit,
     *,
     metric: str = "cosine",

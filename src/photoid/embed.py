@@ -16,26 +16,32 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from photoid.cache import Box, ContentCache, content_key, default_cache_dir
-from photoid.data.catalog import BBOX_COLUMNS, Catalog
 from photoid.data.images import ReadReport
-from photoid.data.preprocess import load_model_input
+from photoid.data.preprocess import Preprocessing, load_model_input
+from photoid.data.table import BBOX_COLUMNS, PhotoTable
 from photoid.errors import ImageReadError
-from photoid.models.backbones import Backbone, Preprocessing
+from photoid.models.backbones import Backbone
 from photoid.models.engines import Engine, cpu_count, select_engine
+from photoid.models.spec import ModelSpec
 
-__all__ = ["Box", "Embeddings", "default_cache_dir", "embed_catalog", "embed_paths"]
+__all__ = ["Box", "Embeddings", "default_cache_dir", "embed_table", "embed_paths"]
 
 
 @dataclass
 class Embeddings:
     """``vectors``: float32 ``(n, d)``, unit L2 norm; rows of unreadable photos are NaN and
-    ``valid`` is False there. ``report`` says which photos were skipped and why."""
+    ``valid`` is False there. ``model``: the :class:`ModelSpec` that made them. ``report``
+    says which photos were skipped and why."""
 
     vectors: np.ndarray
     valid: np.ndarray
-    fingerprint: str
+    model: ModelSpec
     report: ReadReport
     n_computed: int
+
+    @property
+    def fingerprint(self) -> str:
+        return self.model.fingerprint
 
 
 def make_transform(pre: Preprocessing):
@@ -78,7 +84,7 @@ class PhotoDataset(Dataset):
             return torch.zeros(3, size, size, dtype=torch.uint8), i, exc.reason
 
 
-def catalog_boxes(catalog: Catalog) -> list[Box]:
+def table_boxes(catalog: PhotoTable) -> list[Box]:
     """Bounding box of each row, or None where the catalog has none."""
     table = catalog.table
     if not set(BBOX_COLUMNS) <= set(table.columns):
@@ -87,9 +93,9 @@ def catalog_boxes(catalog: Catalog) -> list[Box]:
     return [None if np.isnan(v).any() else tuple(v) for v in values]
 
 
-def embed_catalog(catalog: Catalog, backbone: Backbone, **kwargs) -> Embeddings:
+def embed_table(catalog: PhotoTable, backbone: Backbone, **kwargs) -> Embeddings:
     """:func:`embed_paths` over a catalog's photos, honouring its bounding boxes."""
-    return embed_paths(catalog.paths, backbone, boxes=catalog_boxes(catalog), **kwargs)
+    return embed_paths(catalog.paths, backbone, boxes=table_boxes(catalog), **kwargs)
 
 
 def embed_paths(
@@ -116,13 +122,12 @@ def embed_paths(
     unreadable photo instead of skipping it.
     """
     boxes = list(boxes) if boxes is not None else [None] * len(paths)
-    n, dim = len(paths), backbone.num_features
+    spec = backbone.spec
+    n, dim = len(paths), spec.dim
     vectors = np.full((n, dim), np.nan, dtype=np.float32)
     report = ReadReport()
     cache = (
-        embedding_cache(cache_dir or default_cache_dir(), backbone.fingerprint)
-        if use_cache
-        else None
+        embedding_cache(cache_dir or default_cache_dir(), spec.fingerprint) if use_cache else None
     )
     keys = [content_key(p, b) for p, b in zip(paths, boxes, strict=True)]
     todo = list(range(n))
@@ -159,7 +164,7 @@ def embed_paths(
         cache.put(new_entries)
     valid = ~np.isnan(vectors).any(axis=1)
     report.n_read = int(valid.sum())
-    return Embeddings(vectors, valid, backbone.fingerprint, report, n_computed=len(todo))
+    return Embeddings(vectors, valid, spec, report, n_computed=len(todo))
 
 
 def _run_model(paths, boxes, pre, engine, batch_size, num_workers, progress):

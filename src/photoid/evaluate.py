@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from photoid.data.catalog import Catalog
 from photoid.data.splits import QueryDatabaseSplit
+from photoid.data.table import PhotoTable
 from photoid.errors import PhotoidError
 from photoid.identify import Gallery, identify
 from photoid.metrics import (
@@ -83,7 +83,7 @@ class EvaluationResult:
 def evaluate_embeddings(
     vectors: np.ndarray,
     valid: np.ndarray,
-    catalog: Catalog,
+    catalog: PhotoTable,
     split: QueryDatabaseSplit,
     *,
     protocol: str = "closed",

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from photoid.errors import ConfigError, PhotoidError, check_choice
-from photoid.index.base import VectorIndex
-from photoid.index.flat import FlatIndex
 from photoid.metrics import NEW_INDIVIDUAL
+from photoid.search.base import VectorIndex
+from photoid.search.flat import FlatIndex
 
 AGGREGATIONS = ("max", "mean_top")
 
@@ -81,7 +81,7 @@ def identify(
         raise ConfigError(f"k must be >= 1, got {k}.")
     queries = np.atleast_2d(queries)
     if len(queries) == 0 or gallery.index.ntotal == 0:
-        return [_with_new([], [], k, threshold) for _ in range(len(queries))]
+        return [place_new_individual([], [], k, threshold) for _ in range(len(queries))]
     per_individual = top_photos if aggregation == "mean_top" else 1
     n_total = gallery.index.ntotal
     depth = min(n_total, max(64, 8 * k * per_individual) + (exclude is not None))
@@ -96,7 +96,7 @@ def identify(
             keep = ids != exclude[q]
             sims, ids = sims[keep], ids[keep]
         names, scores = _aggregate(sims, ids, gallery.labels, aggregation, top_photos)
-        answers.append(_with_new(names[:k], scores[:k], k, threshold))
+        answers.append(place_new_individual(names[:k], scores[:k], k, threshold))
     return answers
 
 
@@ -114,7 +114,7 @@ def _aggregate(sims, ids, labels, aggregation, top_photos):
     return order, [float(scored[n]) for n in order]
 
 
-def _with_new(names, scores, k, threshold) -> Identification:
+def place_new_individual(names, scores, k, threshold) -> Identification:
     names, scores = list(names), list(scores)
     if threshold is not None:
         rank = next((i for i, s in enumerate(scores) if s < threshold), len(scores))

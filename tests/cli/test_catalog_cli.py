@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from conftest import write_photo
 
+from photoid.catalog.store import CatalogStore
 from photoid.cli.main import main
-from photoid.index.store import CatalogStore
 
 TINY = ["--backbone", "resnet10t", "--weights", "random", "--image-size", "32"]
 
@@ -46,7 +46,7 @@ def test_catalog_lifecycle(folder_catalog: Path, tmp_path: Path, capsys):
     args = ["--weights", "random", "--image-size", "48", "--quiet"]
     assert main(["catalog", "reindex", cat, "--backbone", "resnet10t", *args]) == 0
     store = CatalogStore(cat)
-    assert store.model.fingerprint != old and store.model.preprocessing["image_size"] == 48
+    assert store.model.fingerprint != old and store.model.preprocessing.image_size == 48
     assert store.stats().n_images == 9
 
 

@@ -11,9 +11,8 @@ from conftest import write_photo
 from PIL import Image
 
 from photoid.data import preprocess
-from photoid.data.preprocess import draft_request, load_model_input
+from photoid.data.preprocess import Preprocessing, draft_request, load_model_input
 from photoid.embed import embed_paths, make_transform
-from photoid.models.backbones import Preprocessing
 
 
 def smooth_photo(path: Path, width: int, height: int, seed: int = 0) -> Path:

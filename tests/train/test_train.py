@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from photoid.config import load_config
-from photoid.data.loaders import load_catalog
+from photoid.data.loaders import load_photos
 from photoid.models.embedding import load_model
 from photoid.train.run import train
 
@@ -35,7 +35,7 @@ def _losses(run: Path) -> list[float]:
 def test_short_frozen_run_reduces_loss_and_saves_a_usable_model(tiny_catalog, tmp_path):
     config = tiny_config("strategy=frozen", "fast.epochs=8", "loss.name=arcface")
     result = train(
-        config, load_catalog(tiny_catalog), tmp_path / "run", progress=False, log=lambda _m: None
+        config, load_photos(tiny_catalog), tmp_path / "run", progress=False, log=lambda _m: None
     )
     losses = _losses(tmp_path / "run")
     assert len(losses) == 8 and losses[-1] < 0.8 * losses[0]
@@ -75,7 +75,7 @@ def test_resume_equals_uninterrupted(tiny_catalog, tmp_path, strategy):
         "loss.miner=batch_hard",
         "optim.k=2",
     )
-    catalog = load_catalog(tiny_catalog)
+    catalog = load_photos(tiny_catalog)
     train(config, catalog, tmp_path / "a", progress=False, log=lambda _m: None)
     stop_at = "epoch   2" if strategy == "frozen" else "epoch   1"
     with pytest.raises(KeyboardInterrupt):  # dies while reporting that epoch: not checkpointed

@@ -125,7 +125,7 @@ def _catalog_backbone(store, args):
                 "--model RUN/best.pt."
             )
         trained = load_model(args.model)
-        store.check_model(trained.fingerprint, f"model {args.model}")
+        store.check_model(trained.spec, f"model {args.model}")
         return trained
     weights = args.weights
     if weights is None and model.weights == "random":
@@ -137,7 +137,7 @@ def _catalog_backbone(store, args):
         )
     if weights == "random":
         torch.manual_seed(0)  # "random" catalogs are reproducible from command to command
-    return create_backbone(model.backbone, weights, model.preprocessing["image_size"])
+    return create_backbone(model.architecture, weights, model.preprocessing.image_size)
 
 
 def _embed_kwargs(args) -> dict:
@@ -153,22 +153,22 @@ def run_catalog(args: argparse.Namespace) -> int:
 def _run_create(args) -> int:
     import torch
 
-    from photoid.index.store import CatalogStore, ModelRecord
+    from photoid.catalog.store import CatalogStore
     from photoid.models.backbones import create_backbone
 
     if args.weights == "random":
         torch.manual_seed(0)
     backbone = create_backbone(args.backbone, args.weights, args.image_size)
-    store = CatalogStore.create(args.dir, ModelRecord.from_backbone(backbone, args.metric))
+    store = CatalogStore.create(args.dir, backbone.spec.with_metric(args.metric))
     m = store.model
-    print(f"created {store.root}: {m.backbone}, {m.dim}-d {m.metric}, {m.fingerprint[:12]}")
+    print(f"created {store.root}: {m.architecture}, {m.dim}-d {m.metric}, {m.fingerprint[:12]}")
     return 0
 
 
 def _run_add(args) -> int:
+    from photoid.catalog.ingest import add_photos
+    from photoid.catalog.store import CatalogStore
     from photoid.cli.commands import _load
-    from photoid.index.ingest import add_photos
-    from photoid.index.store import CatalogStore
 
     store = CatalogStore(args.dir)
     photos = _load(args)
@@ -182,7 +182,7 @@ def _run_add(args) -> int:
 
 
 def _run_remove(args) -> int:
-    from photoid.index.store import CatalogStore
+    from photoid.catalog.store import CatalogStore
 
     n_photos, n_ind = CatalogStore(args.dir).remove(args.photo, args.individual)
     print(f"removed {n_photos} photo(s) and {n_ind} individual(s)")
@@ -190,7 +190,7 @@ def _run_remove(args) -> int:
 
 
 def _run_merge(args) -> int:
-    from photoid.index.store import CatalogStore
+    from photoid.catalog.store import CatalogStore
 
     moved = CatalogStore(args.dir).merge(args.source, args.into)
     print(f"merged {args.source} into {args.into}: {moved} photo(s) moved")
@@ -198,7 +198,7 @@ def _run_merge(args) -> int:
 
 
 def _run_rename(args) -> int:
-    from photoid.index.store import CatalogStore
+    from photoid.catalog.store import CatalogStore
 
     CatalogStore(args.dir).rename(args.old, args.new)
     print(f"renamed {args.old} to {args.new}")
@@ -206,7 +206,7 @@ def _run_rename(args) -> int:
 
 
 def _run_list(args) -> int:
-    from photoid.index.store import CatalogStore
+    from photoid.catalog.store import CatalogStore
 
     for name, n in CatalogStore(args.dir).individuals():
         print(json.dumps({"individual": name, "photos": n}) if args.json else f"{name}\t{n}")
@@ -216,7 +216,7 @@ def _run_list(args) -> int:
 def _run_stats(args) -> int:
     from dataclasses import asdict
 
-    from photoid.index.store import CatalogStore
+    from photoid.catalog.store import CatalogStore
 
     s = CatalogStore(args.dir).stats()
     if args.json:
@@ -226,7 +226,7 @@ def _run_stats(args) -> int:
     print(f"individuals     {s.n_individuals}")
     print(f"photos          {s.n_images}  ({s.n_stored_vectors} vectors in {s.n_segments} files)")
     print(f"species         {', '.join(f'{k}: {v}' for k, v in s.species.items()) or '-'}")
-    print(f"model           {s.model.backbone} {s.model.preprocessing.get('image_size')} px, "
+    print(f"model           {s.model.architecture} {s.model.preprocessing.image_size} px, "
           f"{s.model.dim}-d {s.model.metric}, fingerprint {s.model.fingerprint[:12]}")  # fmt: skip
     print(f"threshold       {threshold}")
     print(f"generation      {s.generation}")
@@ -234,7 +234,7 @@ def _run_stats(args) -> int:
 
 
 def _run_export(args) -> int:
-    from photoid.index.store import CatalogStore
+    from photoid.catalog.store import CatalogStore
 
     store = CatalogStore(args.dir)
     table = store.table()
@@ -258,8 +258,8 @@ def _run_export(args) -> int:
 def _run_reindex(args) -> int:
     import torch
 
-    from photoid.index.ingest import reindex
-    from photoid.index.store import CatalogStore
+    from photoid.catalog.ingest import reindex
+    from photoid.catalog.store import CatalogStore
     from photoid.models.backbones import create_backbone
 
     store = CatalogStore(args.dir)
@@ -273,17 +273,17 @@ def _run_reindex(args) -> int:
         backbone = create_backbone(args.backbone, args.weights, args.image_size)
     model = reindex(store, backbone, **_embed_kwargs(args))
     if model is not None:
-        print(f"{store.root}: re-embedded with {model.backbone} ({model.dim}-d); the threshold "
+        print(f"{store.root}: re-embedded with {model.architecture} ({model.dim}-d); the threshold "
               "was dropped: run photoid calibrate --catalog again")  # fmt: skip
     return 0
 
 
 def _run_identify(args) -> int:
+    from photoid.catalog.lookup import identify_in_catalog
+    from photoid.catalog.store import CatalogStore
     from photoid.cli.commands import _query_paths
     from photoid.cli.main import print_answers
     from photoid.embed import embed_paths
-    from photoid.index.lookup import identify_in_catalog
-    from photoid.index.store import CatalogStore
 
     store = CatalogStore(args.dir)
     backbone = _catalog_backbone(store, args)
@@ -299,7 +299,7 @@ def _run_identify(args) -> int:
     emb = embed_paths(paths, backbone, **_embed_kwargs(args))
     ok = np.flatnonzero(emb.valid)
     answers = identify_in_catalog(
-        store, emb.vectors[ok], fingerprint=emb.fingerprint, k=args.k, species=args.species,
+        store, emb.vectors[ok], model=emb.model, k=args.k, species=args.species,
         viewpoint=args.viewpoint, location=args.location, aggregation=args.aggregation,
         top_photos=args.top_photos, threshold=args.threshold,
     ) if len(ok) else []  # fmt: skip
@@ -334,10 +334,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if args.evaluate_split_column:
         figures.update(_evaluate_open_set(args, catalog, emb, cal.threshold_))
     if args.catalog:
-        from photoid.index.store import CatalogStore
+        from photoid.catalog.store import CatalogStore
 
         store = CatalogStore(args.catalog)
-        store.check_model(backbone.fingerprint, "calibration embeddings")
+        store.check_model(backbone.spec, "the calibration embeddings")
         store.set_threshold(cal.threshold_, {"map_at_5": cal.map_at_5_, "source": catalog.source})
         print(f"stored threshold {cal.threshold_:.4f} in {store.root}")
     if args.json:

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from photoid.cli.main import DEFAULT_OPEN_THRESHOLD, elapsed, emit_json, print_answers
-from photoid.data.catalog import Catalog
-from photoid.data.loaders import IMAGE_SUFFIXES, load_catalog
-from photoid.embed import Embeddings, embed_catalog, embed_paths
+from photoid.data.loaders import IMAGE_SUFFIXES, load_photos
+from photoid.data.table import PhotoTable
+from photoid.embed import Embeddings, embed_paths, embed_table
 from photoid.errors import CatalogError
 
 
@@ -21,13 +21,13 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _load(args: argparse.Namespace) -> Catalog:
+def _load(args: argparse.Namespace) -> PhotoTable:
     columns = {}
     if args.path_column:
         columns["path"] = args.path_column
     if args.identity_column:
         columns["identity"] = args.identity_column
-    return load_catalog(args.source, columns=columns or None)
+    return load_photos(args.source, columns=columns or None)
 
 
 def _backbone(args: argparse.Namespace):
@@ -52,10 +52,10 @@ def _embed_kwargs(args: argparse.Namespace) -> dict:
     }
 
 
-def _embed(catalog: Catalog, args: argparse.Namespace, backbone=None) -> Embeddings:
+def _embed(catalog: PhotoTable, args: argparse.Namespace, backbone=None) -> Embeddings:
     backbone = backbone or _backbone(args)
     start = time.perf_counter()
-    emb = embed_catalog(catalog, backbone, **_embed_kwargs(args))
+    emb = embed_table(catalog, backbone, **_embed_kwargs(args))
     _say(
         f"embedded {len(catalog)} photos ({emb.n_computed} computed, "
         f"{len(catalog) - emb.n_computed} from cache) in {elapsed(start)}; {emb.report.summary()}"
@@ -119,7 +119,7 @@ def run_demo(args: argparse.Namespace) -> int:
         n_individuals=args.individuals, photos_per_individual=args.photos, seed=args.seed
     )
     csv = generate_catalog(args.out, config)
-    catalog = load_catalog(Path(csv).parent)
+    catalog = load_photos(Path(csv).parent)
     _say(
         f"generated {len(catalog)} photos of {args.individuals} synthetic individuals in "
         f"{args.out}/ ({elapsed(start)})"

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from photoid.cli.main import elapsed, emit_json, print_answer
-from photoid.data.catalog import Catalog
 from photoid.data.splits import QueryDatabaseSplit
+from photoid.data.table import PhotoTable
 from photoid.embed import Embeddings
 from photoid.errors import ConfigError
 
@@ -34,7 +34,7 @@ def rerank_config(args: argparse.Namespace):
 
 def _features(paths_or_catalog, config, args: argparse.Namespace):
     from photoid.local.features import FeatureExtractor
-    from photoid.local.store import extract_catalog_features, extract_features
+    from photoid.local.store import extract_features, extract_table_features
 
     start = time.perf_counter()
     kwargs = {
@@ -43,8 +43,8 @@ def _features(paths_or_catalog, config, args: argparse.Namespace):
         "strict": args.strict,
     }
     extractor = FeatureExtractor(config.features)
-    if isinstance(paths_or_catalog, Catalog):
-        feats = extract_catalog_features(paths_or_catalog, extractor, **kwargs)
+    if isinstance(paths_or_catalog, PhotoTable):
+        feats = extract_table_features(paths_or_catalog, extractor, **kwargs)
     else:
         feats = extract_features(list(paths_or_catalog), extractor, **kwargs)
     n = len(feats.features)
@@ -67,7 +67,7 @@ def subsample_queries(split: QueryDatabaseSplit, n: int | None, seed: int) -> Qu
 
 def evaluate_local(
     args: argparse.Namespace,
-    catalog: Catalog,
+    catalog: PhotoTable,
     split: QueryDatabaseSplit,
     emb: Embeddings,
     threshold: float | None,
@@ -104,7 +104,7 @@ def evaluate_local(
     return 0
 
 
-def identify_local(args: argparse.Namespace, catalog: Catalog, emb: Embeddings, backbone) -> int:
+def identify_local(args: argparse.Namespace, catalog: PhotoTable, emb: Embeddings, backbone) -> int:
     """``photoid identify --rerank local``: the catalog's photos are the gallery."""
     return identify_reranked(args, emb.vectors, emb.valid, catalog, catalog.identities, backbone)
 
@@ -113,7 +113,7 @@ def identify_reranked(
     args: argparse.Namespace,
     vectors: np.ndarray,
     valid: np.ndarray,
-    gallery: Catalog | Sequence[str],
+    gallery: PhotoTable | Sequence[str],
     labels: np.ndarray,
     backbone,
 ) -> int:

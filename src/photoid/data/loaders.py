@@ -1,10 +1,10 @@
-"""Loaders: every source of photos ends in one validated :class:`Catalog`.
+"""Loaders: every source of photos ends in one validated :class:`PhotoTable`.
 
 - :func:`from_folders` — one sub-folder per individual;
 - :func:`from_csv` — any CSV, with a mapping from its columns to the catalog's;
 - :func:`from_happywhale` — Happywhale's ``train.csv`` (``image,species,individual_id``);
 - :func:`from_metadata` — a folder with ``metadata.csv`` whose paths are relative to it;
-- :func:`load_catalog` — picks one of the above from what the path holds.
+- :func:`load_photos` — picks one of the above from what the path holds.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from photoid.data.catalog import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, Catalog
+from photoid.data.table import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, PhotoTable
 from photoid.errors import CatalogError, did_you_mean
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ IMAGE_SUFFIXES = frozenset(
 HAPPYWHALE_COLUMNS = {"image": "path", "individual_id": "identity", "species": "species"}
 
 
-def from_folders(root: str | Path) -> Catalog:
+def from_folders(root: str | Path) -> PhotoTable:
     """One sub-folder per individual, named by its ID, holding that individual's photos.
 
     Photos may sit in nested folders below the individual's folder. Files whose suffix is not an
@@ -57,7 +57,7 @@ def from_folders(root: str | Path) -> Catalog:
             len(ignored) + len(loose),
             (ignored + loose)[0],
         )
-    return Catalog(pd.DataFrame(rows), str(root))
+    return PhotoTable(pd.DataFrame(rows), str(root))
 
 
 def from_csv(
@@ -65,7 +65,7 @@ def from_csv(
     *,
     image_root: str | Path | None = None,
     columns: Mapping[str, str] | None = None,
-) -> Catalog:
+) -> PhotoTable:
     """Read any CSV. ``columns`` maps catalog column → CSV column, e.g.
     ``{"path": "filename", "identity": "whale_id"}``; unmapped CSV columns are kept as they are.
     Relative paths are resolved against ``image_root`` (default: the CSV's folder).
@@ -85,7 +85,7 @@ def from_csv(
     return _resolved(renamed, root, str(csv_path))
 
 
-def from_happywhale(csv_path: str | Path, image_dir: str | Path | None = None) -> Catalog:
+def from_happywhale(csv_path: str | Path, image_dir: str | Path | None = None) -> PhotoTable:
     """Happywhale's ``train.csv`` (``image,species,individual_id``); images in ``image_dir``
     (default: ``train_images/`` beside the CSV, else the CSV's folder)."""
     csv_path = Path(csv_path)
@@ -97,13 +97,13 @@ def from_happywhale(csv_path: str | Path, image_dir: str | Path | None = None) -
     )
 
 
-def from_metadata(folder: str | Path) -> Catalog:
+def from_metadata(folder: str | Path) -> PhotoTable:
     """A folder holding ``metadata.csv`` (``path,identity,...``) with paths relative to it."""
     folder = _existing_dir(folder)
     return from_csv(folder / "metadata.csv", image_root=folder)
 
 
-def load_catalog(source: str | Path, columns: Mapping[str, str] | None = None) -> Catalog:
+def load_photos(source: str | Path, columns: Mapping[str, str] | None = None) -> PhotoTable:
     """Load ``source``: a folder with ``metadata.csv``, a folder per individual, Happywhale's
     CSV, or any CSV with ``path`` and ``identity`` columns (or a ``columns`` mapping)."""
     source = Path(source)
@@ -125,7 +125,7 @@ def load_catalog(source: str | Path, columns: Mapping[str, str] | None = None) -
     return from_csv(source, columns=columns)
 
 
-def _resolved(table: pd.DataFrame, root: Path, source: str) -> Catalog:
+def _resolved(table: pd.DataFrame, root: Path, source: str) -> PhotoTable:
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         hints = "".join(did_you_mean(c, table.columns) for c in missing)
@@ -141,7 +141,7 @@ def _resolved(table: pd.DataFrame, root: Path, source: str) -> Catalog:
     ]
     known = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in table.columns]
     extra = [c for c in table.columns if c not in known]
-    return Catalog(table[known + extra], source)
+    return PhotoTable(table[known + extra], source)
 
 
 def _read_csv(path: Path, nrows: int | None = None) -> pd.DataFrame:

@@ -11,13 +11,29 @@ inference engine, on the GPU when there is one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from photoid.data.images import read_image
-from photoid.models.backbones import Preprocessing
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an image becomes the model's input: resized to ``image_size`` × ``image_size``
+    (the whole photo, no crop: photo-ID crops are already framed on the animal), then scaled to
+    [0, 1] and normalised by ``mean``/``std`` per RGB channel."""
+
+    image_size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    interpolation: str = "bicubic"
+
 
 _FILTERS = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from photoid.data.catalog import Catalog
+from photoid.data.table import PhotoTable
 from photoid.errors import CatalogError, ConfigError
 from photoid.metrics import NEW_INDIVIDUAL
 
@@ -44,7 +44,7 @@ class ClosedSplit:
     database: str = "train"
     column: str = "split"
 
-    def split(self, catalog: Catalog) -> QueryDatabaseSplit:
+    def split(self, catalog: PhotoTable) -> QueryDatabaseSplit:
         values = catalog.column(self.column).fillna("").astype(str).to_numpy()
         present = sorted(set(values.tolist()))
         for name in (self.query, self.database):
@@ -66,7 +66,7 @@ class LeaveOneOut:
     """Every photo queries all the others. Photos of individuals seen only once have no
     possible match; they are left out of the queries and counted in ``n_excluded``."""
 
-    def split(self, catalog: Catalog) -> QueryDatabaseSplit:
+    def split(self, catalog: PhotoTable) -> QueryDatabaseSplit:
         labels = catalog.identities
         names, counts = np.unique(labels.astype(str), return_counts=True)
         single = set(names[counts == 1].tolist())
@@ -87,7 +87,7 @@ class OpenSet:
     unknown_fraction: float = 0.3
     seed: int = 0
 
-    def split(self, catalog: Catalog) -> QueryDatabaseSplit:
+    def split(self, catalog: PhotoTable) -> QueryDatabaseSplit:
         if not 0.0 <= self.unknown_fraction < 1.0:
             raise ConfigError(f"unknown_fraction must be in [0, 1), got {self.unknown_fraction}.")
         closed = self.base.split(catalog)

@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from photoid.data.catalog import Catalog
 from photoid.data.splits import QueryDatabaseSplit
+from photoid.data.table import PhotoTable
 from photoid.errors import PhotoidError
 from photoid.local.rerank import SCORES, LocalReranker, RerankConfig
 from photoid.local.store import FeatureSet
@@ -79,7 +79,7 @@ def evaluate_reranked(
     vectors: np.ndarray,
     valid: np.ndarray,
     features: FeatureSet,
-    catalog: Catalog,
+    catalog: PhotoTable,
     split: QueryDatabaseSplit,
     config: RerankConfig | None = None,
     *,

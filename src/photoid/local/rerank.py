@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from photoid.errors import ConfigError, NotFittedError, PhotoidError, check_choice
-from photoid.identify import Identification, _with_new
+from photoid.identify import Identification, place_new_individual
 from photoid.local.calibration import FUSIONS, ProbabilityFusion, ScoreCalibrator
 from photoid.local.features import FeatureConfig, LocalFeatures
 from photoid.local.matching import LocalMatcher, MatchConfig
@@ -202,4 +202,4 @@ class LocalReranker:
             if name not in names:
                 names.append(name)
                 scores.append(float(value[pos]))
-        return _with_new(names[:k], scores[:k], k, threshold)
+        return place_new_individual(names[:k], scores[:k], k, threshold)

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from photoid.cache import Box, ContentCache, content_key, default_cache_dir
-from photoid.data.catalog import Catalog
 from photoid.data.images import ReadReport, read_image
-from photoid.embed import catalog_boxes
+from photoid.data.table import PhotoTable
+from photoid.embed import table_boxes
 from photoid.errors import ImageReadError
 from photoid.local.features import FeatureExtractor, LocalFeatures
 
@@ -63,9 +63,11 @@ def _decode(blob: bytes) -> LocalFeatures:
         return LocalFeatures(z["xy"], desc, (int(w), int(h)))
 
 
-def extract_catalog_features(catalog: Catalog, extractor: FeatureExtractor, **kwargs) -> FeatureSet:
+def extract_table_features(
+    catalog: PhotoTable, extractor: FeatureExtractor, **kwargs
+) -> FeatureSet:
     """:func:`extract_features` over a catalog's photos, honouring its bounding boxes."""
-    return extract_features(catalog.paths, extractor, boxes=catalog_boxes(catalog), **kwargs)
+    return extract_features(catalog.paths, extractor, boxes=table_boxes(catalog), **kwargs)
 
 
 def extract_features(

@@ -11,35 +11,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from photoid.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from photoid.errors import ModelError, did_you_mean
+from photoid.models.spec import ModelSpec
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
 LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 #: Version of the photo → input-tensor pipeline (decode, crop, resize). Part of every
 #: fingerprint, so that a change to it never serves vectors cached by the old one.
 PIPELINE_VERSION = 2
 LITE0_MEAN = (0.5, 0.5, 0.5)
 LITE0_STD = (0.5, 0.5, 0.5)
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How an image becomes the model's input: resized to ``image_size`` × ``image_size``
-    (the whole photo, no crop: photo-ID crops are already framed on the animal), then scaled to
-    [0, 1] and normalised by ``mean``/``std`` per RGB channel."""
-
-    image_size: int = 224
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    interpolation: str = "bicubic"
 
 
 class Backbone(nn.Module):
@@ -68,6 +56,13 @@ class Backbone(nn.Module):
             sort_keys=True,
         )
         return hashlib.sha256(blob.encode()).hexdigest()
+
+    @property
+    def spec(self) -> ModelSpec:
+        """This backbone's identity (see :class:`~photoid.models.spec.ModelSpec`)."""
+        return ModelSpec(
+            self.fingerprint, self.name, self.weights_id, self.preprocessing, self.num_features
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -2,7 +2,7 @@
 
 An :class:`EmbeddingModel` can stand wherever a :class:`~photoid.models.backbones.Backbone`
 does for embedding (``preprocessing``, ``fingerprint``, ``num_features``, ``forward``), so
-``embed_catalog``, ``photoid evaluate --model RUN/best.pt`` and friends use trained models
+``embed_table``, ``photoid evaluate --model RUN/best.pt`` and friends use trained models
 unchanged. Its preprocessing and fingerprint are saved with its weights.
 """
 
@@ -16,9 +16,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from photoid.data.preprocess import Preprocessing
 from photoid.errors import ModelError
-from photoid.models.backbones import Backbone, Preprocessing, create_backbone
+from photoid.models.backbones import Backbone, create_backbone
 from photoid.models.pooling import create_pooling
+from photoid.models.spec import ModelSpec
 
 MODEL_FORMAT = "photoid-embedding-model/1"
 
@@ -50,7 +52,7 @@ class EmbeddingModel(nn.Module):
         self.backbone = backbone
         self.pool = create_pooling(pooling, gem_p)
         self.head = EmbeddingHead(backbone.num_features, embedding_dim)
-        self.spec = {
+        self.arch = {
             "backbone": backbone.name,
             "pooling": pooling,
             "gem_p": float(gem_p),
@@ -60,7 +62,7 @@ class EmbeddingModel(nn.Module):
     @property
     def name(self) -> str:
         """The backbone's timm name (what a catalog records as its model)."""
-        return self.spec["backbone"]
+        return self.arch["backbone"]
 
     @property
     def weights_id(self) -> str:
@@ -68,20 +70,27 @@ class EmbeddingModel(nn.Module):
         return f"trained:{self.fingerprint}"
 
     @property
+    def spec(self) -> ModelSpec:
+        """This model's identity (weights included in the fingerprint)."""
+        return ModelSpec(
+            self.fingerprint, self.name, self.weights_id, self.preprocessing, self.num_features
+        )
+
+    @property
     def preprocessing(self) -> Preprocessing:
         return self.backbone.preprocessing
 
     @property
     def num_features(self) -> int:
-        """The embedding dimension (named as on a Backbone, for ``embed_catalog``)."""
-        return self.spec["embedding_dim"]
+        """The embedding dimension (named as on a Backbone, for ``embed_table``)."""
+        return self.arch["embedding_dim"]
 
     @property
     def fingerprint(self) -> str:
         """SHA-256 over the architecture, the preprocessing and every weight."""
         h = hashlib.sha256(
             json.dumps(
-                {"spec": self.spec, "pre": asdict(self.preprocessing)}, sort_keys=True
+                {"spec": self.arch, "pre": asdict(self.preprocessing)}, sort_keys=True
             ).encode()
         )
         for key, tensor in self.state_dict().items():
@@ -122,7 +131,7 @@ def model_payload(model: EmbeddingModel) -> dict:
     """What a saved model holds: format, spec, preprocessing, weights, fingerprint."""
     return {
         "format": MODEL_FORMAT,
-        "spec": dict(model.spec),
+        "spec": dict(model.arch),
         "preprocessing": asdict(model.preprocessing),
         "weights_id": model.backbone.weights_id,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -142,14 +151,14 @@ def load_model(path: str | Path) -> EmbeddingModel:
     if not path.is_file():
         raise ModelError(f"{path}: model file not found; give a run's best.pt.")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
+        blob = torch.load(path, map_location="cpu", weights_only=True)
         payload = blob["model"]
         if payload.get("format") != MODEL_FORMAT:
             raise KeyError("format")
     except Exception as exc:
         raise ModelError(
-            f"{path}: not a photoid trained model ({exc}); pass a checkpoint written by "
-            "photoid train (RUN/best.pt)."
+            f"{path}: not a photoid trained model ({type(exc).__name__}: {str(exc)[:200]}); "
+            "pass a checkpoint written by photoid train (RUN/best.pt)."
         ) from exc
     spec = payload["spec"]
     pre = Preprocessing(

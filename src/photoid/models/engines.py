@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from photoid.cache import default_cache_dir
 from photoid.errors import ConfigError, ModelError, check_choice
 from photoid.models.backbones import Backbone
 
@@ -253,8 +254,6 @@ def select_engine(
     if engine == "auto" and not _has_onnxruntime():
         log.info("ONNX Runtime is not installed; using PyTorch (%s)", ONNX_INSTALL_HINT)
         return TorchEngine(backbone, dev)
-    from photoid.embed import default_cache_dir
-
     path = onnx_cache_path(backbone, cache_dir or default_cache_dir())
     if engine == "auto" and not path.is_file() and (n_images or 0) < ONNX_MIN_IMAGES:
         return TorchEngine(backbone, dev)

@@ -16,7 +16,7 @@ from photoid.models.embedding import model_payload
 def rng_state() -> dict:
     state = {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
+        "numpy": _numpy_state(),
         "python": random.getstate(),
     }
     if torch.cuda.is_available():
@@ -24,9 +24,27 @@ def rng_state() -> dict:
     return state
 
 
+def _numpy_state() -> dict:
+    """NumPy's global RNG state as tensors and plain values (loadable with
+    ``weights_only=True``)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "name": name,
+        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached": float(cached),
+    }
+
+
+def _numpy_state_back(state: dict) -> tuple:
+    keys = state["keys"].numpy().astype(np.uint32)
+    return state["name"], keys, state["pos"], state["has_gauss"], state["cached"]
+
+
 def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    np.random.set_state(_numpy_state_back(state["numpy"]))
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -62,4 +80,10 @@ def save_checkpoint(
 def load_checkpoint(path: Path) -> dict:
     if not path.is_file():
         raise ModelError(f"{path}: no checkpoint to resume from; start without --resume.")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises pickle and runtime errors of many types
+        raise ModelError(
+            f"{path}: not a photoid checkpoint, or one that holds more than tensors and plain "
+            f"values ({type(exc).__name__}: {str(exc)[:200]}); start without --resume."
+        ) from exc

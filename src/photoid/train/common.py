@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from photoid.config import TrainConfig, loss_params
-from photoid.data.catalog import Catalog
+from photoid.data.table import PhotoTable
 from photoid.embed import make_transform
 from photoid.models.embedding import EmbeddingModel, save_model
 from photoid.train.checkpoint import save_checkpoint
@@ -64,7 +64,7 @@ def seed_epoch(seed: int, phase: str, epoch: int) -> None:
 @torch.inference_mode()
 def embed_rows(
     model: EmbeddingModel,
-    catalog: Catalog,
+    catalog: PhotoTable,
     rows: np.ndarray,
     info: DistInfo,
     device,
@@ -104,7 +104,7 @@ class RunState:
     """What a run carries across epochs and into its checkpoints."""
 
     config: TrainConfig
-    catalog: Catalog
+    catalog: PhotoTable
     split: TrainSplit
     model: EmbeddingModel
     loss: nn.Module

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from photoid.data.catalog import Catalog
 from photoid.data.images import read_image
+from photoid.data.preprocess import Preprocessing
+from photoid.data.table import PhotoTable
 from photoid.errors import ConfigError, ImageReadError, PhotoidError
-from photoid.models.backbones import Preprocessing
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class TrainSplit:
     classes: list[str]
 
 
-def make_train_split(catalog: Catalog, data_config, seed: int) -> TrainSplit:
+def make_train_split(catalog: PhotoTable, data_config, seed: int) -> TrainSplit:
     """Pick training rows (``split_column == train_split``) and hold out ``val_fraction`` of
     each individual's photos (never its last one; whole groups with ``val_group_regex``)."""
     values = catalog.column(data_config.split_column).fillna("").astype(str).to_numpy()
@@ -65,7 +65,7 @@ def make_train_split(catalog: Catalog, data_config, seed: int) -> TrainSplit:
     return TrainSplit(train_arr, val_arr, labels, classes)
 
 
-def _groups(catalog: Catalog, rows: np.ndarray, regex: str | None) -> dict[int, str]:
+def _groups(catalog: PhotoTable, rows: np.ndarray, regex: str | None) -> dict[int, str]:
     paths = catalog.paths
     if not regex:
         return {int(i): paths[i] for i in rows}

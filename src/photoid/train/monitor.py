@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from photoid.data.catalog import Catalog
 from photoid.data.splits import QueryDatabaseSplit
+from photoid.data.table import PhotoTable
 from photoid.evaluate import evaluate_embeddings
 
 FLAT_LOSS_EPOCHS = 3
@@ -62,7 +62,7 @@ def validation_split(
 
 
 def score(
-    vectors: np.ndarray, catalog: Catalog, val_rows: np.ndarray, train_rows: np.ndarray
+    vectors: np.ndarray, catalog: PhotoTable, val_rows: np.ndarray, train_rows: np.ndarray
 ) -> dict:
     """Validation figures of embeddings ``vectors`` ``(len(catalog), d)`` (rows outside
     ``val_rows`` ∪ ``train_rows`` are ignored)."""

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from photoid.config import TrainConfig, save_config
-from photoid.data.catalog import Catalog
 from photoid.data.splits import ClosedSplit
+from photoid.data.table import PhotoTable
 from photoid.errors import ConfigError
 from photoid.evaluate import EvaluationResult, evaluate_embeddings
 from photoid.models.embedding import build_model, load_model
@@ -44,7 +44,7 @@ class TrainResult:
 
 def train(
     config: TrainConfig,
-    catalog: Catalog,
+    catalog: PhotoTable,
     out_dir: str | Path,
     *,
     resume: bool = False,
@@ -200,7 +200,7 @@ def suggest_threshold(
 
 def evaluate_model(
     model,
-    catalog: Catalog,
+    catalog: PhotoTable,
     protocol,
     *,
     device=None,

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-from photoid.data.loaders import load_catalog
-from photoid.embed import embed_catalog
-from photoid.index.store import CatalogStore, ModelRecord
+from photoid.catalog.store import CatalogStore
+from photoid.data.loaders import load_photos
+from photoid.embed import embed_table
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def test_two_ranks_embed_shards_gathered_into_the_catalog(folder_catalog, tmp_path, tiny_backbone):
     cat = tmp_path / "cat"
-    CatalogStore.create(cat, ModelRecord.from_backbone(tiny_backbone))
+    CatalogStore.create(cat, tiny_backbone.spec)
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env["OMP_NUM_THREADS"] = "1"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
@@ -30,8 +30,8 @@ def test_two_ranks_embed_shards_gathered_into_the_catalog(folder_catalog, tmp_pa
     assert [e[1] for e in store.events()] == ["add"]
     snap = store.snapshot()
     # the same vectors as one process embedding everything with the same model
-    photos = load_catalog(folder_catalog)
-    single = embed_catalog(photos, tiny_backbone, progress=False, use_cache=False)
+    photos = load_photos(folder_catalog)
+    single = embed_table(photos, tiny_backbone, progress=False, use_cache=False)
     order = [photos.paths.index(p) for p in snap.paths]
     assert sorted(snap.paths) == sorted(photos.paths)
     np.testing.assert_allclose(snap.vectors, single.vectors[order], atol=1e-5)

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from photoid.catalog.store import CatalogStore
 from photoid.errors import CatalogError
 from photoid.identify import Gallery, Identification, identify
-from photoid.index.ivf import load_ivf, save_ivf
-from photoid.index.registry import APPROXIMATE_FROM, build_index
-from photoid.index.store import CatalogStore
+from photoid.models.spec import ModelSpec
+from photoid.search.ivf import load_ivf, save_ivf
+from photoid.search.registry import APPROXIMATE_FROM, build_index
 
 Filter = str | Sequence[str] | None
 
@@ -25,7 +26,7 @@ def catalog_gallery(
     approximate_from: int = APPROXIMATE_FROM,
 ) -> Gallery:
     """A :class:`Gallery` of the catalog's photos that pass the filters (exact search below
-    ``approximate_from`` photos, IVF above; see :func:`photoid.index.registry.build_index`)."""
+    ``approximate_from`` photos, IVF above; see :func:`photoid.search.registry.build_index`)."""
     filters = {"species": species, "viewpoint": viewpoint, "location": location}
     snap = store.snapshot(**filters)
     if len(snap.image_ids) == 0:
@@ -66,7 +67,7 @@ def identify_in_catalog(
     store: CatalogStore,
     queries: np.ndarray,
     *,
-    fingerprint: str,
+    model: ModelSpec,
     k: int = 5,
     species: Filter = None,
     viewpoint: Filter = None,
@@ -77,13 +78,13 @@ def identify_in_catalog(
     new_individual: bool = True,
 ) -> list[Identification]:
     """Top-``k`` individuals of the catalog for each query embedding ``(n, d)``, made by the
-    model ``fingerprint`` (another model's embeddings are refused).
+    ``model`` (another model's embeddings are refused).
 
     ``new_individual`` answers use ``threshold``, else the catalog's calibrated threshold
     (``photoid calibrate``); ``new_individual=False`` or an uncalibrated catalog never
     predicts it. ``aggregation``/``top_photos`` as in :func:`photoid.identify.identify`.
     """
-    store.check_model(fingerprint, "query embeddings")
+    store.check_model(model, "the query embeddings")
     gallery = catalog_gallery(store, species=species, viewpoint=viewpoint, location=location)
     if threshold is None and new_individual:
         threshold = store.threshold

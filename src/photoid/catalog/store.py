@@ -19,20 +19,21 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from photoid.errors import CatalogError, ModelError, check_choice, did_you_mean
-from photoid.index.base import METRICS
-from photoid.index.records import AddReport, CatalogStats, ModelRecord, Snapshot
-from photoid.index.segments import (
+from photoid.catalog.records import AddReport, CatalogStats, Snapshot
+from photoid.catalog.segments import (
     SEGMENT_DIR,
     WriterLock,
     read_segment,
     remove_orphans,
     write_segment,
 )
+from photoid.errors import CatalogError, check_choice, did_you_mean
+from photoid.models.spec import ModelSpec
 
 DB_FILE = "catalog.sqlite"
 SCHEMA_VERSION = 1
@@ -88,10 +89,9 @@ class CatalogStore:
 
     # ---- creation and connections -------------------------------------------------------
     @classmethod
-    def create(cls, path: str | Path, model: ModelRecord) -> CatalogStore:
+    def create(cls, path: str | Path, model: ModelSpec) -> CatalogStore:
         """Make an empty catalog at ``path`` (a new or empty folder) for ``model``'s vectors."""
         root = Path(path)
-        check_choice("metric", model.metric, METRICS)
         if (root / DB_FILE).exists() or (root.is_dir() and any(root.iterdir())):
             raise CatalogError(f"{root}: folder exists and is not empty; choose a new folder.")
         root.mkdir(parents=True, exist_ok=True)
@@ -153,11 +153,12 @@ class CatalogStore:
 
     # ---- reading ------------------------------------------------------------------------
     @property
-    def model(self) -> ModelRecord:
+    def model(self) -> ModelSpec:
+        """The embedding model the catalog's vectors come from."""
         m = self._meta()
-        return ModelRecord(
+        return ModelSpec(
             fingerprint=m["fingerprint"],
-            backbone=m["backbone"],
+            architecture=m["backbone"],
             weights=m["weights"],
             preprocessing=json.loads(m["preprocessing"]),
             dim=int(m["dim"]),
@@ -267,18 +268,10 @@ class CatalogStore:
         )
 
     # ---- changing -----------------------------------------------------------------------
-    def check_model(self, fingerprint: str, what: str = "embeddings") -> None:
-        """Raise :class:`ModelError` unless ``fingerprint`` is the catalog's model."""
-        model = self.model
-        if fingerprint != model.fingerprint:
-            raise ModelError(
-                f"{self.root}: these {what} come from another model (fingerprint "
-                f"{fingerprint[:12]}…) than the catalog's {model.backbone} "
-                f"(weights {model.weights[:40]}, {model.preprocessing.get('image_size')} px, "
-                f"fingerprint {model.fingerprint[:12]}…). Embed with the catalog's model, or "
-                f"re-embed the catalog: photoid catalog reindex {self.root} --backbone NAME "
-                "(or --model RUN/best.pt)."
-            )
+    def check_model(self, model: ModelSpec, what: str = "embeddings") -> None:
+        """Raise :class:`ModelError`, naming both models, unless ``model`` (the model of
+        ``what``) is the catalog's (:meth:`ModelSpec.check_same`)."""
+        self.model.check_same(model, what, f"catalog {self.root}")
 
     def add(
         self,
@@ -286,16 +279,16 @@ class CatalogStore:
         vectors: np.ndarray,
         valid: np.ndarray | None = None,
         *,
-        fingerprint: str,
+        model: ModelSpec,
         provenance: str = "",
     ) -> AddReport:
-        """Add the photos of catalog table ``photos`` (a :class:`photoid.data.catalog.Catalog`)
-        with their embeddings ``vectors`` float32 ``(n, d)`` made by the model ``fingerprint``.
+        """Add the photos of catalog table ``photos`` (a :class:`photoid.data.table.PhotoTable`)
+        with their embeddings ``vectors`` float32 ``(n, d)`` made by ``model``.
 
         Rows with ``valid`` False (unreadable photos) and paths already in the catalog are
         skipped and counted. All-or-nothing: one transaction.
         """
-        self.check_model(fingerprint)
+        self.check_model(model)
         table = photos.table.reset_index(drop=True)
         vectors = np.asarray(vectors, dtype=np.float32)
         valid = np.ones(len(table), bool) if valid is None else np.asarray(valid, bool)
@@ -318,7 +311,7 @@ class CatalogStore:
             _crash_point("after_segment")
             cur = db.execute(
                 "INSERT INTO segments (file, n, fingerprint) VALUES (?, ?, ?)",
-                (file, len(rows), fingerprint),
+                (file, len(rows), model.fingerprint),
             )
             segment_id = cur.lastrowid
             added = _now()
@@ -394,7 +387,7 @@ class CatalogStore:
         with self._write("calibrate", {"threshold": threshold, **(details or {})}) as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('threshold', ?)", (repr(threshold),))
 
-    def replace_vectors(self, model: ModelRecord, image_ids: np.ndarray, vectors: np.ndarray):
+    def replace_vectors(self, model: ModelSpec, image_ids: np.ndarray, vectors: np.ndarray):
         """Reindex: the vectors of every image (``image_ids`` must cover them all) from
         ``model``, written as one new segment; the model record changes and the threshold,
         calibrated for the old model, is dropped. One transaction."""
@@ -404,7 +397,7 @@ class CatalogStore:
                 f"expected vectors ({len(image_ids)}, {model.dim}), got {vectors.shape}."
             )
         with self._write(
-            "reindex", {"backbone": model.backbone, "fingerprint": model.fingerprint}
+            "reindex", {"backbone": model.architecture, "fingerprint": model.fingerprint}
         ) as db:
             stored = {r[0] for r in db.execute("SELECT id FROM images")}
             if stored != set(np.asarray(image_ids).tolist()):
@@ -435,12 +428,12 @@ class CatalogStore:
         return int(row[0])
 
 
-def _model_meta(model: ModelRecord) -> dict[str, str]:
+def _model_meta(model: ModelSpec) -> dict[str, str]:
     return {
         "fingerprint": model.fingerprint,
-        "backbone": model.backbone,
+        "backbone": model.architecture,
         "weights": model.weights,
-        "preprocessing": json.dumps(model.preprocessing, sort_keys=True),
+        "preprocessing": json.dumps(asdict(model.preprocessing), sort_keys=True),
         "dim": str(model.dim),
         "metric": model.metric,
     }

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from conftest import shared_dataset, write_photo
 
-from photoid.data.catalog import Catalog
-from photoid.data.loaders import from_csv, from_folders, from_happywhale, load_catalog
+from photoid.data.loaders import from_csv, from_folders, from_happywhale, load_photos
+from photoid.data.table import PhotoTable
 from photoid.errors import CatalogError
 
 
@@ -22,7 +22,7 @@ def test_folders_one_individual_per_subfolder(folder_catalog: Path):
 def test_empty_folder_is_a_clear_error(tmp_path: Path):
     (tmp_path / "lonely").mkdir()
     with pytest.raises(CatalogError, match="no photos found"):
-        load_catalog(tmp_path)
+        load_photos(tmp_path)
 
 
 def test_csv_with_column_mapping_keeps_extra_columns(folder_catalog: Path, tmp_path: Path):
@@ -67,7 +67,7 @@ def test_missing_required_column_names_the_fix(tmp_path: Path):
     csv = tmp_path / "c.csv"
     pd.DataFrame({"image": ["a.jpg"], "id": ["x"]}).to_csv(csv, index=False)
     with pytest.raises(CatalogError, match="identity"):
-        load_catalog(csv)
+        load_photos(csv)
 
 
 def test_happywhale_train_csv(tmp_path: Path):
@@ -80,7 +80,7 @@ def test_happywhale_train_csv(tmp_path: Path):
         "00021adfb725ed.jpg,melon_headed_whale,cadddb1636b9\n"
         "000562241d384d.jpg,humpback_whale,1a71fbb72250\n"
     )
-    catalog = load_catalog(csv)
+    catalog = load_photos(csv)
     assert list(catalog.identities) == ["cadddb1636b9", "1a71fbb72250"]
     assert list(catalog.table["species"]) == ["melon_headed_whale", "humpback_whale"]
     assert from_happywhale(csv).paths == catalog.paths
@@ -98,7 +98,7 @@ def test_bad_bounding_box_is_reported(folder_catalog: Path):
         }
     )
     with pytest.raises(CatalogError, match="row 3: bad bounding box"):
-        Catalog(table)
+        PhotoTable(table)
 
 
 def test_unknown_column_lookup_suggests(folder_catalog: Path):
@@ -108,7 +108,7 @@ def test_unknown_column_lookup_suggests(folder_catalog: Path):
 
 
 def test_shared_lions_metadata_layout():
-    catalog = load_catalog(shared_dataset("lions"))
+    catalog = load_photos(shared_dataset("lions"))
     assert len(catalog) == 740
     assert catalog.table["identity"].nunique() == 94
     assert {"species", "viewpoint", "split", "closed_split"} <= set(catalog.table.columns)

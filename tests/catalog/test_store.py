@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from store_helpers import DIM, MODEL, batch, check_consistent, vector_for
 
+from photoid.catalog.lookup import identify_in_catalog
+from photoid.catalog.segments import WriterLock
+from photoid.catalog.store import CatalogStore
 from photoid.errors import CatalogError, ModelError
-from photoid.index.lookup import identify_in_catalog
-from photoid.index.segments import WriterLock
-from photoid.index.store import CatalogStore
 from photoid.metrics import NEW_INDIVIDUAL
 
 
@@ -20,7 +20,7 @@ def store(tmp_path) -> CatalogStore:
 
 def test_add_list_stats_roundtrip(store: CatalogStore, tmp_path):
     photos, vectors = batch(0, n=10, individuals=3, species=["seal"] * 10)
-    report = store.add(photos, vectors, fingerprint=MODEL.fingerprint, provenance="survey 1")
+    report = store.add(photos, vectors, model=MODEL, provenance="survey 1")
     assert (report.n_added, report.n_new_individuals, report.n_duplicates) == (10, 3, 0)
     assert store.individuals() == [("ind0", 4), ("ind1", 3), ("ind2", 3)]
     stats = CatalogStore(tmp_path / "cat").stats()  # reopened from disk
@@ -31,23 +31,23 @@ def test_add_list_stats_roundtrip(store: CatalogStore, tmp_path):
 
 def test_add_again_skips_duplicates_and_unreadable(store: CatalogStore):
     photos, vectors = batch(0, n=6)
-    store.add(photos, vectors, fingerprint=MODEL.fingerprint)
+    store.add(photos, vectors, model=MODEL)
     valid = np.array([True] * 5 + [False])
-    report = store.add(photos, vectors, valid, fingerprint=MODEL.fingerprint)
+    report = store.add(photos, vectors, valid, model=MODEL)
     assert (report.n_added, report.n_duplicates, report.n_unreadable) == (0, 5, 1)
     assert store.stats().n_images == 6
 
 
 def test_refuses_embeddings_of_another_model(store: CatalogStore):
     photos, vectors = batch(0)
-    with pytest.raises(ModelError, match="another model.*reindex"):
-        store.add(photos, vectors, fingerprint="0" * 64)
+    with pytest.raises(ModelError, match="(?s)another model.*reindex"):
+        store.add(photos, vectors, model=dataclasses.replace(MODEL, fingerprint="0" * 64))
     assert store.stats().n_images == 0
 
 
 def test_remove_merge_rename(store: CatalogStore):
     photos, vectors = batch(0, n=8, individuals=4)
-    store.add(photos, vectors, fingerprint=MODEL.fingerprint)
+    store.add(photos, vectors, model=MODEL)
     assert store.remove(paths=["/b0/0.jpg"], individuals=["ind1"]) == (3, 1)
     assert store.merge("ind2", "ind3") == 2
     store.rename("ind3", "Mara")
@@ -67,8 +67,8 @@ def test_second_writer_gets_a_clear_error(store: CatalogStore):
     photos, vectors = batch(0)
     with WriterLock(store.root):  # another writer holds the catalog
         with pytest.raises(CatalogError, match="one writer at a time"):
-            store.add(photos, vectors, fingerprint=MODEL.fingerprint)
-    store.add(photos, vectors, fingerprint=MODEL.fingerprint)  # free again
+            store.add(photos, vectors, model=MODEL)
+    store.add(photos, vectors, model=MODEL)  # free again
     assert store.stats().n_images == 20
 
 
@@ -81,23 +81,23 @@ def test_identify_filters_and_stored_threshold(store: CatalogStore):
 
     photos, _ = batch(0, n=3, individuals=3, location=["A", "B", "A"])
     vectors = np.stack([unit(0), unit(20), unit(90)])
-    store.add(photos, vectors, fingerprint=MODEL.fingerprint)
+    store.add(photos, vectors, model=MODEL)
     query = unit(15)[None]
-    [ans] = identify_in_catalog(store, query, fingerprint=MODEL.fingerprint)
+    [ans] = identify_in_catalog(store, query, model=MODEL)
     assert ans.individuals[:3] == ("ind1", "ind0", "ind2")  # uncalibrated: no new_individual
-    [ans] = identify_in_catalog(store, query, fingerprint=MODEL.fingerprint, location="A")
+    [ans] = identify_in_catalog(store, query, model=MODEL, location="A")
     assert ans.individuals == ("ind0", "ind2")
     assert ans.scores[0] == pytest.approx(np.cos(np.deg2rad(15)), abs=1e-6)
     store.set_threshold(0.999)  # best is cos 5° = 0.9962
-    [ans] = identify_in_catalog(store, query, fingerprint=MODEL.fingerprint)
+    [ans] = identify_in_catalog(store, query, model=MODEL)
     assert ans.individuals[0] == NEW_INDIVIDUAL
     with pytest.raises(ModelError):
-        identify_in_catalog(store, query, fingerprint="0" * 64)
+        identify_in_catalog(store, query, model=dataclasses.replace(MODEL, fingerprint="0" * 64))
 
 
 def test_reindex_replaces_vectors_model_and_drops_threshold(store: CatalogStore):
     photos, vectors = batch(0, n=5)
-    store.add(photos, vectors, fingerprint=MODEL.fingerprint)
+    store.add(photos, vectors, model=MODEL)
     store.set_threshold(0.4)
     snap = store.snapshot()
     new_model = dataclasses.replace(MODEL, fingerprint="e" * 64, dim=3)
@@ -118,11 +118,11 @@ def test_not_a_catalog(tmp_path):
 
 
 def test_large_catalog_search_is_approximate_and_cached(store: CatalogStore):
-    from photoid.index.ivf import IVFIndex
-    from photoid.index.lookup import catalog_gallery
+    from photoid.catalog.lookup import catalog_gallery
+    from photoid.search.ivf import IVFIndex
 
     photos, vectors = batch(0, n=600, individuals=30)
-    store.add(photos, vectors, fingerprint=MODEL.fingerprint)
+    store.add(photos, vectors, model=MODEL)
     gallery = catalog_gallery(store, approximate_from=500)
     assert isinstance(gallery.index, IVFIndex)
     cached = list((store.root / "index").glob("*.faiss"))

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from photoid.errors import ConfigError, NotFittedError
-from photoid.index.flat import FlatIndex
-from photoid.index.ivf import IVFIndex, recall_at_k
-from photoid.index.registry import build_index, create_index
+from photoid.search.flat import FlatIndex
+from photoid.search.ivf import IVFIndex, recall_at_k
+from photoid.search.registry import build_index, create_index
 
 
 def _clustered(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from photoid.errors import ConfigError, PhotoidError
-from photoid.index.flat import FlatIndex
+from photoid.search.flat import FlatIndex
 
 
 def test_cosine_ranks_by_angle_not_length():

@@ -46,7 +46,7 @@ class RowProblem:
         return f"row {self.row}: {self.problem} — {self.fix}"
 
 
-class Catalog:
+class PhotoTable:
     """A validated table of photos and the individuals they show.
 
     Build one with the loaders in :mod:`photoid.data.loaders`; construct directly only from a
@@ -63,7 +63,7 @@ class Catalog:
 
     def __repr__(self) -> str:
         return (
-            f"Catalog({len(self)} photos, {self.table['identity'].nunique()} individuals, "
+            f"PhotoTable({len(self)} photos, {self.table['identity'].nunique()} individuals, "
             f"source={self.source!r})"
         )
 
@@ -86,10 +86,10 @@ class Catalog:
             )
         return self.table[name]
 
-    def subset(self, mask: np.ndarray | pd.Series | Sequence[bool]) -> Catalog:
+    def subset(self, mask: np.ndarray | pd.Series | Sequence[bool]) -> PhotoTable:
         """Return the rows where ``mask`` is true, as a new catalog (files are not re-checked)."""
         mask = np.asarray(mask, dtype=bool)
-        return Catalog(self.table[mask].reset_index(drop=True), self.source, check_files=False)
+        return PhotoTable(self.table[mask].reset_index(drop=True), self.source, check_files=False)
 
 
 def validate_table(table: pd.DataFrame, source: str, *, check_files: bool = True) -> pd.DataFrame:

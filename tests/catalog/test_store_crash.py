@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from store_helpers import MODEL, batch, check_consistent
 
-from photoid.index.store import CatalogStore
+from photoid.catalog.store import CatalogStore
 
 WORKER = str(Path(__file__).with_name("catalog_worker.py"))
 
@@ -31,7 +31,7 @@ def _committed(out: str) -> set[int]:
 def root(tmp_path) -> Path:
     CatalogStore.create(tmp_path / "cat", MODEL)
     photos, vectors = batch(0)
-    CatalogStore(tmp_path / "cat").add(photos, vectors, fingerprint=MODEL.fingerprint)
+    CatalogStore(tmp_path / "cat").add(photos, vectors, model=MODEL)
     return tmp_path / "cat"
 
 
@@ -47,7 +47,7 @@ def test_kill_at_each_step_of_add(root: Path, point: str, expect_added: bool):
     assert present == ({0, 1} if expect_added else {0})
     # the next writer cleans the orphan segment of the killed one, then works normally
     photos, vectors = batch(2)
-    CatalogStore(root).add(photos, vectors, fingerprint=MODEL.fingerprint)
+    CatalogStore(root).add(photos, vectors, model=MODEL)
     assert check_consistent(root) == present | {2}
     n_files = len(list((root / "vectors").iterdir()))
     assert n_files == CatalogStore(root).stats().n_segments

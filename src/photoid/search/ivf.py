@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from photoid.errors import ConfigError, NotFittedError, check_choice
-from photoid.index.base import SearchResult
-from photoid.index.flat import FlatIndex
+from photoid.search.base import SearchResult
+from photoid.search.flat import FlatIndex
 
 ENCODINGS = ("sq8", "flat")
 

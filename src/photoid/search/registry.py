@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from photoid.errors import check_choice
-from photoid.index.base import VectorIndex
-from photoid.index.flat import FlatIndex
-from photoid.index.ivf import IVFIndex
+from photoid.search.base import VectorIndex
+from photoid.search.flat import FlatIndex
+from photoid.search.ivf import IVFIndex
 
 INDEX_BACKENDS = {"flat": FlatIndex, "ivf": IVFIndex}
 APPROXIMATE_FROM = 200_000

@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from store_helpers import MODEL, batch, check_consistent  # noqa: E402
 
-import photoid.index.store as store_module  # noqa: E402
-from photoid.index.store import CatalogStore  # noqa: E402
+import photoid.catalog.store as store_module  # noqa: E402
+from photoid.catalog.store import CatalogStore  # noqa: E402
 
 
 def write(root: str, first: int, n: int, crash_point: str | None) -> None:
@@ -44,7 +44,7 @@ def write(root: str, first: int, n: int, crash_point: str | None) -> None:
     print("ready", flush=True)
     for b in range(first, first + n):
         photos, vectors = batch(b)
-        store.add(photos, vectors, fingerprint=MODEL.fingerprint)
+        store.add(photos, vectors, model=MODEL)
         print(f"committed {b}", flush=True)
 
 

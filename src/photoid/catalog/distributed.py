@@ -2,7 +2,7 @@
 
 Each rank embeds every ``world_size``-th photo with :func:`photoid.embed.embed_paths`; rank 0
 gathers the shards and alone writes them into the catalog, in one transaction. Without
-``torchrun`` (no ``WORLD_SIZE`` in the environment) this is plain :func:`embed_catalog`.
+``torchrun`` (no ``WORLD_SIZE`` in the environment) this is plain :func:`embed_table`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from photoid.data.catalog import Catalog
 from photoid.data.images import ReadReport
-from photoid.embed import Embeddings, catalog_boxes, embed_catalog, embed_paths
+from photoid.data.table import PhotoTable
+from photoid.embed import Embeddings, embed_paths, embed_table, table_boxes
 from photoid.models.backbones import Backbone
 
 
@@ -45,14 +45,14 @@ def _init_group() -> None:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def embed_sharded(catalog: Catalog, backbone: Backbone, **kwargs) -> Embeddings | None:
+def embed_sharded(catalog: PhotoTable, backbone: Backbone, **kwargs) -> Embeddings | None:
     """Embed ``catalog`` with every rank of the torchrun job; rank 0 returns all the vectors
-    (as :func:`embed_catalog` would), the other ranks ``None``. ``kwargs`` go to
+    (as :func:`embed_table` would), the other ranks ``None``. ``kwargs`` go to
     :func:`embed_paths`. Rank 0's weights are broadcast first, so every rank embeds with the
     same model even when its weights were initialised at random."""
     me = current_rank()
     if me.world_size <= 1:
-        return embed_catalog(catalog, backbone, **kwargs)
+        return embed_table(catalog, backbone, **kwargs)
     import torch.distributed as dist
 
     _init_group()
@@ -62,7 +62,7 @@ def embed_sharded(catalog: Catalog, backbone: Backbone, **kwargs) -> Embeddings 
         for tensor in list(backbone.parameters()) + list(backbone.buffers()):
             dist.broadcast(tensor.data, src=0)
     rows = np.arange(me.rank, len(catalog), me.world_size)
-    paths, boxes = catalog.paths, catalog_boxes(catalog)
+    paths, boxes = catalog.paths, table_boxes(catalog)
     part = embed_paths([paths[i] for i in rows], backbone, boxes=[boxes[i] for i in rows], **kwargs)
     shard = (rows, part.vectors, part.report.skipped, part.n_computed)
     gathered = [None] * me.world_size if me.is_main else None
@@ -77,7 +77,7 @@ def embed_sharded(catalog: Catalog, backbone: Backbone, **kwargs) -> Embeddings 
         n_computed += computed
     valid = ~np.isnan(vectors).any(axis=1)
     report.n_read = int(valid.sum())
-    return Embeddings(vectors, valid, backbone.fingerprint, report, n_computed)
+    return Embeddings(vectors, valid, backbone.spec, report, n_computed)
 
 
 def finish() -> None:

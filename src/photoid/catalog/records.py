@@ -1,36 +1,13 @@
-"""The records a catalog store reads and returns: its model, an add's report, a snapshot of
+"""The records a catalog store reads and returns: an add's report, a snapshot of
 its photos and vectors, and its statistics."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class ModelRecord:
-    """The embedding model a catalog is built with: ``fingerprint`` (see Backbone.fingerprint),
-    timm ``backbone`` name, ``weights`` identity, ``preprocessing`` (size, mean, std,
-    interpolation), vector ``dim`` and similarity ``metric``."""
-
-    fingerprint: str
-    backbone: str
-    weights: str
-    preprocessing: dict
-    dim: int
-    metric: str = "cosine"
-
-    @classmethod
-    def from_backbone(cls, backbone, metric: str = "cosine") -> ModelRecord:
-        return cls(
-            fingerprint=backbone.fingerprint,
-            backbone=backbone.name,
-            weights=backbone.weights_id,
-            preprocessing=asdict(backbone.preprocessing),
-            dim=int(backbone.num_features),
-            metric=metric,
-        )
+from photoid.models.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -71,6 +48,6 @@ class CatalogStats:
     n_segments: int
     n_stored_vectors: int
     species: dict[str, int]
-    model: ModelRecord
+    model: ModelSpec
     threshold: float | None
     generation: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from photoid.errors import ConfigError, PhotoidError, check_choice
-from photoid.index.base import METRICS, SearchResult
+from photoid.search.base import METRICS, SearchResult
 
 
 class FlatIndex:

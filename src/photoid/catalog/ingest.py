@@ -5,34 +5,33 @@ from __future__ import annotations
 
 import pandas as pd
 
-from photoid.data.catalog import Catalog
+from photoid.catalog.distributed import embed_sharded, finish
+from photoid.catalog.store import AddReport, CatalogStore
+from photoid.data.table import PhotoTable
 from photoid.errors import CatalogError
-from photoid.index.distributed import embed_sharded, finish
-from photoid.index.store import AddReport, CatalogStore, ModelRecord
 from photoid.models.backbones import Backbone
+from photoid.models.spec import ModelSpec
 
 
 def add_photos(
-    store: CatalogStore, photos: Catalog, backbone: Backbone, *, provenance: str = "", **embed
+    store: CatalogStore, photos: PhotoTable, backbone: Backbone, *, provenance: str = "", **embed
 ) -> AddReport | None:
     """Embed ``photos`` with ``backbone`` (which must be the catalog's model: checked before
     any work) and add them in one transaction. ``embed``: options of
     :func:`photoid.embed.embed_paths`. Under torchrun every rank embeds a shard and rank 0
     returns the report; the other ranks return None."""
-    store.check_model(backbone.fingerprint, "photos' model")
+    store.check_model(backbone.spec, "the photos' embeddings")
     emb = embed_sharded(photos, backbone, **embed)
     report = None
     if emb is not None:
-        report = store.add(
-            photos, emb.vectors, emb.valid, fingerprint=emb.fingerprint, provenance=provenance
-        )
+        report = store.add(photos, emb.vectors, emb.valid, model=emb.model, provenance=provenance)
     finish()
     return report
 
 
 def reindex(
     store: CatalogStore, backbone: Backbone, *, metric: str | None = None, **embed
-) -> ModelRecord | None:
+) -> ModelSpec | None:
     """Re-embed every photo of the catalog with ``backbone`` and switch the catalog to it in
     one transaction (the calibrated threshold is dropped: recalibrate). A photo that cannot be
     read any more stops the reindex before anything changes. Returns the new model record
@@ -41,7 +40,7 @@ def reindex(
     if len(snap.image_ids) == 0:
         raise CatalogError(f"{store.root}: the catalog is empty; nothing to reindex.")
     table = pd.DataFrame({"path": snap.paths, "identity": snap.individuals})
-    photos = Catalog(table, str(store.root), check_files=False)
+    photos = PhotoTable(table, str(store.root), check_files=False)
     emb = embed_sharded(photos, backbone, **embed)
     model = None
     if emb is not None:
@@ -52,7 +51,7 @@ def reindex(
                 f"the catalog was left unchanged: {listed}. Restore them or remove them "
                 "(photoid catalog remove --photo) and reindex again."
             )
-        model = ModelRecord.from_backbone(backbone, metric or store.model.metric)
+        model = backbone.spec.with_metric(metric or store.model.metric)
         store.replace_vectors(model, snap.image_ids, emb.vectors)
     finish()
     return model
