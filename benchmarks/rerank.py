@@ -21,8 +21,9 @@ from photoid.data.images import read_image
 from photoid.data.loaders import load_photos
 from photoid.data.splits import ClosedSplit
 from photoid.embed import embed_table
+from photoid.identify import Gallery, identify
 from photoid.local.features import FeatureExtractor
-from photoid.local.rerank import LocalReranker, rerank_preset
+from photoid.local.rerank import LocalReranker, LocalRescorer, rerank_preset
 from photoid.local.store import extract_table_features
 from photoid.models.backbones import create_backbone
 
@@ -54,9 +55,12 @@ def main() -> None:
         reranker = LocalReranker(config).fit(
             emb.vectors[d], [feats.features[i] for i in d], catalog.identities[d]
         )
+        gallery = Gallery.from_embeddings(emb.vectors[d], catalog.identities[d])
+        rescorer = LocalRescorer(reranker, [feats.features[q] for q in queries])
         wall, cpu = time.perf_counter(), time.process_time()
-        for q in queries:
-            reranker.identify(reranker.rerank(emb.vectors[q], feats.features[q]))
+        for q in queries:  # one query at a time, as a user's identify does
+            rescorer.query_features = [feats.features[q]]
+            identify(emb.vectors[q : q + 1], gallery, rescore=rescorer)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         print(
             json.dumps(

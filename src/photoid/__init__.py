@@ -1,3 +1,77 @@
-"""photoid: photo-identification of individual animals."""
+"""photoid: photo-identification of individual animals.
+
+The names a user needs are here; each is imported on first use, so ``import photoid`` stays
+light (no PyTorch, FAISS or OpenCV until a name that needs them is touched)::
+
+    import photoid
+
+    photos = photoid.load_photos("../shared/data/lions")
+    model = photoid.create_model()                       # EfficientNet-Lite0, offline
+    split = photoid.ClosedSplit("test", "train", column="closed_split")
+    print(photoid.evaluate_photos(photos, model, split).format())
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
+
+#: public name → the module that defines it. (Sub-packages and modules keep their own names:
+#: ``photoid.identify.identify`` ranks embeddings, ``photoid.train.run.train`` trains.)
+_EXPORTS = {
+    # photos
+    "PhotoTable": "photoid.data.table",
+    "load_photos": "photoid.data.loaders",
+    "photo_paths": "photoid.data.loaders",
+    "ClosedSplit": "photoid.data.splits",
+    "LeaveOneOut": "photoid.data.splits",
+    "OpenSet": "photoid.data.splits",
+    # models
+    "ModelSpec": "photoid.models.spec",
+    "create_model": "photoid.models.factory",
+    "load_model": "photoid.models.embedding",
+    # embeddings
+    "Embeddings": "photoid.embed",
+    "embed_paths": "photoid.embed",
+    "embed_table": "photoid.embed",
+    # identification
+    "Gallery": "photoid.identify",
+    "Identification": "photoid.identify",
+    "Threshold": "photoid.identify",
+    "identify_photos": "photoid.identify",
+    # local re-ranking
+    "LocalReranker": "photoid.local.rerank",
+    "LocalRescorer": "photoid.local.rerank",
+    "rerank_config": "photoid.local.pipeline",
+    "evaluate_local": "photoid.local.pipeline",
+    # thresholds and evaluation
+    "ThresholdCalibrator": "photoid.calibrate",
+    "calibrate_threshold": "photoid.calibrate",
+    "evaluate_photos": "photoid.evaluate",
+    "evaluate_embeddings": "photoid.evaluate",
+    # the persistent catalog
+    "CatalogStore": "photoid.catalog.store",
+    "catalog_model": "photoid.catalog.model",
+    "identify_photos_in_catalog": "photoid.catalog.lookup",
+    "add_photos": "photoid.catalog.ingest",
+    # training
+    "load_config": "photoid.config",
+    # errors
+    "PhotoidError": "photoid.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'photoid' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -19,7 +19,7 @@ import numpy as np
 from photoid.data.splits import QueryDatabaseSplit
 from photoid.data.table import PhotoTable
 from photoid.errors import ConfigError, NotFittedError, PhotoidError
-from photoid.identify import Gallery, Identification, identify
+from photoid.identify import Gallery, Identification, Threshold, identify
 from photoid.metrics import NEW_INDIVIDUAL
 
 
@@ -44,7 +44,8 @@ class ThresholdCalibrator:
     the validation set's own share). ``false_match_rate``: if given, hold this rate instead of
     maximising MAP@5. After :meth:`fit`: ``threshold_``, ``curve_``, ``new_share_`` and the
     figures at the threshold ``map_at_5_``, ``known_accuracy_``, ``unknown_accuracy_``,
-    ``false_match_rate_``.
+    ``false_match_rate_``; ``scale_``: the answers' score scale. :meth:`threshold` gives the
+    result as a :class:`~photoid.identify.Threshold` that says how it was chosen.
     """
 
     def __init__(
@@ -95,9 +96,19 @@ class ThresholdCalibrator:
         low = candidates[j - 1] if j > 0 else candidates[0] - 1e-3
         self.threshold_ = float((low + candidates[j]) / 2)  # mid-interval: same figures
         self.index_ = j
+        self.scale_ = answers[0].scale
         for name in ("map_at_5", "known_accuracy", "unknown_accuracy", "false_match_rate"):
             setattr(self, f"{name}_", float(getattr(self.curve_, name)[j]))
         return self
+
+    def threshold(self) -> Threshold:
+        """The chosen threshold, on the answers' scale, with how it was chosen."""
+        self._check_fitted()
+        if self.false_match_rate is None:
+            how = f"max MAP@5 at new share {self.new_share_:.2f}"
+        else:
+            how = f"false-match rate <= {self.false_match_rate:.3f}"
+        return Threshold(self.threshold_, self.scale_, f"calibrated: {how}")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "threshold_"):
@@ -174,3 +185,86 @@ def open_set_answers(
     d = split.database[valid[split.database]]
     gallery = Gallery.from_embeddings(vectors[d], catalog.identities[d], metric)
     return identify(vectors[q], gallery, aggregation=aggregation), truths
+
+
+def suggest_threshold(
+    vectors: np.ndarray, labels: np.ndarray, val: np.ndarray, train: np.ndarray
+) -> Threshold | None:
+    """A cosine ``new_individual`` threshold from held-out photos, by the same calibrator as
+    ``photoid calibrate``: each held-out photo ``val`` is answered against the ``train``
+    photos twice, as a known query (its individual present) and as an unknown one (its
+    individual's photos removed), and :class:`ThresholdCalibrator` picks the threshold of
+    best MAP@5 for an expected new share of one half. ``vectors``: unit rows of every photo;
+    ``labels``: an individual per row. None without held-out photos of individuals that have
+    training photos."""
+    if len(val) == 0 or len(train) == 0:
+        return None
+    labels = np.asarray(labels)
+    sim = vectors[val] @ vectors[train].T
+    names = np.unique(labels[train])
+    column = {name: j for j, name in enumerate(names.tolist())}
+    per = np.full((len(val), len(names)), -np.inf)
+    for j, name in enumerate(labels[train].tolist()):
+        per[:, column[name]] = np.maximum(per[:, column[name]], sim[:, j])
+    answers, truths = [], []
+    for i, name in enumerate(labels[val].tolist()):
+        if name not in column:
+            continue
+        order = np.argsort(-per[i], kind="stable")
+        known = [(names[j], per[i, j]) for j in order[:5]]
+        unknown = [(names[j], per[i, j]) for j in order if names[j] != name][:5]
+        for ranked, truth in ((known, name), (unknown, NEW_INDIVIDUAL)):
+            individuals = tuple(str(n) for n, _ in ranked)
+            answers.append(Identification(individuals, tuple(float(s) for _, s in ranked)))
+            truths.append(truth)
+    if not answers or len(names) < 2:
+        return None
+    cal = ThresholdCalibrator(expected_new_share=0.5).fit(answers, truths)
+    return Threshold(
+        cal.threshold_, "cosine", "suggested: max MAP@5 on held-out photos, new share 0.5"
+    )
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What :func:`calibrate_threshold` did: the fitted ``calibrator`` (its ``threshold()``,
+    curve and figures), the ``embeddings`` of the table's photos (to score other splits
+    with), and the calibration queries' count ``n_queries`` and how many were of removed
+    individuals, ``n_new``."""
+
+    calibrator: ThresholdCalibrator
+    embeddings: object
+    n_queries: int
+    n_new: int
+
+
+def calibrate_threshold(
+    table: PhotoTable,
+    model,
+    split,
+    *,
+    expected_new_share: float | None = None,
+    false_match_rate: float | None = None,
+    aggregation: str = "max",
+    **embed,
+) -> Calibration:
+    """Choose the ``new_individual`` threshold of ``model``'s embeddings on ``split`` (an
+    open-set split object: :class:`~photoid.data.splits.OpenSet`, some individuals removed
+    from the database) with :class:`ThresholdCalibrator`. ``embed``: options of
+    :func:`photoid.embed.embed_paths`."""
+    import time
+
+    from photoid.embed import embed_table, log_embedding
+
+    parts = split.split(table)
+    started = time.perf_counter()
+    emb = embed_table(table, model, **embed)
+    log_embedding(emb, started)
+    answers, truths = open_set_answers(
+        emb.vectors, emb.valid, table, parts, aggregation=aggregation
+    )
+    calibrator = ThresholdCalibrator(
+        expected_new_share=expected_new_share, false_match_rate=false_match_rate
+    ).fit(answers, truths)
+    n_new = int(np.sum(np.asarray(truths) == NEW_INDIVIDUAL))
+    return Calibration(calibrator, emb, len(truths), n_new)

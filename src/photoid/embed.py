@@ -217,3 +217,35 @@ def embedding_cache(directory: str | Path, fingerprint: str) -> ContentCache[np.
         decode=lambda b: np.frombuffer(b, dtype=np.float32),
         what="embedding cache",
     )
+
+
+def log_embedding(emb: Embeddings, started: float) -> None:
+    """Log (``photoid`` logger, INFO) how many photos were embedded, computed and served from
+    the cache since ``started`` (a ``time.perf_counter()`` value), and which were skipped."""
+    import logging
+    import time
+
+    log = logging.getLogger("photoid")
+    n = len(emb.vectors)
+    log.info(
+        "embedded %d photos (%d computed, %d from cache) in %.1f s; %s",
+        n, emb.n_computed, n - emb.n_computed, time.perf_counter() - started,
+        emb.report.summary(),
+    )  # fmt: skip
+    for skipped in emb.report.skipped[:20]:
+        log.info("  skipped %s: %s", skipped.path, skipped.reason)
+
+
+def save_embeddings(path: str | Path, emb: Embeddings, paths: Sequence[str], identities) -> None:
+    """Write ``emb`` to an ``.npz`` file: ``vectors`` ``(n, d)`` float32 (NaN rows for
+    unreadable photos), ``valid``, ``paths``, ``identities`` and the model's ``fingerprint``
+    and ``spec`` (JSON)."""
+    np.savez(
+        path,
+        vectors=emb.vectors,
+        valid=emb.valid,
+        paths=np.asarray(list(paths), dtype=str),
+        identities=np.asarray(identities).astype(str),
+        fingerprint=np.asarray(emb.fingerprint),
+        spec=np.asarray(emb.model.to_json()),
+    )

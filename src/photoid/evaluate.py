@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from photoid.data.splits import QueryDatabaseSplit
+from photoid.data.splits import ClosedSplit, OpenSet, QueryDatabaseSplit
 from photoid.data.table import PhotoTable
 from photoid.errors import PhotoidError
-from photoid.identify import Gallery, identify
+from photoid.identify import Gallery, Threshold, as_threshold, identify
 from photoid.metrics import (
     NEW_INDIVIDUAL,
     map_at_k,
@@ -87,7 +88,7 @@ def evaluate_embeddings(
     split: QueryDatabaseSplit,
     *,
     protocol: str = "closed",
-    threshold: float | None = None,
+    threshold: Threshold | float | None = None,
     metric: str = "cosine",
     aggregation: str = "max",
 ) -> EvaluationResult:
@@ -141,13 +142,47 @@ def evaluate_embeddings(
         same_mean=sep.same_mean,
         diff_mean=sep.diff_mean,
         roc_auc=sep.roc_auc,
-        threshold=threshold,
+        threshold=None if threshold is None else answers_threshold(answers, threshold),
         n_unknown_queries=int((~known).sum()),
         known_accuracy=open_acc.known_accuracy,
         unknown_accuracy=open_acc.unknown_accuracy,
         n_skipped_images=n_skipped,
         n_excluded_queries=split.n_excluded,
     )
+
+
+def evaluate_photos(
+    table: PhotoTable,
+    model,
+    protocol,
+    *,
+    threshold: Threshold | float | None = None,
+    metric: str = "cosine",
+    aggregation: str = "max",
+    **embed,
+) -> EvaluationResult:
+    """Embed ``table``'s photos with ``model`` (``embed``: options of
+    :func:`photoid.embed.embed_paths`; cached) and score identification under ``protocol``
+    (a split object: :class:`~photoid.data.splits.ClosedSplit`, ``LeaveOneOut``,
+    ``OpenSet``). The split is made first, so a bad split fails before any photo is read."""
+    import time
+
+    from photoid.embed import embed_table, log_embedding
+
+    split = protocol.split(table)
+    started = time.perf_counter()
+    emb = embed_table(table, model, **embed)
+    log_embedding(emb, started)
+    return evaluate_embeddings(
+        emb.vectors, emb.valid, table, split, protocol=protocol.name, threshold=threshold,
+        metric=metric, aggregation=aggregation,
+    )  # fmt: skip
+
+
+def answers_threshold(answers, threshold: Threshold | float) -> float:
+    """The threshold's value (checked against the answers' scale)."""
+    scale = answers[0].scale if answers else "cosine"
+    return as_threshold(threshold, scale).value
 
 
 def _self_positions(q_rows: np.ndarray, d_rows: np.ndarray) -> np.ndarray:
@@ -162,3 +197,71 @@ def _similarity(q: np.ndarray, d: np.ndarray, metric: str) -> np.ndarray:
         return (qn @ dn.T).astype(np.float64)
     sq = (q**2).sum(1)[:, None] + (d**2).sum(1)[None, :] - 2 * q @ d.T
     return -np.sqrt(np.maximum(sq, 0.0)).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class OpenSetComparison:
+    """A threshold against a fixed one on an evaluation split, per seed of the open-set
+    protocol: ``seeds``; ``calibrated``/``fixed``: per seed ``(map5, known_top1,
+    unknown_top1)``; the means of MAP@5 in ``calibrated_map5``/``fixed_map5``."""
+
+    threshold: Threshold
+    fixed: Threshold
+    seeds: tuple[int, ...]
+    calibrated_figures: tuple[tuple[float, float, float], ...]
+    fixed_figures: tuple[tuple[float, float, float], ...]
+
+    @property
+    def calibrated_map5(self) -> float:
+        return float(np.mean([f[0] for f in self.calibrated_figures]))
+
+    @property
+    def fixed_map5(self) -> float:
+        return float(np.mean([f[0] for f in self.fixed_figures]))
+
+    def format(self) -> str:
+        lines = ["seed  threshold  MAP@5   known-top1  unknown-top1"]
+        for seed, cal, fix in zip(
+            self.seeds, self.calibrated_figures, self.fixed_figures, strict=True
+        ):
+            for name, t, f in (("calibrated", self.threshold, cal), ("fixed", self.fixed, fix)):
+                lines.append(
+                    f"{seed:4d}  {t.value:9.4f}  {f[0]:.4f}  {f[1]:10.4f}  {f[2]:12.4f}  ({name})"
+                )
+        cal, fixed = self.calibrated_map5, self.fixed_map5
+        verdict = "beats" if cal > fixed else "does not beat"
+        lines.append(
+            f"mean MAP@5 over {len(self.seeds)} seeds: calibrated {cal:.4f} vs fixed "
+            f"{self.fixed.value} {fixed:.4f}: the calibrated threshold {verdict} it"
+        )
+        return "\n".join(lines)
+
+
+def compare_open_set(
+    vectors: np.ndarray,
+    valid: np.ndarray,
+    table: PhotoTable,
+    base: ClosedSplit,
+    threshold: Threshold,
+    fixed: Threshold | float,
+    *,
+    unknown_fraction: float = 0.3,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    aggregation: str = "max",
+) -> OpenSetComparison:
+    """Score ``threshold`` and a ``fixed`` one on the open-set protocol over ``base`` (a
+    split disjoint from the calibration queries), ``unknown_fraction`` of its individuals
+    removed from the database per seed."""
+    fixed = fixed if isinstance(fixed, Threshold) else Threshold(float(fixed), threshold.scale)
+    figures: dict[str, list[tuple[float, float, float]]] = {"cal": [], "fixed": []}
+    for seed in seeds:
+        split = OpenSet(base, unknown_fraction, seed).split(table)
+        for name, t in (("cal", threshold), ("fixed", fixed)):
+            r = evaluate_embeddings(
+                vectors, valid, table, split, protocol="open", threshold=t,
+                aggregation=aggregation,
+            )  # fmt: skip
+            figures[name].append((r.map5, r.known_accuracy, r.unknown_accuracy))
+    return OpenSetComparison(
+        threshold, fixed, tuple(seeds), tuple(figures["cal"]), tuple(figures["fixed"])
+    )

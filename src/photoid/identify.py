@@ -1,15 +1,17 @@
 """Identification: which known individuals does a photo show, or is it a new one?
 
-The gallery's photos are searched; photo scores are aggregated per individual (the best photo,
-or the mean of an individual's best ``top_k`` photos); the top 5 individuals are returned, and
-``new_individual`` is inserted where the score first falls below the threshold, as in
-Happywhale's MAP@5 scoring.
+One road for every query: the gallery's index (exact or IVF) proposes photos; an optional
+:class:`Rescorer` (local-feature matching, :mod:`photoid.local`) re-scores that shortlist;
+photo scores are aggregated per individual (the best photo, or the mean of an individual's
+best ``top_photos`` photos); the top ``k`` individuals are returned, and ``new_individual`` is
+inserted where the score first falls below the threshold, as in Happywhale's MAP@5 scoring.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -19,19 +21,76 @@ from photoid.search.base import VectorIndex
 from photoid.search.flat import FlatIndex
 
 AGGREGATIONS = ("max", "mean_top")
+#: What a score means: cosine similarity, negated Euclidean distance, a probability that
+#: query and photo show the same individual (a rescorer's fused evidence), or a count of
+#: geometrically verified keypoint matches.
+SCALES = ("cosine", "euclidean", "probability", "inliers")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A ``new_individual`` threshold that carries its meaning: ``value`` on ``scale`` (one
+    of :data:`SCALES`; for ``"euclidean"`` the value is a negated distance, like the scores),
+    and ``method``, how it was chosen (``"given"``, ``"calibrated: …"``, ``"suggested: …"``).
+    Applying it to scores of another scale is a :class:`ConfigError`."""
+
+    value: float
+    scale: str
+    method: str = "given"
+
+    def __post_init__(self) -> None:
+        check_choice("threshold scale", self.scale, SCALES)
+        if not np.isfinite(self.value):
+            raise ConfigError(f"a threshold must be a finite number, got {self.value}.")
+
+    def check_scale(self, scale: str) -> None:
+        """Raise :class:`ConfigError` unless scores on ``scale`` can be compared with it."""
+        if scale != self.scale:
+            raise ConfigError(
+                f"the new_individual threshold {self.value:.4g} is a {self.scale} value "
+                f"({self.method}), but these scores are on the {scale} scale. Give a "
+                f"threshold on the {scale} scale (e.g. --threshold), or calibrate one for it "
+                "(photoid calibrate)."
+            )
+
+    def to_json(self) -> dict:
+        return {"value": self.value, "scale": self.scale, "method": self.method}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Threshold:
+        return cls(float(data["value"]), str(data["scale"]), str(data.get("method", "given")))
 
 
 @dataclass(frozen=True)
 class Identification:
-    """Ranked answer for one query: ``individuals[i]`` with similarity ``scores[i]``, best
-    first. ``new_individual`` takes the threshold as its score."""
+    """Ranked answer for one query: ``individuals[i]`` with score ``scores[i]`` (on
+    ``scale``), best first; ``photo_ids[i]``: the gallery row of that individual's best photo
+    (the evidence to look at), -1 for ``new_individual``, which takes the threshold as its
+    score."""
 
     individuals: tuple[str, ...]
     scores: tuple[float, ...]
+    photo_ids: tuple[int, ...] = ()
+    scale: str = "cosine"
 
     @property
     def top1(self) -> str:
         return self.individuals[0] if self.individuals else NEW_INDIVIDUAL
+
+
+class Rescorer(Protocol):
+    """Re-scores the photos that search proposes for a query (the extension point of
+    :func:`identify`; :class:`photoid.local.LocalRescorer` is one)."""
+
+    #: the :data:`SCALES` entry of the scores it returns
+    scale: str
+    #: photos the index proposes per query
+    shortlist: int
+
+    def rescore(self, query: int, ids: np.ndarray, similarities: np.ndarray) -> np.ndarray:
+        """Scores ``(m,)`` of gallery rows ``ids`` ``(m,)`` for query number ``query`` of the
+        batch, given their index ``similarities`` ``(m,)`` (best first)."""
+        ...
 
 
 class Gallery:
@@ -57,67 +116,170 @@ class Gallery:
     def n_individuals(self) -> int:
         return len(set(self.labels.tolist()))
 
+    @property
+    def scale(self) -> str:
+        """The scale of the index's similarities (its metric)."""
+        return self.index.metric
+
 
 def identify(
     queries: np.ndarray,
     gallery: Gallery,
     *,
     k: int = 5,
-    threshold: float | None = None,
+    threshold: Threshold | float | None = None,
     aggregation: str = "max",
     top_photos: int = 3,
     exclude: np.ndarray | None = None,
+    rescore: Rescorer | None = None,
 ) -> list[Identification]:
     """Top-``k`` individuals for each query embedding ``(n, d)``.
 
-    ``threshold`` (in the index's similarity units): ``new_individual`` is placed at the first
-    rank whose score is below it (rank 1 if all are); ``None`` never predicts it.
-    ``aggregation``: ``"max"`` (best photo) or ``"mean_top"`` (mean of the individual's best
-    ``top_photos`` photos). ``exclude[i]``: a gallery row that query ``i`` must not match
-    (itself, in leave-one-out), or -1.
+    ``rescore``: re-score the ``rescore.shortlist`` photos the index proposes (scores then on
+    ``rescore.scale``); ``None`` ranks by the index's similarity. ``threshold``: a
+    :class:`Threshold` on the scores' scale (another scale is a :class:`ConfigError`), or a
+    plain number taken on that scale; ``new_individual`` is placed at the first rank whose
+    score is below it (rank 1 if all are); ``None`` never predicts it. ``aggregation``:
+    ``"max"`` (best photo) or ``"mean_top"`` (mean of the individual's best ``top_photos``
+    photos). ``exclude[i]``: a gallery row that query ``i`` must not match (itself, in
+    leave-one-out), or -1.
     """
     check_choice("aggregation", aggregation, AGGREGATIONS)
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}.")
+    scale = rescore.scale if rescore is not None else gallery.scale
+    threshold = as_threshold(threshold, scale)
     queries = np.atleast_2d(queries)
     if len(queries) == 0 or gallery.index.ntotal == 0:
-        return [place_new_individual([], [], k, threshold) for _ in range(len(queries))]
+        return [place_new_individual([], [], k, threshold, scale=scale) for _ in queries]
     per_individual = top_photos if aggregation == "mean_top" else 1
     n_total = gallery.index.ntotal
-    depth = min(n_total, max(64, 8 * k * per_individual) + (exclude is not None))
+    extra = int(exclude is not None)
+    if rescore is not None:
+        depth = min(n_total, rescore.shortlist + extra)
+    else:
+        depth = min(n_total, max(64, 8 * k * per_individual) + extra)
     result = gallery.index.search(queries, depth)
     answers = []
     for q in range(len(queries)):
         sims, ids = result.similarities[q], result.ids[q]
-        if depth < n_total and len(set(gallery.labels[ids[ids >= 0]])) <= k:
+        if rescore is None and depth < n_total and len(set(gallery.labels[ids[ids >= 0]])) <= k:
             full = gallery.index.search(queries[q : q + 1], n_total)
             sims, ids = full.similarities[0], full.ids[0]
+        keep = ids >= 0
         if exclude is not None and exclude[q] >= 0:
-            keep = ids != exclude[q]
-            sims, ids = sims[keep], ids[keep]
-        names, scores = _aggregate(sims, ids, gallery.labels, aggregation, top_photos)
-        answers.append(place_new_individual(names[:k], scores[:k], k, threshold))
+            keep &= ids != exclude[q]
+        sims, ids = sims[keep], ids[keep]
+        if rescore is not None:
+            ids, sims = ids[: rescore.shortlist], sims[: rescore.shortlist]
+            scores = np.asarray(rescore.rescore(q, ids, sims), dtype=np.float64)
+            order = np.lexsort((np.arange(len(ids)), -scores))  # ties: the index's order
+            sims, ids = scores[order], ids[order]
+        names, scores, rows = _aggregate(sims, ids, gallery.labels, aggregation, top_photos)
+        answers.append(
+            place_new_individual(names[:k], scores[:k], k, threshold, rows[:k], scale=scale)
+        )
     return answers
 
 
+def as_threshold(threshold: Threshold | float | None, scale: str) -> Threshold | None:
+    """``threshold`` as a :class:`Threshold` checked against scores on ``scale``; a plain
+    number is taken on that scale."""
+    if threshold is None:
+        return None
+    if not isinstance(threshold, Threshold):
+        return Threshold(float(threshold), scale)
+    threshold.check_scale(scale)
+    return threshold
+
+
 def _aggregate(sims, ids, labels, aggregation, top_photos):
-    keep = ids >= 0
-    sims, ids = sims[keep], ids[keep]
     best: dict[str, list[float]] = {}
+    first: dict[str, int] = {}
     for s, i in zip(sims.tolist(), ids.tolist(), strict=True):  # sorted best first
-        best.setdefault(labels[i], []).append(s)
+        name = labels[i]
+        best.setdefault(name, []).append(s)
+        first.setdefault(name, int(i))
     if aggregation == "max":
         scored = {name: s[0] for name, s in best.items()}
     else:
         scored = {name: float(np.mean(s[:top_photos])) for name, s in best.items()}
     order = sorted(scored, key=lambda n: -scored[n])
-    return order, [float(scored[n]) for n in order]
+    return order, [float(scored[n]) for n in order], [first[n] for n in order]
 
 
-def place_new_individual(names, scores, k, threshold) -> Identification:
+def place_new_individual(
+    names: Sequence[str],
+    scores: Sequence[float],
+    k: int,
+    threshold: Threshold | float | None,
+    photo_ids: Sequence[int] | None = None,
+    *,
+    scale: str = "cosine",
+) -> Identification:
+    """The answer ``names`` (best first, with ``scores`` on ``scale`` and their best photos'
+    ``photo_ids``) with ``new_individual`` inserted at the first rank whose score is below
+    ``threshold`` (none inserted for ``None``), cut to ``k``."""
     names, scores = list(names), list(scores)
+    rows = list(photo_ids) if photo_ids is not None else [-1] * len(names)
+    threshold = as_threshold(threshold, scale)
     if threshold is not None:
-        rank = next((i for i, s in enumerate(scores) if s < threshold), len(scores))
+        rank = next((i for i, s in enumerate(scores) if s < threshold.value), len(scores))
         names.insert(rank, NEW_INDIVIDUAL)
-        scores.insert(rank, float(threshold))
-    return Identification(tuple(names[:k]), tuple(scores[:k]))
+        scores.insert(rank, float(threshold.value))
+        rows.insert(rank, -1)
+    return Identification(tuple(names[:k]), tuple(scores[:k]), tuple(rows[:k]), scale)
+
+
+@dataclass(frozen=True)
+class PhotoAnswer:
+    """One query photo's outcome: its ``path`` and ``answer``, or ``answer=None`` and the
+    ``reason`` it could not be read."""
+
+    path: str
+    answer: Identification | None
+    reason: str | None = None
+
+
+def answers_for(
+    paths: Sequence[str], readable: np.ndarray, answers: Sequence[Identification], reasons: dict
+) -> list[PhotoAnswer]:
+    """Pair each of ``paths`` with its answer (``answers`` belong to the ``readable`` ones, in
+    order) or with the reason it was skipped (``reasons``: path → text)."""
+    it = iter(answers)
+    return [
+        PhotoAnswer(p, next(it), None) if ok else PhotoAnswer(p, None, reasons.get(p, "unreadable"))
+        for p, ok in zip(paths, np.asarray(readable, dtype=bool).tolist(), strict=True)
+    ]
+
+
+def identify_photos(
+    table,
+    model,
+    paths: Sequence[str],
+    *,
+    k: int = 5,
+    threshold: Threshold | float | None = None,
+    metric: str = "cosine",
+    aggregation: str = "max",
+    top_photos: int = 3,
+    **embed,
+) -> list[PhotoAnswer]:
+    """Which of ``table``'s individuals (a :class:`~photoid.data.table.PhotoTable`) do the
+    photos ``paths`` show? Both are embedded with ``model`` (``embed``: options of
+    :func:`photoid.embed.embed_paths`); the table's readable photos are the gallery. See
+    :func:`identify` for the rest."""
+    from photoid.embed import embed_paths, embed_table
+
+    known = embed_table(table, model, **embed)
+    gallery = Gallery.from_embeddings(
+        known.vectors[known.valid], table.identities[known.valid], metric
+    )
+    queries = embed_paths(list(paths), model, **embed)
+    ok = np.flatnonzero(queries.valid)
+    answers = identify(
+        queries.vectors[ok], gallery, k=k, threshold=threshold, aggregation=aggregation,
+        top_photos=top_photos,
+    ) if len(ok) else []  # fmt: skip
+    reasons = {s.path: s.reason for s in queries.report.skipped}
+    return answers_for(paths, queries.valid, answers, reasons)

@@ -80,5 +80,5 @@ def test_calibrate_stores_threshold_and_scores_evaluation_split(tmp_path: Path, 
     out = capsys.readouterr().out
     figures = json.loads(out.strip().splitlines()[-1])
     assert "<- chosen" in out and "mean MAP@5 over 2 seeds" in out
-    assert CatalogStore(cat).threshold == pytest.approx(figures["threshold"])
+    assert CatalogStore(cat).threshold.value == pytest.approx(figures["threshold"])
     assert 0.0 <= figures["calibration_map5"] <= 1.0

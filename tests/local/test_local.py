@@ -12,7 +12,8 @@ cv2 = pytest.importorskip("cv2")
 
 from local.textures import texture, transformed  # noqa: E402
 
-from photoid.errors import ConfigError, NotFittedError  # noqa: E402
+from photoid.errors import ConfigError, NotFittedError, PhotoidError  # noqa: E402
+from photoid.identify import Gallery, Threshold, identify  # noqa: E402
 from photoid.local.calibration import (  # noqa: E402
     ProbabilityFusion,
     ScoreCalibrator,
@@ -20,7 +21,12 @@ from photoid.local.calibration import (  # noqa: E402
 )
 from photoid.local.features import FeatureConfig, FeatureExtractor  # noqa: E402
 from photoid.local.matching import LocalMatcher, MatchConfig  # noqa: E402
-from photoid.local.rerank import LocalReranker, RerankConfig, rerank_preset  # noqa: E402
+from photoid.local.rerank import (  # noqa: E402
+    LocalReranker,
+    LocalRescorer,
+    RerankConfig,
+    rerank_preset,
+)
 from photoid.local.store import extract_features  # noqa: E402
 
 CONFIG = FeatureConfig(long_side=256, max_keypoints=500)
@@ -138,12 +144,15 @@ def test_reranker_finds_transformed_copies_and_is_fitted_on_the_database_only():
     config = RerankConfig(top_n=10, features=CONFIG, calibration_anchors=18)
     reranker = LocalReranker(config).fit(vectors, feats, labels)
     assert reranker.n_training_pairs_ == 18 * 10
+    gallery = Gallery.from_embeddings(vectors, labels)
+    queries = [extractor.extract(transformed(texture(ind), 40, 0.7)) for ind in range(6)]
+    rescorer = LocalRescorer(reranker, queries, "local")
+    answers = identify(rng.normal(size=(6, 8)).astype(np.float32), gallery, rescore=rescorer)
     hits = 0
-    for ind in range(6):
-        query = extractor.extract(transformed(texture(ind), 40, 0.7))
-        cands = reranker.rerank(rng.normal(size=8).astype(np.float32), query)
+    for ind, answer in enumerate(answers):
+        cands = rescorer.candidates_[ind]
+        assert len(cands.rows) == 10 and answer.scale == "inliers"
         assert ((cands.fused >= 0) & (cands.fused <= 1)).all()
-        answer = reranker.identify(cands, score="local", threshold=None)
         hits += answer.top1 == f"ind{ind}" or f"ind{ind}" not in labels_of(reranker, cands)
     assert hits == 6
 
@@ -154,7 +163,7 @@ def labels_of(reranker, cands):
 
 def test_reranker_errors_and_presets():
     with pytest.raises(NotFittedError):
-        LocalReranker().rerank(np.zeros(4, np.float32), None)
+        LocalReranker().score(None, np.zeros(0, np.int64), np.zeros(0))
     assert rerank_preset("sift").top_n == 100
     with pytest.raises(ConfigError, match="sift-fast"):
         rerank_preset("sift-fst")
@@ -187,8 +196,15 @@ def test_reranker_survives_photos_without_keypoints_and_nan_queries():
     vectors = np.eye(6, 4, dtype=np.float32) + 0.1
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     reranker = LocalReranker(RerankConfig(top_n=4, features=CONFIG)).fit(vectors, feats, labels)
-    empty = reranker.rerank(np.full(4, np.nan, np.float32), feats[0])
-    assert len(empty.rows) == 0
-    assert reranker.identify(empty, threshold=0.5).individuals == ("new_individual",)
-    cands = reranker.rerank(vectors[0], None)
-    assert (cands.local_score == 0).all() and len(cands.rows) == 4
+    empty = reranker.score(feats[0], np.zeros(0, np.int64), np.zeros(0))
+    assert len(empty.rows) == len(empty.fused) == 0
+    gallery = Gallery.from_embeddings(vectors, labels)
+    rescorer = LocalRescorer(reranker, [None])
+    [answer] = identify(vectors[:1], gallery, rescore=rescorer, threshold=0.5)
+    cands = rescorer.candidates_[0]
+    assert (cands.local_score == 0).all() and len(cands.rows) == 4  # the shortlist, top_n = 4
+    assert answer.scale == "probability" and "new_individual" in answer.individuals
+    with pytest.raises(ConfigError, match="cosine value"):  # a cosine threshold on probabilities
+        identify(vectors[:1], gallery, rescore=rescorer, threshold=Threshold(0.5, "cosine"))
+    with pytest.raises(PhotoidError, match="NaN"):  # unreadable queries are refused, not ranked
+        identify(np.full((1, 4), np.nan, np.float32), gallery, rescore=rescorer)

@@ -3,6 +3,9 @@ with a new model. Both work under ``torchrun`` (rank 0 writes, once)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 
 from photoid.catalog.distributed import embed_sharded, finish
@@ -55,3 +58,24 @@ def reindex(
         store.replace_vectors(model, snap.image_ids, emb.vectors)
     finish()
     return model
+
+
+def export_catalog(
+    store: CatalogStore, csv_path: str | Path, vectors_path: str | Path | None = None
+) -> int:
+    """Write the catalog's photos table to ``csv_path`` and, with ``vectors_path``, an
+    ``.npz`` of its vectors (``vectors``, ``paths``, ``identities``, ``fingerprint``,
+    ``spec``). Returns the number of photos."""
+    table = store.table()
+    table.to_csv(csv_path, index=False)
+    if vectors_path:
+        snap = store.snapshot()
+        np.savez(
+            vectors_path,
+            vectors=snap.vectors,
+            paths=snap.paths.astype(str),
+            identities=snap.individuals.astype(str),
+            fingerprint=np.asarray(store.model.fingerprint),
+            spec=np.asarray(store.model.to_json()),
+        )
+    return len(table)

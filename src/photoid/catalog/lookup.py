@@ -6,9 +6,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from photoid.catalog.records import Snapshot
 from photoid.catalog.store import CatalogStore
+from photoid.embed import embed_paths
 from photoid.errors import CatalogError
-from photoid.identify import Gallery, Identification, identify
+from photoid.identify import (
+    Gallery,
+    Identification,
+    PhotoAnswer,
+    Threshold,
+    answers_for,
+    identify,
+)
+from photoid.local.pipeline import identify_photos_reranked
+from photoid.local.rerank import RerankConfig
 from photoid.models.spec import ModelSpec
 from photoid.search.ivf import load_ivf, save_ivf
 from photoid.search.registry import APPROXIMATE_FROM, build_index
@@ -24,11 +35,13 @@ def catalog_gallery(
     location: Filter = None,
     backend: str = "auto",
     approximate_from: int = APPROXIMATE_FROM,
+    snapshot: Snapshot | None = None,
 ) -> Gallery:
     """A :class:`Gallery` of the catalog's photos that pass the filters (exact search below
-    ``approximate_from`` photos, IVF above; see :func:`photoid.search.registry.build_index`)."""
+    ``approximate_from`` photos, IVF above; see :func:`photoid.search.registry.build_index`),
+    rows in the order of ``snapshot`` (taken with the same filters when not given)."""
     filters = {"species": species, "viewpoint": viewpoint, "location": location}
-    snap = store.snapshot(**filters)
+    snap = snapshot if snapshot is not None else store.snapshot(**filters)
     if len(snap.image_ids) == 0:
         raise CatalogError(
             f"{store.root}: no photos match the filters species={species!r}, "
@@ -74,7 +87,7 @@ def identify_in_catalog(
     location: Filter = None,
     aggregation: str = "max",
     top_photos: int = 3,
-    threshold: float | None = None,
+    threshold: Threshold | float | None = None,
     new_individual: bool = True,
 ) -> list[Identification]:
     """Top-``k`` individuals of the catalog for each query embedding ``(n, d)``, made by the
@@ -96,3 +109,48 @@ def identify_in_catalog(
         aggregation=aggregation,
         top_photos=top_photos,
     )
+
+
+def identify_photos_in_catalog(
+    store: CatalogStore,
+    model,
+    paths: Sequence[str],
+    *,
+    k: int = 5,
+    species: Filter = None,
+    viewpoint: Filter = None,
+    location: Filter = None,
+    aggregation: str = "max",
+    top_photos: int = 3,
+    threshold: Threshold | float | None = None,
+    rerank: RerankConfig | None = None,
+    **embed,
+) -> list[PhotoAnswer]:
+    """Which of the catalog's individuals do the photos ``paths`` show? They are embedded
+    with ``model`` — the catalog's own (:func:`~photoid.catalog.model.catalog_model`);
+    another model is refused before any photo is read — and searched among the catalog's
+    photos that pass the filters. ``rerank``: re-score the shortlist by local features
+    (:mod:`photoid.local`); the threshold (``threshold``, else the catalog's calibrated one)
+    must then be on the fused probability scale. ``embed``: options of
+    :func:`photoid.embed.embed_paths`. See :func:`identify_in_catalog` for the rest."""
+    store.check_model(model.spec, "the query embeddings")
+    filters = {"species": species, "viewpoint": viewpoint, "location": location}
+    if threshold is None:
+        threshold = store.threshold
+    options = {"k": k, "aggregation": aggregation, "top_photos": top_photos}
+    if rerank is not None:
+        snap = store.snapshot(**filters)
+        gallery = catalog_gallery(store, snapshot=snap, **filters)
+        valid = np.ones(len(snap.paths), dtype=bool)
+        return identify_photos_reranked(
+            snap.vectors, valid, list(snap.paths), snap.individuals, gallery, model, paths,
+            rerank, threshold=threshold, **options, **embed,
+        )  # fmt: skip
+    queries = embed_paths(list(paths), model, **embed)
+    ok = np.flatnonzero(queries.valid)
+    answers = identify_in_catalog(
+        store, queries.vectors[ok], model=queries.model, threshold=threshold, **filters,
+        **options,
+    ) if len(ok) else []  # fmt: skip
+    reasons = {s.path: s.reason for s in queries.report.skipped}
+    return answers_for(paths, queries.valid, answers, reasons)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from photoid.identify import Threshold
 from photoid.models.spec import ModelSpec
 
 
@@ -49,5 +50,5 @@ class CatalogStats:
     n_stored_vectors: int
     species: dict[str, int]
     model: ModelSpec
-    threshold: float | None
+    threshold: Threshold | None
     generation: int

@@ -33,6 +33,7 @@ from photoid.catalog.segments import (
     write_segment,
 )
 from photoid.errors import CatalogError, check_choice, did_you_mean
+from photoid.identify import Threshold, as_threshold
 from photoid.models.spec import ModelSpec
 
 DB_FILE = "catalog.sqlite"
@@ -166,10 +167,9 @@ class CatalogStore:
         )
 
     @property
-    def threshold(self) -> float | None:
+    def threshold(self) -> Threshold | None:
         """The calibrated new-individual threshold, or None if never calibrated."""
-        value = self._meta().get("threshold")
-        return None if value is None else float(value)
+        return _threshold(self._meta())
 
     def individuals(self) -> list[tuple[str, int]]:
         """``(name, number of photos)`` of every individual, by name."""
@@ -201,7 +201,7 @@ class CatalogStore:
             n_stored_vectors=n_vec,
             species=species,
             model=self.model,
-            threshold=None if "threshold" not in meta else float(meta["threshold"]),
+            threshold=_threshold(meta),
             generation=int(meta["generation"]),
         )
 
@@ -382,10 +382,17 @@ class CatalogStore:
                 )
             db.execute("UPDATE individuals SET name=? WHERE id=?", (new, ind))
 
-    def set_threshold(self, threshold: float, details: dict | None = None) -> None:
-        """Store the calibrated new-individual threshold (similarity units of the catalog)."""
-        with self._write("calibrate", {"threshold": threshold, **(details or {})}) as db:
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('threshold', ?)", (repr(threshold),))
+    def set_threshold(self, threshold: Threshold | float, details: dict | None = None) -> None:
+        """Store the new-individual threshold; a plain number is taken on the catalog's
+        similarity scale (its metric). A threshold on another scale is refused: identification
+        against the catalog ranks by that similarity."""
+        threshold = as_threshold(threshold, self.model.metric)
+        detail = {"threshold": threshold.to_json(), **(details or {})}
+        with self._write("calibrate", detail) as db:
+            db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('threshold', ?)",
+                (json.dumps(threshold.to_json(), sort_keys=True),),
+            )
 
     def replace_vectors(self, model: ModelSpec, image_ids: np.ndarray, vectors: np.ndarray):
         """Reindex: the vectors of every image (``image_ids`` must cover them all) from
@@ -426,6 +433,16 @@ class CatalogStore:
                 "`photoid catalog list` shows them all."
             )
         return int(row[0])
+
+
+def _threshold(meta: dict[str, str]) -> Threshold | None:
+    value = meta.get("threshold")
+    if value is None:
+        return None
+    try:
+        return Threshold.from_json(json.loads(value))
+    except (TypeError, AttributeError):  # a bare number: written by photoid 0.1
+        return Threshold(float(value), meta["metric"], "stored without its method")
 
 
 def _model_meta(model: ModelSpec) -> dict[str, str]:

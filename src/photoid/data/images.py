@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,6 +160,19 @@ class ReadReport:
             for cat, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         ]
         return f"{read}, skipped {len(self.skipped)}: {', '.join(parts)}"
+
+
+def check_photos(paths: Sequence[str | Path], size: int = 64) -> ReadReport:
+    """Read every photo (decoded near ``size`` pixels) and report which cannot be read, and
+    why; nothing is raised for an unreadable photo."""
+    report = ReadReport()
+    for path in paths:
+        try:
+            read_image(path, target_size=size)
+            report.n_read += 1
+        except ImageReadError as exc:
+            report.skip(exc)
+    return report
 
 
 def _check_file(path: Path) -> bytes:

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -123,6 +123,26 @@ def load_photos(source: str | Path, columns: Mapping[str, str] | None = None) ->
     if not columns and set(HAPPYWHALE_COLUMNS) <= set(_read_csv(source, nrows=0).columns):
         return from_happywhale(source)
     return from_csv(source, columns=columns)
+
+
+def photo_paths(items: Sequence[str | Path]) -> list[str]:
+    """Photo files named by ``items`` (files, or folders searched recursively for photos by
+    suffix), in order; a missing item or a folder without photos is a :class:`CatalogError`."""
+    paths: list[str] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise CatalogError(
+                    f"{p}: no photos in this folder ({', '.join(sorted(IMAGE_SUFFIXES))})."
+                )
+            paths.extend(str(f) for f in found)
+        elif p.is_file():
+            paths.append(str(p))
+        else:
+            raise CatalogError(f"{p}: no such photo or folder; check the path.")
+    return paths
 
 
 def _resolved(table: pd.DataFrame, root: Path, source: str) -> PhotoTable:

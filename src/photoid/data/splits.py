@@ -7,6 +7,7 @@ randomness comes only from its explicit ``seed``, so a split is reproducible acr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -43,6 +44,7 @@ class ClosedSplit:
     query: str = "test"
     database: str = "train"
     column: str = "split"
+    name: ClassVar[str] = "closed"
 
     def split(self, catalog: PhotoTable) -> QueryDatabaseSplit:
         values = catalog.column(self.column).fillna("").astype(str).to_numpy()
@@ -66,6 +68,8 @@ class LeaveOneOut:
     """Every photo queries all the others. Photos of individuals seen only once have no
     possible match; they are left out of the queries and counted in ``n_excluded``."""
 
+    name: ClassVar[str] = "loo"
+
     def split(self, catalog: PhotoTable) -> QueryDatabaseSplit:
         labels = catalog.identities
         names, counts = np.unique(labels.astype(str), return_counts=True)
@@ -86,6 +90,7 @@ class OpenSet:
     base: ClosedSplit
     unknown_fraction: float = 0.3
     seed: int = 0
+    name: ClassVar[str] = "open"
 
     def split(self, catalog: PhotoTable) -> QueryDatabaseSplit:
         if not 0.0 <= self.unknown_fraction < 1.0:

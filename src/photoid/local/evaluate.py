@@ -11,7 +11,8 @@ import numpy as np
 from photoid.data.splits import QueryDatabaseSplit
 from photoid.data.table import PhotoTable
 from photoid.errors import PhotoidError
-from photoid.local.rerank import SCORES, LocalReranker, RerankConfig
+from photoid.identify import Gallery, Threshold, identify
+from photoid.local.rerank import SCORES, LocalReranker, LocalRescorer, RerankConfig
 from photoid.local.store import FeatureSet
 from photoid.metrics import NEW_INDIVIDUAL, map_at_k, top_k_accuracy
 
@@ -83,7 +84,7 @@ def evaluate_reranked(
     split: QueryDatabaseSplit,
     config: RerankConfig | None = None,
     *,
-    threshold: float | None = None,
+    threshold: Threshold | float | None = None,
     extract_sample: list | None = None,
 ) -> RerankEvaluation:
     """Fit a :class:`LocalReranker` on ``split``'s database (calibrators on database pairs
@@ -108,22 +109,32 @@ def evaluate_reranked(
         vectors[d_rows], [features.features[r] for r in d_rows], labels[d_rows]
     )
     fit_seconds = time.perf_counter() - start
+    gallery = Gallery.from_embeddings(vectors[d_rows], labels[d_rows])
     position = {int(r): j for j, r in enumerate(d_rows)}
-    predictions: dict[str, list[list[str]]] = {s: [] for s in SCORES}
-    in_shortlist, elapsed, cpu = [], 0.0, 0.0
-    for q in q_rows:
-        exclude = position.get(int(q), -1) if split.exclude_self else -1
+    exclude = np.array([position.get(int(q), -1) for q in q_rows]) if split.exclude_self else None
+    q_features = [features.features[q] for q in q_rows]
+    predictions: dict[str, list[list[str]]] = {}
+    elapsed = cpu = 0.0
+    for score in SCORES:  # fused first: its time is the cost per query
+        rescorer = LocalRescorer(reranker, q_features, score, gallery.scale)
         start, start_cpu = time.perf_counter(), time.process_time()
-        cands = reranker.rerank(vectors[q], features.features[q], exclude=exclude)
-        answer = reranker.identify(cands, threshold=threshold)
-        elapsed += time.perf_counter() - start
-        cpu += time.process_time() - start_cpu
-        predictions["fused"].append(list(answer.individuals))
-        for s in ("local", "global"):
-            predictions[s].append(list(reranker.identify(cands, score=s).individuals))
-        in_shortlist.append(labels[q] in set(labels[d_rows][cands.rows].tolist()))
+        answers = identify(
+            vectors[q_rows],
+            gallery,
+            threshold=threshold if score == "fused" else None,
+            exclude=exclude,
+            rescore=rescorer,
+        )
+        if score == "fused":
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+            shortlisted = [
+                set(gallery.labels[rescorer.candidates_[i].rows].tolist())
+                for i in range(len(q_rows))
+            ]
+        predictions[score] = [list(a.individuals) for a in answers]
     truths = truth.tolist()
     known = truth != NEW_INDIVIDUAL
+    in_shortlist = np.array([labels[q] in shortlisted[i] for i, q in enumerate(q_rows)])
     return RerankEvaluation(
         n_queries=len(q_rows),
         n_database=len(d_rows),
@@ -131,10 +142,8 @@ def evaluate_reranked(
         **{f"top1_{s}": top_k_accuracy(predictions[s], truths, 1) for s in SCORES},
         **{f"top5_{s}": top_k_accuracy(predictions[s], truths, 5) for s in SCORES},
         map5_fused=map_at_k(predictions["fused"], truths, 5),
-        shortlist_recall=float(np.mean(np.asarray(in_shortlist)[known]))
-        if known.any()
-        else math.nan,
-        threshold=threshold,
+        shortlist_recall=float(np.mean(in_shortlist[known])) if known.any() else math.nan,
+        threshold=None if threshold is None else float(getattr(threshold, "value", threshold)),
         ms_per_query=1000.0 * elapsed / len(q_rows),
         cpu_ms_per_query=1000.0 * cpu / len(q_rows),
         ms_extract_per_photo=_time_extraction(config, extract_sample),

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from photoid.errors import ConfigError, NotFittedError, PhotoidError, check_choice
-from photoid.identify import Identification, place_new_individual
 from photoid.local.calibration import FUSIONS, ProbabilityFusion, ScoreCalibrator
 from photoid.local.features import FeatureConfig, LocalFeatures
 from photoid.local.matching import LocalMatcher, MatchConfig
@@ -158,16 +157,18 @@ class LocalReranker:
         rows = rows[np.lexsort((rows, -sim[rows]))]
         return rows.astype(np.int64), sim[rows].astype(np.float64)
 
-    def rerank(
-        self, vector: np.ndarray, features: LocalFeatures | None, exclude: int = -1
+    def score(
+        self, features: LocalFeatures | None, rows: np.ndarray, similarities: np.ndarray
     ) -> RerankedCandidates:
-        """Shortlist the database for one query (embedding ``(d,)`` and its keypoints; a
-        query without keypoints gets local score 0) and score every candidate."""
+        """Score database photos ``rows`` ``(m,)`` (a shortlist, best first) for one query
+        with keypoints ``features`` (None: local score 0) and embedding similarities
+        ``similarities`` ``(m,)`` to those photos."""
         if not hasattr(self, "local_calibrator_"):
             raise NotFittedError(
                 "LocalReranker is not fitted yet; call fit(vectors, features, labels)."
             )
-        rows, sim = self._shortlist(vector, exclude)
+        rows = np.asarray(rows, dtype=np.int64)
+        sim = np.asarray(similarities, dtype=np.float64)
         if features is None:
             local = np.zeros(len(rows))
         else:
@@ -177,29 +178,37 @@ class LocalReranker:
         fused = self.fusion_.predict(np.column_stack([p_global, p_local]))
         return RerankedCandidates(rows, sim, local, p_global, p_local, fused)
 
-    def identify(
+
+class LocalRescorer:
+    """A :class:`photoid.identify.Rescorer`: re-scores the shortlist that identification's
+    search proposes for query ``i`` of a batch by local-feature evidence against its keypoints
+    ``query_features[i]`` (None where a query has none), with a fitted
+    :class:`LocalReranker` whose database rows are the gallery's rows, in the same order.
+
+    ``score``: ``"fused"`` (P(same individual), scale ``"probability"``), ``"local"``
+    (verified inliers, scale ``"inliers"``) or ``"global"`` (the embedding similarity, the
+    gallery's scale, restricted to the shortlist). ``candidates_[i]``: the last
+    :class:`RerankedCandidates` of query ``i``.
+    """
+
+    def __init__(
         self,
-        candidates: RerankedCandidates,
-        *,
-        k: int = 5,
-        threshold: float | None = None,
+        reranker: LocalReranker,
+        query_features: Sequence[LocalFeatures | None],
         score: str = "fused",
-    ) -> Identification:
-        """Top-``k`` individuals of a re-ranked shortlist by ``score`` (``"fused"``,
-        ``"local"`` or ``"global"``), each scored by its best photo. ``threshold`` is in the
-        reported units (a probability for ``"fused"``): ``new_individual`` goes at the first
-        rank below it, as in :func:`photoid.identify.identify`."""
+        global_scale: str = "cosine",
+    ):
         check_choice("score", score, SCORES)
-        value = {
-            "fused": candidates.fused,
-            "local": candidates.local_score,
-            "global": candidates.global_similarity,
-        }[score]
-        names: list[str] = []
-        scores: list[float] = []
-        for pos in candidates.ranking(score):
-            name = self.labels_[candidates.rows[pos]]
-            if name not in names:
-                names.append(name)
-                scores.append(float(value[pos]))
-        return place_new_individual(names[:k], scores[:k], k, threshold)
+        self.reranker, self.query_features, self.score = reranker, list(query_features), score
+        self.shortlist = reranker.config.top_n
+        self.scale = {"fused": "probability", "local": "inliers", "global": global_scale}[score]
+        self.candidates_: dict[int, RerankedCandidates] = {}
+
+    def rescore(self, query: int, ids: np.ndarray, similarities: np.ndarray) -> np.ndarray:
+        cands = self.reranker.score(self.query_features[query], ids, similarities)
+        self.candidates_[query] = cands
+        return {
+            "fused": cands.fused,
+            "local": cands.local_score,
+            "global": cands.global_similarity,
+        }[self.score]

@@ -26,6 +26,8 @@ LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db
 #: Version of the photo → input-tensor pipeline (decode, crop, resize). Part of every
 #: fingerprint, so that a change to it never serves vectors cached by the old one.
 PIPELINE_VERSION = 2
+#: ``weights="random"`` networks are initialised from this seed.
+RANDOM_INIT_SEED = 0
 LITE0_MEAN = (0.5, 0.5, 0.5)
 LITE0_STD = (0.5, 0.5, 0.5)
 
@@ -90,7 +92,11 @@ def create_backbone(
             " List them with: python -c 'import timm; print(timm.list_models())'."
         )
     try:
-        model = timm.create_model(name, pretrained=False, num_classes=0)
+        # seeded: a "random" model is the same network every time (its fingerprint says
+        # "random", so two of them must embed alike); the caller's RNG is left untouched
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_INIT_SEED)
+            model = timm.create_model(name, pretrained=False, num_classes=0)
     except Exception as exc:  # timm raises many types for odd configs
         raise ModelError(f"timm could not build {name!r}: {exc}") from exc
     cfg = model.pretrained_cfg

@@ -69,7 +69,7 @@ class ModelSpec:
             return
         place = f"{where}: " if where else ""
         raise ModelError(
-            f"{place}{what} come from another model.\n"
+            f"{place}another model than expected ({what}).\n"
             f"  expected: {self.describe()}\n"
             f"  given:    {other.describe()}\n"
             "Use the same model (the catalog's: photoid catalog stats shows it), or re-embed "

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from photoid.calibrate import suggest_threshold
 from photoid.config import TrainConfig, save_config
 from photoid.data.splits import ClosedSplit
 from photoid.data.table import PhotoTable
@@ -165,37 +166,19 @@ def _final_evaluation(state: RunState) -> EvaluationResult | None:
         return None
     protocol = ClosedSplit(data.query_split, data.train_split, data.split_column)
     result = _score_rows(vectors, state.catalog, rows, protocol)
-    payload = {**result.to_json(), "suggested_threshold": threshold}
+    payload = {
+        **result.to_json(),
+        "suggested_threshold": None if threshold is None else threshold.value,
+        "suggested_threshold_method": None if threshold is None else threshold.method,
+    }
     if state.clean_features is not None:  # the frozen backbone's pooled features, untrained
         before = _score_rows(state.clean_features.numpy(), state.catalog, rows, protocol)
         payload.update(pooled_top1=before.top1, pooled_map5=before.map5)
     (state.out / "final.json").write_text(json.dumps(payload, sort_keys=True) + "\n")
     state.log("best model on the query split:\n" + result.format())
     if threshold is not None:
-        state.log(f"suggested new_individual threshold (held-out photos): {threshold:.3f}")
+        state.log(f"suggested new_individual threshold: {threshold.value:.3f} ({threshold.method})")
     return result
-
-
-def suggest_threshold(
-    vectors: np.ndarray, labels: np.ndarray, val: np.ndarray, train: np.ndarray
-) -> float | None:
-    """A cosine threshold for ``new_individual`` from held-out photos: each held-out photo's
-    best match among its own individual's training photos (what a known query sees) and among
-    the others (what it would see were its individual new); the threshold maximises the mean
-    of the two accuracies. None without held-out photos."""
-    if len(val) == 0:
-        return None
-    sim = vectors[val] @ vectors[train].T
-    same = labels[val][:, None] == labels[train][None, :]
-    known = np.where(same, sim, -np.inf).max(axis=1)
-    unknown = np.where(~same, sim, -np.inf).max(axis=1)
-    ok = np.isfinite(known) & np.isfinite(unknown)
-    known, unknown = known[ok], unknown[ok]
-    if len(known) == 0:
-        return None
-    candidates = np.unique(np.concatenate([known, unknown]))
-    scores = [((known >= t).mean() + (unknown < t).mean()) / 2 for t in candidates]
-    return float(candidates[int(np.argmax(scores))])
 
 
 def evaluate_model(

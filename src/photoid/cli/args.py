@@ -1,0 +1,124 @@
+"""Argument groups that several commands share, and their translation into the options of
+the Python API. Nothing here reads a photo or builds a model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from photoid.data.loaders import load_photos
+from photoid.data.splits import ClosedSplit, LeaveOneOut, OpenSet
+from photoid.data.table import PhotoTable
+
+
+def add_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="folder (per-individual sub-folders or metadata.csv) or CSV")
+    p.add_argument("--path-column", help="CSV column holding image paths (default: path)")
+    p.add_argument("--identity-column", help="CSV column holding individual IDs")
+
+
+def add_model(p: argparse.ArgumentParser, *, trained: bool = True) -> None:
+    """Which model: ``--backbone``/``--weights``/``--image-size``, or ``--model``."""
+    g = p.add_argument_group("model")
+    g.add_argument("--backbone", help="timm model name (default: efficientnet_lite0)")
+    g.add_argument("--weights", help="local weights file, or 'random' (default: built-in)")
+    g.add_argument("--image-size", type=int, help="input size in pixels (default: model's)")
+    if trained:
+        g.add_argument("--model", help="a trained model (RUN/best.pt from photoid train)")
+
+
+def add_embedding(p: argparse.ArgumentParser) -> None:
+    """How photos are embedded (speed, device, cache, unreadable photos)."""
+    g = p.add_argument_group("embedding")
+    g.add_argument("--batch-size", type=int, help="photos per batch (default: 32 CPU, 256 GPU)")
+    g.add_argument("--workers", type=int, help="data-loading processes (default: auto)")
+    g.add_argument(
+        "--engine",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="inference engine (default auto: ONNX Runtime on a CPU, PyTorch on a GPU)",
+    )
+    g.add_argument("--device", help="'cpu', 'cuda' or 'cuda:N' (default: a GPU if there is one)")
+    g.add_argument("--no-cache", action="store_true", help="do not read or write cached vectors")
+    g.add_argument("--strict", action="store_true", help="stop at the first unreadable photo")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_rerank(p: argparse.ArgumentParser) -> None:
+    """Local-feature re-ranking of the embedding's shortlist (photoid.local)."""
+    g = p.add_argument_group("re-ranking by local features")
+    g.add_argument(
+        "--rerank",
+        choices=("none", "local"),
+        default="none",
+        help="'local': re-score the embedding's shortlist by verified keypoint matches, fused "
+        "to a probability (--threshold is then a probability)",
+    )
+    g.add_argument("--rerank-preset", default="sift", help="sift, sift-all, sift-fast, orb")
+    g.add_argument("--rerank-top", type=int, help="photos the embedding shortlists (default 100)")
+
+
+def add_answers(p: argparse.ArgumentParser, *, threshold_help: str) -> None:
+    """How answers are ranked and when new_individual is placed."""
+    p.add_argument("-k", type=int, default=5, help="individuals per answer (default 5)")
+    p.add_argument("--threshold", type=float, help=threshold_help)
+    p.add_argument(
+        "--aggregation",
+        choices=("max", "mean_top"),
+        default="max",
+        help="an individual scores its best photo, or the mean of its best few",
+    )
+    p.add_argument("--top-photos", type=int, default=3, help="mean_top: photos averaged")
+    p.add_argument("--json", action="store_true", help="one JSON line per photo")
+
+
+def load_table(args: argparse.Namespace) -> PhotoTable:
+    columns = {}
+    if args.path_column:
+        columns["path"] = args.path_column
+    if args.identity_column:
+        columns["identity"] = args.identity_column
+    return load_photos(args.source, columns=columns or None)
+
+
+def model_options(args: argparse.Namespace) -> dict:
+    """Keyword arguments of :func:`photoid.models.factory.create_model` (and of
+    :func:`photoid.catalog.model.catalog_model`)."""
+    return {
+        "backbone": args.backbone,
+        "weights": args.weights,
+        "image_size": args.image_size,
+        "model_file": getattr(args, "model", None),
+    }
+
+
+def embed_options(args: argparse.Namespace) -> dict:
+    """Keyword arguments of :func:`photoid.embed.embed_paths`."""
+    return {
+        "batch_size": args.batch_size,
+        "num_workers": args.workers,
+        "use_cache": not args.no_cache,
+        "progress": not args.quiet and sys.stderr.isatty(),
+        "strict": args.strict,
+        "engine": args.engine,
+        "device": args.device,
+    }
+
+
+def rerank_config(args: argparse.Namespace):
+    """The re-ranking config asked for, or None without ``--rerank local``."""
+    if args.rerank != "local":
+        return None
+    from photoid.local.pipeline import rerank_config as preset
+
+    return preset(args.rerank_preset, args.rerank_top)
+
+
+def protocol(args: argparse.Namespace):
+    """The split object of ``--protocol`` and the split options."""
+    closed = ClosedSplit(args.query_split, args.database_split, args.split_column)
+    if args.protocol == "closed":
+        return closed
+    if args.protocol == "loo":
+        return LeaveOneOut()
+    return OpenSet(closed, args.unknown_fraction, args.seed)

@@ -1,0 +1,89 @@
+"""``photoid evaluate``: score identification on a photo table."""
+
+from __future__ import annotations
+
+import argparse
+
+from photoid.cli import args as common
+from photoid.cli.output import print_result, say
+
+#: ``--protocol open`` without ``--threshold``: a fixed cosine threshold, announced.
+DEFAULT_OPEN_THRESHOLD = 0.5
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="score identification on a catalog of photos")
+    common.add_source(p)
+    p.add_argument(
+        "--protocol",
+        choices=("closed", "loo", "open"),
+        default="closed",
+        help="closed split, leave-one-out, or open set (some individuals removed)",
+    )
+    p.add_argument("--split-column", default="split", help="column naming each photo's split")
+    p.add_argument("--query-split", default="test", help="value of the query photos")
+    p.add_argument("--database-split", default="train", help="value of the database photos")
+    p.add_argument("--unknown-fraction", type=float, default=0.3, help="open set: share removed")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="open set: which individuals are removed; --rerank-queries: which",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="score under which new_individual ranks (cosine similarity; with "
+        "--rerank local a probability)",
+    )
+    p.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine")
+    p.add_argument("--aggregation", choices=("max", "mean_top"), default="max")
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.add_argument("--output", help="also write the JSON to this file")
+    common.add_model(p)
+    common.add_embedding(p)
+    common.add_rerank(p)
+    p.add_argument(
+        "--rerank-queries", type=int, help="re-rank a seeded (--seed) subset of this many queries"
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from photoid.evaluate import evaluate_photos
+    from photoid.local.pipeline import evaluate_local
+    from photoid.models.factory import create_model
+
+    table = common.load_table(args)
+    protocol = common.protocol(args)
+    protocol.split(table)  # a bad split fails before the model is built
+    model = create_model(**common.model_options(args))
+    threshold = args.threshold
+    if threshold is None and args.protocol == "open":
+        threshold = DEFAULT_OPEN_THRESHOLD
+        say(f"open set: new_individual threshold {threshold} (fixed; pass --threshold)")
+    rerank = common.rerank_config(args)
+    embed = common.embed_options(args)
+    if rerank is None:
+        result = evaluate_photos(
+            table,
+            model,
+            protocol,
+            threshold=threshold,
+            metric=args.metric,
+            aggregation=args.aggregation,
+            **embed,
+        )
+    else:
+        result = evaluate_local(
+            table,
+            model,
+            protocol.split(table),
+            rerank,
+            threshold=threshold,
+            n_queries=args.rerank_queries,
+            seed=args.seed,
+            **embed,
+        )
+    print_result(result, args.json, args.output)
+    return 0

@@ -1,0 +1,97 @@
+"""Everything the CLI prints: stderr messages, JSON lines, answers. No library work here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from photoid.identify import PhotoAnswer
+
+
+def say(message: str) -> None:
+    """A progress or status line, on stderr."""
+    print(message, file=sys.stderr, flush=True)
+
+
+class _StderrHandler(logging.Handler):
+    """Writes ``photoid`` log records to whatever ``sys.stderr`` is at the time."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        say(self.format(record))
+
+
+def show_library_messages(level: int = logging.INFO) -> None:
+    """Print the library's ``photoid`` log messages (embedding counts, skipped photos, …) on
+    stderr, once however often it is called."""
+    logger = logging.getLogger("photoid")
+    logger.setLevel(level)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
+def clean_json(value):
+    """``value`` with NaN floats replaced by None, recursively (JSON has no NaN)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: clean_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_json(v) for v in value]
+    return value
+
+
+def emit_json(payload: dict, output: str | Path | None = None) -> None:
+    """Print ``payload`` as one sorted JSON line (NaN as null); also write it to ``output``."""
+    line = json.dumps(clean_json(payload), sort_keys=True)
+    print(line)
+    if output:
+        Path(output).write_text(line + "\n")
+
+
+def print_result(result, as_json: bool, output: str | None = None) -> None:
+    """An evaluation result (``format()`` and ``to_json()``): text or one JSON line; the JSON
+    also goes to ``output`` when given."""
+    if as_json:
+        emit_json(result.to_json(), output)
+        return
+    print(result.format())
+    if output:
+        line = json.dumps(clean_json(result.to_json()), sort_keys=True)
+        Path(output).write_text(line + "\n")
+
+
+def print_answers(answers: Sequence[PhotoAnswer], as_json: bool) -> int:
+    """Print each query photo's answer as a JSON line or a readable line. Returns the exit
+    code: 1 if any photo was skipped, else 0."""
+    for a in answers:
+        got = a.answer
+        if as_json:
+            emit_json(
+                {
+                    "photo": a.path,
+                    "individuals": list(got.individuals) if got else [],
+                    "scores": [round(s, 6) for s in got.scores] if got else [],
+                    "scale": got.scale if got else None,
+                    "error": None if got else a.reason,
+                }
+            )
+        elif got is None:
+            print(f"{a.path}: skipped: {a.reason}")
+        else:
+            ranked = "  ".join(
+                f"{n} ({s:.3f})" for n, s in zip(got.individuals, got.scores, strict=True)
+            )
+            print(f"{a.path}: {ranked}")
+    return 0 if all(a.answer is not None for a in answers) else 1
+
+
+def elapsed(start: float) -> str:
+    return f"{time.perf_counter() - start:.1f} s"

@@ -1,0 +1,162 @@
+"""Local re-ranking end to end, as the CLI and the Python API use it: photos in, keypoints
+extracted (or read from the store), the embedding's shortlist re-scored inside
+:func:`photoid.identify.identify`."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from photoid.data.images import read_image
+from photoid.data.splits import QueryDatabaseSplit
+from photoid.data.table import PhotoTable
+from photoid.embed import Embeddings, embed_paths, embed_table, log_embedding
+from photoid.errors import ConfigError
+from photoid.identify import Gallery, PhotoAnswer, Threshold, answers_for, identify
+from photoid.local.evaluate import RerankEvaluation, evaluate_reranked
+from photoid.local.features import FeatureExtractor
+from photoid.local.rerank import LocalReranker, LocalRescorer, RerankConfig, rerank_preset
+from photoid.local.store import FeatureSet, extract_features, extract_table_features
+
+log = logging.getLogger("photoid")
+
+
+def rerank_config(preset: str = "sift", top_n: int | None = None) -> RerankConfig:
+    """The named preset (:data:`photoid.local.rerank.PRESETS`), with ``top_n`` applied."""
+    config = rerank_preset(preset)
+    return config if top_n is None else dataclasses.replace(config, top_n=top_n)
+
+
+def keypoints(
+    photos: PhotoTable | Sequence[str],
+    config: RerankConfig,
+    *,
+    use_cache: bool = True,
+    progress: bool = False,
+    strict: bool = False,
+) -> FeatureSet:
+    """Keypoints of a table's photos (honouring boxes) or of photo paths, extracted once and
+    stored (``use_cache``); logs what it did."""
+    start = time.perf_counter()
+    extractor = FeatureExtractor(config.features)
+    kwargs = {"use_cache": use_cache, "progress": progress, "strict": strict}
+    if isinstance(photos, PhotoTable):
+        feats = extract_table_features(photos, extractor, **kwargs)
+    else:
+        feats = extract_features(list(photos), extractor, **kwargs)
+    n = len(feats.features)
+    log.info(
+        "keypoints of %d photos (%d extracted, %d from the store) in %.1f s; %s",
+        n, feats.n_computed, n - feats.n_computed, time.perf_counter() - start,
+        feats.report.summary(),
+    )  # fmt: skip
+    return feats
+
+
+def subsample_queries(split: QueryDatabaseSplit, n: int | None, seed: int) -> QueryDatabaseSplit:
+    """At most ``n`` of ``split``'s queries, drawn without replacement by ``seed``."""
+    if n is None or n >= len(split.query):
+        return split
+    if n < 1:
+        raise ConfigError(f"the number of re-ranked queries must be >= 1, got {n}.")
+    keep = np.sort(np.random.default_rng(seed).choice(len(split.query), size=n, replace=False))
+    return dataclasses.replace(split, query=split.query[keep], truth=split.truth[keep])
+
+
+def evaluate_local(
+    table: PhotoTable,
+    model,
+    split: QueryDatabaseSplit,
+    config: RerankConfig,
+    *,
+    threshold: Threshold | float | None = None,
+    n_queries: int | None = None,
+    seed: int = 0,
+    **embed,
+) -> RerankEvaluation:
+    """Embed ``table`` with ``model``, extract keypoints, and score global, local and fused
+    identification side by side on ``split`` (a seeded subset of ``n_queries`` queries when
+    given); see :func:`~photoid.local.evaluate.evaluate_reranked`."""
+    emb = _embedded(table, model, embed)
+    n_all = len(split.query)
+    split = subsample_queries(split, n_queries, seed)
+    if len(split.query) < n_all:
+        log.info(
+            "re-ranking a seeded subset: %d of %d queries (seed %d)", len(split.query), n_all, seed
+        )
+    feats = keypoints(table, config, **_feature_options(embed))
+    sample = [read_image(table.paths[i]) for i in split.query[:10] if feats.valid[i]]
+    return evaluate_reranked(
+        emb.vectors, emb.valid, feats, table, split, config, threshold=threshold,
+        extract_sample=sample,
+    )  # fmt: skip
+
+
+def identify_photos_reranked(
+    vectors: np.ndarray,
+    valid: np.ndarray,
+    gallery_photos: PhotoTable | Sequence[str],
+    labels: np.ndarray,
+    gallery: Gallery | None,
+    model,
+    paths: Sequence[str],
+    config: RerankConfig,
+    *,
+    k: int = 5,
+    threshold: Threshold | float | None = None,
+    aggregation: str = "max",
+    top_photos: int = 3,
+    **embed,
+) -> list[PhotoAnswer]:
+    """Answer the photos ``paths`` against gallery photos ``gallery_photos`` (a table, or
+    their paths) with embeddings ``vectors`` ``(n, d)`` (``valid`` False where unreadable)
+    and identities ``labels``, re-ranked by local features. ``gallery``: their search index
+    (rows = the valid rows, in order; None builds an exact one). Queries are embedded with
+    ``model``, which must be the gallery's (checked by the caller). ``threshold`` is on the
+    fused probability scale."""
+    feats = keypoints(gallery_photos, config, **_feature_options(embed))
+    ok = np.flatnonzero(valid)
+    reranker = LocalReranker(config).fit(vectors[ok], [feats.features[i] for i in ok], labels[ok])
+    if gallery is None:
+        gallery = Gallery.from_embeddings(vectors[ok], labels[ok])
+    paths = list(paths)
+    queries = embed_paths(paths, model, **embed)
+    qfeats = keypoints(paths, config, **_feature_options(embed))
+    readable = queries.valid.copy()
+    rows = np.flatnonzero(readable)
+    rescorer = LocalRescorer(reranker, [qfeats.features[i] for i in rows], "fused", gallery.scale)
+    answers = identify(
+        queries.vectors[rows], gallery, k=k, threshold=threshold, aggregation=aggregation,
+        top_photos=top_photos, rescore=rescorer,
+    ) if len(rows) else []  # fmt: skip
+    reasons = {s.path: s.reason for s in queries.report.skipped}
+    return answers_for(paths, readable, answers, reasons)
+
+
+def identify_table_reranked(
+    table: PhotoTable, model, paths: Sequence[str], config: RerankConfig, **options
+) -> list[PhotoAnswer]:
+    """:func:`identify_photos_reranked` with ``table``'s photos as the gallery."""
+    embed = {k: v for k, v in options.items() if k not in _IDENTIFY_OPTIONS}
+    emb = _embedded(table, model, embed)
+    return identify_photos_reranked(
+        emb.vectors, emb.valid, table, table.identities, None, model, paths, config, **options
+    )
+
+
+_IDENTIFY_OPTIONS = ("k", "threshold", "aggregation", "top_photos")
+
+
+def _embedded(table: PhotoTable, model, embed: dict) -> Embeddings:
+    start = time.perf_counter()
+    emb = embed_table(table, model, **embed)
+    log_embedding(emb, start)
+    return emb
+
+
+def _feature_options(embed: dict) -> dict:
+    return {key: embed[key] for key in ("use_cache", "progress", "strict") if key in embed}
