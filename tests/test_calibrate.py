@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from photoid.calibrate import ThresholdCalibrator
+from photoid.calibrate import ThresholdCalibrator, suggest_threshold
 from photoid.errors import NotFittedError, PhotoidError
 from photoid.identify import Identification, place_new_individual
 from photoid.metrics import NEW_INDIVIDUAL, map_at_k
@@ -56,3 +56,26 @@ def test_needs_known_and_unknown_queries_and_fit():
         ThresholdCalibrator().fit(ANSWERS[:2], TRUTHS[:2])
     with pytest.raises(NotFittedError):
         ThresholdCalibrator().format_curve()
+
+
+def test_calibrated_threshold_says_its_scale_and_method():
+    cal = ThresholdCalibrator().fit(ANSWERS, TRUTHS)
+    t = cal.threshold()
+    assert (t.value, t.scale) == (cal.threshold_, "cosine")
+    assert t.method == "calibrated: max MAP@5 at new share 0.50"
+    held = ThresholdCalibrator(false_match_rate=0.0).fit(ANSWERS, TRUTHS).threshold()
+    assert held.method == "calibrated: false-match rate <= 0.000"
+
+
+def test_training_suggestion_uses_the_calibrator():
+    # train photos: a at 0°, b at 90°; held-out: a at 10°, b at 80°. As known queries both
+    # score 0.985 for their own individual; as unknown ones (own individual removed) 0.174.
+    # Every threshold in (0.174, 0.985] gives MAP@5 1; the calibrator takes the middle.
+    deg = np.deg2rad([0, 90, 10, 80])
+    vectors = np.column_stack([np.cos(deg), np.sin(deg)]).astype(np.float32)
+    labels = np.array(["a", "b", "a", "b"], dtype=object)
+    t = suggest_threshold(vectors, labels, val=np.array([2, 3]), train=np.array([0, 1]))
+    cos10, cos80 = np.cos(np.deg2rad(10)), np.cos(np.deg2rad(80))
+    assert t.value == pytest.approx((cos10 + cos80) / 2, abs=1e-6)
+    assert t.scale == "cosine" and t.method.startswith("suggested: max MAP@5")
+    assert suggest_threshold(vectors, labels, val=np.array([], int), train=np.array([0, 1])) is None

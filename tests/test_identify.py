@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from photoid.errors import ConfigError
-from photoid.identify import Gallery, identify
+from photoid.identify import Gallery, Threshold, identify
 from photoid.metrics import NEW_INDIVIDUAL
 
 
@@ -60,3 +60,52 @@ def test_deep_galleries_still_find_five_individuals():
     )
     [answer] = identify(np.array([[1.0, 0, 0]]), gallery)
     assert answer.individuals[0] == "x" and len(answer.individuals) == 5
+
+
+class _Reverse:
+    """A rescorer that scores each shortlisted photo by its rank from the bottom (so the
+    index's worst candidate comes first), on the probability scale."""
+
+    scale = "probability"
+    shortlist = 3
+
+    def __init__(self):
+        self.seen = []
+
+    def rescore(self, query, ids, similarities):
+        self.seen.append((query, ids.tolist()))
+        return np.linspace(0.1, 0.9, len(ids))
+
+
+def test_threshold_equal_to_a_score_keeps_that_individual_above_new(gallery: Gallery):
+    [answer] = identify(np.array([_unit(10)]), gallery, threshold=1.0)  # b is at exactly 0°
+    assert answer.individuals[:2] == ("b", NEW_INDIVIDUAL)  # score < threshold, not <=
+
+
+def test_a_threshold_carries_its_scale(gallery: Gallery):
+    t = Threshold(0.9, "cosine", "calibrated: test")
+    [answer] = identify(np.array([_unit(45)]), gallery, threshold=t)
+    assert answer.individuals[:3] == ("a", "c", NEW_INDIVIDUAL)  # b is 35° away: cos 0.82
+    assert answer.scale == "cosine" and answer.scores[2] == 0.9
+    with pytest.raises(ConfigError, match="probability value"):
+        identify(np.array([_unit(45)]), gallery, threshold=Threshold(0.5, "probability"))
+    with pytest.raises(ConfigError, match="threshold scale"):
+        Threshold(0.5, "cosin")
+    assert Threshold.from_json(t.to_json()) == t
+
+
+def test_a_rescorer_reorders_the_index_shortlist_only(gallery: Gallery):
+    rescorer = _Reverse()
+    [answer] = identify(np.array([_unit(45)]), gallery, rescore=rescorer, threshold=0.5)
+    # the index's top 3 photos for 45°: a@50° (row 1), c@30° (row 3), b@10° (row 2)
+    assert rescorer.seen == [(0, [1, 3, 2])]
+    assert answer.individuals == ("b", "c", NEW_INDIVIDUAL, "a")
+    assert answer.scores == pytest.approx((0.9, 0.5, 0.5, 0.1))
+    assert answer.scale == "probability" and answer.photo_ids == (2, 3, -1, 1)
+    # the query itself excluded (leave-one-out) before the shortlist is cut
+    identify(np.array([_unit(52)]), gallery, rescore=rescorer, exclude=np.array([1]))
+    assert rescorer.seen[-1] == (0, [3, 4, 2])  # c 22°, d 38°, b 42° away; not a (itself)
+    with pytest.raises(ConfigError, match="cosine value"):
+        identify(
+            np.array([_unit(45)]), gallery, rescore=rescorer, threshold=Threshold(0.5, "cosine")
+        )

@@ -357,3 +357,17 @@ def test_open_set_accuracy_rejects_bad_input():
         open_set_accuracy(["a"], ["a"], [1])
     with pytest.raises(PhotoidError, match="marked known"):
         open_set_accuracy([NEW], [NEW], [True])
+
+
+def test_json_ready_turns_undefined_figures_into_null():
+    from dataclasses import dataclass
+
+    from photoid.metrics import json_ready
+
+    @dataclass
+    class Figures:
+        top1: float
+        per_seed: tuple
+
+    value = json_ready({"f": Figures(float("nan"), (0.5, float("nan"))), "n": 3})
+    assert value == {"f": {"top1": None, "per_seed": [0.5, None]}, "n": 3}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from photoid.errors import PhotoidError
 from photoid.identify import Gallery, Threshold, as_threshold, identify
 from photoid.metrics import (
     NEW_INDIVIDUAL,
+    json_ready,
     map_at_k,
     mean_average_precision,
     open_set_accuracy,
@@ -51,10 +52,7 @@ class EvaluationResult:
 
     def to_json(self) -> dict:
         """Plain dict for JSON; NaN becomes None."""
-        return {
-            k: (None if isinstance(v, float) and math.isnan(v) else v)
-            for k, v in asdict(self).items()
-        }
+        return json_ready(self)
 
     def format(self) -> str:
         lines = [

@@ -13,6 +13,7 @@ The database is ranked by descending similarity; ties keep database index order.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -309,3 +310,19 @@ def open_set_accuracy(
     known_acc = float(correct[is_known].mean()) if is_known.any() else float("nan")
     unknown_acc = float(correct[~is_known].mean()) if (~is_known).any() else float("nan")
     return OpenSetAccuracy(known_acc, unknown_acc, (known_acc + unknown_acc) / 2)
+
+
+def json_ready(value):
+    """``value`` for JSON: a dataclass as its fields, NaN (an undefined figure) as None,
+    recursively through dicts, lists and tuples."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    return value

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
+from contextlib import closing
 
 import numpy as np
 import pytest
@@ -9,7 +11,8 @@ from store_helpers import DIM, MODEL, batch, check_consistent, vector_for
 from photoid.catalog.lookup import identify_in_catalog
 from photoid.catalog.segments import WriterLock
 from photoid.catalog.store import CatalogStore
-from photoid.errors import CatalogError, ModelError
+from photoid.errors import CatalogError, ConfigError, ModelError
+from photoid.identify import Threshold
 from photoid.metrics import NEW_INDIVIDUAL
 
 
@@ -134,3 +137,17 @@ def test_large_catalog_search_is_approximate_and_cached(store: CatalogStore):
     store.rename("ind0", "zed")  # a new catalog state: the next search retrains
     catalog_gallery(store, approximate_from=500)
     assert [p.name for p in (store.root / "index").glob("*.faiss")] != [cached[0].name]
+
+
+def test_threshold_is_stored_with_its_scale_and_method(store: CatalogStore):
+    store.set_threshold(Threshold(0.62, "cosine", "calibrated: max MAP@5 at new share 0.30"))
+    assert store.threshold == Threshold(0.62, "cosine", "calibrated: max MAP@5 at new share 0.30")
+    assert store.stats().threshold == store.threshold
+    store.set_threshold(0.5)  # a plain number is on the catalog's scale
+    assert store.threshold == Threshold(0.5, "cosine", "given")
+    with pytest.raises(ConfigError, match="probability value"):
+        store.set_threshold(Threshold(0.5, "probability"))
+    # a catalog written by photoid 0.1 holds a bare number: read on the catalog's scale
+    with closing(sqlite3.connect(store.db_path)) as db, db:
+        db.execute("UPDATE meta SET value = '0.7' WHERE key = 'threshold'")
+    assert store.threshold == Threshold(0.7, "cosine", "stored without its method")

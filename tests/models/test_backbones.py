@@ -55,3 +55,16 @@ def test_fingerprint_changes_with_preprocessing():
     assert (
         a.fingerprint == create_backbone("resnet10t", weights="random", image_size=64).fingerprint
     )
+
+
+def test_random_weights_are_the_same_network_and_leave_the_rng_alone():
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = create_backbone("resnet10t", weights="random", image_size=32)
+    after = torch.rand(1)
+    assert torch.equal(before, after)  # building it drew nothing from the caller's RNG
+    b = create_backbone("resnet10t", weights="random", image_size=32)
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+    assert a.spec == b.spec and a.spec.weights == "random"

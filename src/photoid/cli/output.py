@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from photoid.identify import PhotoAnswer
+from photoid.metrics import json_ready
 
 
 def say(message: str) -> None:
@@ -37,20 +37,9 @@ def show_library_messages(level: int = logging.INFO) -> None:
         logger.propagate = False
 
 
-def clean_json(value):
-    """``value`` with NaN floats replaced by None, recursively (JSON has no NaN)."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: clean_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean_json(v) for v in value]
-    return value
-
-
 def emit_json(payload: dict, output: str | Path | None = None) -> None:
     """Print ``payload`` as one sorted JSON line (NaN as null); also write it to ``output``."""
-    line = json.dumps(clean_json(payload), sort_keys=True)
+    line = json.dumps(json_ready(payload), sort_keys=True)
     print(line)
     if output:
         Path(output).write_text(line + "\n")
@@ -64,7 +53,7 @@ def print_result(result, as_json: bool, output: str | None = None) -> None:
         return
     print(result.format())
     if output:
-        line = json.dumps(clean_json(result.to_json()), sort_keys=True)
+        line = json.dumps(json_ready(result.to_json()), sort_keys=True)
         Path(output).write_text(line + "\n")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,7 +14,7 @@ from photoid.errors import PhotoidError
 from photoid.identify import Gallery, Threshold, identify
 from photoid.local.rerank import SCORES, LocalReranker, LocalRescorer, RerankConfig
 from photoid.local.store import FeatureSet
-from photoid.metrics import NEW_INDIVIDUAL, map_at_k, top_k_accuracy
+from photoid.metrics import NEW_INDIVIDUAL, json_ready, map_at_k, top_k_accuracy
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,7 @@ class RerankEvaluation:
 
     def to_json(self) -> dict:
         """Plain dict for JSON; NaN becomes None."""
-        return {
-            k: (None if isinstance(v, float) and math.isnan(v) else v)
-            for k, v in asdict(self).items()
-        }
+        return json_ready(self)
 
     def format(self) -> str:
         rows = [
