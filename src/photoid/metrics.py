@@ -9,6 +9,16 @@ Two families:
 
 Similarity matrices have shape ``(n_query, n_db)``, any real dtype, higher is more similar.
 The database is ranked by descending similarity; ties keep database index order.
+
+``precision_at_1``, ``map_at_r`` and ``mean_average_precision`` give the same figures as
+pytorch-metric-learning's ``AccuracyCalculator`` (``k=None``; ``precision_at_1``,
+``mean_average_precision_at_r``, ``mean_average_precision``), queries without a match left
+out as it does; ``tests/test_metrics.py`` checks this on separate and leave-one-out sets. They
+are kept rather than delegated because ``AccuracyCalculator`` starts from embeddings, searched
+with FAISS in torch, while these take the similarity matrix the caller scored (whatever its
+metric) and break ties by database order; and this module stays NumPy-only: ``data.splits``
+imports it, and the layering contract puts it beneath ``data``, ``models`` and ``losses``.
+MAP@5, top-k and the open-set metrics have no PML counterpart.
 """
 
 from __future__ import annotations
@@ -220,7 +230,8 @@ def map_at_r(
 
     Per query, R = number of relevant db items and AP@R = (1/R) * sum_{i<=R} P(i) * rel(i).
     Arguments, ``exclude_self`` and the exclusion of queries without a relevant db item are
-    as in ``mean_average_precision``.
+    as in ``mean_average_precision``. Matches pytorch-metric-learning's
+    ``mean_average_precision_at_r`` with ``k=None``.
     """
     return float(_retrieval_scores(similarity, query_labels, db_labels, exclude_self)[1].mean())
 
@@ -234,7 +245,8 @@ def precision_at_1(
     """Fraction of queries whose most similar db item has their label (Musgrave et al. 2020).
 
     Arguments and exclusions as in ``mean_average_precision`` (as pytorch-metric-learning's
-    ``AccuracyCalculator``, queries that cannot be right are left out, not scored 0).
+    ``AccuracyCalculator``, queries that cannot be right are left out, not scored 0). Matches
+    its ``precision_at_1``.
     """
     return float(_retrieval_scores(similarity, query_labels, db_labels, exclude_self)[2].mean())
 

@@ -131,22 +131,111 @@ def test_subcenter_arcface_uses_the_nearest_sub_centre(dtype):
     assert loss.logits(emb).shape == (3, 2)
 
 
-def test_margin_losses_agree_with_pytorch_metric_learning():
-    """Same value as PML for the same weights: PML's ArcFace margin is in degrees (as our
-    margin_deg), its CosFace margin a cosine offset (as our cos_margin)."""
-    torch.manual_seed(0)
-    emb, labels = torch.randn(10, 6, dtype=torch.float64), torch.randint(0, 4, (10,))
-    cases = [
-        ("arcface", {"margin_deg": 25.0}, pml.ArcFaceLoss, {"margin": 25.0}),
-        ("cosface", {"cos_margin": 0.3}, pml.CosFaceLoss, {"margin": 0.3}),
-    ]
-    for name, ours_params, pml_cls, pml_params in cases:
-        ours = create_loss(name, num_classes=4, embedding_dim=6, scale=20.0, **ours_params)
-        theirs = pml_cls(num_classes=4, embedding_size=6, scale=20.0, **pml_params)
-        ours, theirs = ours.double(), theirs.double()
-        with torch.no_grad():
-            theirs.W.copy_(ours.classifier.weight.t())
-        assert ours(emb, labels).item() == pytest.approx(theirs(emb, labels).item(), rel=1e-9)
+PML_CASES = [
+    # (ours, our params, PML class, PML params): PML's ArcFace margin is in degrees (as our
+    # margin_deg), its CosFace margin a cosine offset (as our cos_margin).
+    ("arcface", {"margin_deg": 25.0}, pml.ArcFaceLoss, {"margin": 25.0}),
+    (
+        "arcface",
+        {"margin_deg": 40.0, "sub_centers": 2},
+        pml.SubCenterArcFaceLoss,
+        {"margin": 40.0, "sub_centers": 2},
+    ),
+    (
+        "subcenter_arcface",
+        {"margin_deg": 25.0},
+        pml.SubCenterArcFaceLoss,
+        {"margin": 25.0, "sub_centers": 3},
+    ),
+    ("cosface", {"cos_margin": 0.3}, pml.CosFaceLoss, {"margin": 0.3}),
+]
+GRAD_TOL = {torch.float32: {"rtol": 1e-5, "atol": 1e-6}, torch.float64: {"rtol": 1e-10, "atol": 0}}
+
+
+def value_and_grads(loss, weight, emb, labels):
+    """The loss, d loss / d embeddings and d loss / d class weights."""
+    emb = emb.clone().requires_grad_()
+    value = loss(emb, labels)
+    grad_emb, grad_weight = torch.autograd.grad(value, [emb, weight])
+    return value, grad_emb, grad_weight
+
+
+def pml_twin(ours, pml_cls, pml_params, dtype):
+    """PML's loss with ``ours``'s class weights (PML keeps them transposed, (D, classes))."""
+    theirs = pml_cls(
+        num_classes=ours.num_classes, embedding_size=ours.embedding_dim, scale=20.0, **pml_params
+    ).to(dtype)
+    with torch.no_grad():
+        theirs.W.copy_(ours.classifier.weight.t())
+    return theirs
+
+
+def opposite_and_random(ours, labels, dtype, seed=0):
+    """Class weights: each class's sub-centres scattered ~10° around one direction. Embeddings:
+    the first four point away from their class (θ_y + m > 180°), the rest random."""
+    generator = torch.Generator().manual_seed(seed)
+    k = ours.classifier.sub_centers
+    centres = torch.randn(ours.num_classes, ours.embedding_dim, generator=generator)
+    centres = torch.nn.functional.normalize(centres, dim=1)
+    noise = torch.randn(ours.num_classes * k, ours.embedding_dim, generator=generator)
+    with torch.no_grad():
+        ours.classifier.weight.copy_(centres.repeat_interleave(k, dim=0) + 0.1 * noise)
+    emb = torch.randn(len(labels), ours.embedding_dim, dtype=dtype, generator=generator)
+    emb[:4] = -2.0 * centres[labels[:4]].to(dtype)
+    return emb
+
+
+def angles_deg(ours, emb, labels):
+    """θ_y in degrees: the angle from each photo to its class (nearest sub-centre)."""
+    with torch.no_grad():
+        cos_y = ours.classifier(emb).gather(1, labels[:, None]).squeeze(1)
+    return torch.rad2deg(torch.acos(cos_y.clamp(-1.0, 1.0)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name,ours_params,pml_cls,pml_params", PML_CASES)
+def test_margin_losses_agree_with_pytorch_metric_learning(
+    name, ours_params, pml_cls, pml_params, dtype
+):
+    """Same value and same gradients (to the embeddings and the class weights) as PML's loss
+    for the same weights, including photos past 180° from their class."""
+    ours = create_loss(name, num_classes=4, embedding_dim=6, scale=20.0, **ours_params)
+    labels = torch.tensor([0, 1, 2, 3] * 6)
+    emb = opposite_and_random(ours, labels, dtype)
+    theirs = pml_twin(ours, pml_cls, pml_params, dtype)
+    ours = ours.to(dtype)
+    if name != "cosface":
+        past_180 = angles_deg(ours, emb, labels) + ours_params["margin_deg"] > 180.0
+        assert past_180[:4].all() and not past_180[4:].all()
+    value, grad_emb, grad_w = value_and_grads(ours, ours.classifier.weight, emb, labels)
+    want, want_emb, want_w = value_and_grads(theirs, theirs.W, emb, labels)
+    assert value.dtype == dtype
+    assert value.item() == pytest.approx(want.item(), rel=TOL[dtype])
+    torch.testing.assert_close(grad_emb, want_emb, **GRAD_TOL[dtype])
+    torch.testing.assert_close(grad_w, want_w.t(), **GRAD_TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dynamic_margins_give_each_class_pmls_arcface_with_its_margin(dtype):
+    """The per-class-margin path (photoid's own maths) on a batch of one class equals PML's
+    ArcFace with that class's margin, in value and gradients, past 180° too."""
+    counts = [1, 100, 10, 3]
+    ours = create_loss(
+        "arcface", num_classes=4, embedding_dim=6, scale=20.0, class_counts=counts,
+        margin_min_deg=10.0, margin_max_deg=50.0,
+    ).to(dtype)  # fmt: skip
+    assert len(set(ours.margins_deg.tolist())) == 4  # one margin per class: photoid's own path
+    for c in range(4):
+        labels = torch.full((8,), c)
+        emb = opposite_and_random(ours, labels, dtype, seed=c)
+        margin = ours.margins_deg[c].item()
+        assert (angles_deg(ours, emb, labels)[:4] + margin > 180.0).all()
+        theirs = pml_twin(ours, pml.ArcFaceLoss, {"margin": margin}, dtype)
+        value, grad_emb, grad_w = value_and_grads(ours, ours.classifier.weight, emb, labels)
+        want, want_emb, want_w = value_and_grads(theirs, theirs.W, emb, labels)
+        assert value.item() == pytest.approx(want.item(), rel=TOL[dtype])
+        torch.testing.assert_close(grad_emb, want_emb, **GRAD_TOL[dtype])
+        torch.testing.assert_close(grad_w, want_w.t(), **GRAD_TOL[dtype])
 
 
 def test_dynamic_margins_give_rarer_classes_larger_margins_within_bounds():
@@ -192,3 +281,37 @@ def test_half_precision_input_is_computed_in_float32_without_touching_the_weight
     assert all(p.dtype == torch.float32 for p in loss.parameters())
     loss(emb.double(), torch.tensor([0, 1, 2, 0, 1, 2]))
     assert all(p.dtype == torch.float32 for p in loss.parameters())
+
+
+@pytest.mark.parametrize(
+    "name,keys,rows",
+    [
+        ("arcface", {"classifier.weight", "margins_rad"}, 4),
+        ("subcenter_arcface", {"classifier.weight", "margins_rad"}, 12),
+        ("cosface", {"classifier.weight"}, 4),
+    ],
+)
+def test_checkpoints_keep_photoids_keys_and_load_strictly(name, keys, rows):
+    """PML computes these losses but owns no weights: the state dict is photoid's
+    (classifier.weight as (classes · sub_centres, D)), so earlier checkpoints still load."""
+    saved = create_loss(name, num_classes=4, embedding_dim=6)
+    state = saved.state_dict()
+    assert set(state) == keys and state["classifier.weight"].shape == (rows, 6)
+    loaded = create_loss(name, num_classes=4, embedding_dim=6)
+    loaded.load_state_dict(state, strict=True)
+    emb, labels = torch.randn(5, 6), torch.tensor([0, 1, 2, 3, 0])
+    assert loaded(emb, labels).item() == saved(emb, labels).item()
+
+
+def test_loaded_margins_decide_the_margin():
+    """margins_rad in the state dict is the margin used, fixed or per class."""
+    emb, labels = torch.randn(8, 6, dtype=torch.float64), torch.tensor([0, 1, 2, 3] * 2)
+    wide = create_loss("arcface", num_classes=4, embedding_dim=6, margin_deg=30.0).double()
+    per_class = create_loss(
+        "arcface", num_classes=4, embedding_dim=6, class_counts=[1, 2, 5, 40]
+    ).double()
+    for saved in (wide, per_class):
+        loaded = create_loss("arcface", num_classes=4, embedding_dim=6, margin_deg=10.0).double()
+        loaded.load_state_dict(saved.state_dict())
+        assert loaded.margins_deg.tolist() == saved.margins_deg.tolist()
+        assert loaded(emb, labels).item() == pytest.approx(saved(emb, labels).item(), rel=1e-12)

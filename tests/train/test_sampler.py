@@ -14,6 +14,17 @@ def test_pk_batches_hold_p_labels_k_each():
         assert len(values) == 4 and (counts == 3).all()
 
 
+def test_pk_epoch_gives_each_label_k_slots_per_k_photos():
+    # n photos -> ceil(n / k) visits of k slots: 16 -> 16, 4 -> 4, 2 -> 4 (with replacement).
+    # PML's MPerClassSampler would draw the 12 labels uniformly instead.
+    labels = np.repeat(np.arange(12), [16] * 3 + [4] * 6 + [2] * 3)
+    got = labels[[i for batch in PKSampler(labels, p=3, k=4, seed=0) for i in batch]]
+    assert np.bincount(got, minlength=12).tolist() == [16] * 3 + [4] * 9
+    for seed in range(1, 6):  # visits left once fewer than p labels remain are dropped
+        got = labels[[i for batch in PKSampler(labels, p=3, k=4, seed=seed) for i in batch]]
+        assert (np.bincount(got, minlength=12) <= [16] * 3 + [4] * 9).all()
+
+
 def test_pk_ranks_split_the_same_epoch():
     labels = np.repeat(np.arange(12), 4)
     whole = list(PKSampler(labels, 3, 2, seed=5))

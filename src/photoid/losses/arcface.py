@@ -1,4 +1,9 @@
-"""ArcFace: additive angular margin (Deng et al. 2019), with optional dynamic margins."""
+"""ArcFace: additive angular margin (Deng et al. 2019), with optional dynamic margins.
+
+One margin for every class: pytorch-metric-learning's ``ArcFaceLoss`` (or
+``SubCenterArcFaceLoss``) computes the loss, on photoid's class weights. A margin per class
+(``class_counts``): photoid's own code below, as PML's margin is a single scalar.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from photoid.losses.margins import (
     dynamic_margins_deg,
     require_cosine,
 )
+from photoid.losses.pml_margin import LentWeight, PMLArcFaceLoss, PMLSubCenterArcFaceLoss
 
 
 class ArcFaceLoss(EmbeddingLoss):
@@ -39,8 +45,17 @@ class ArcFaceLoss(EmbeddingLoss):
       :func:`photoid.losses.margins.dynamic_margins_deg`); ``margin_deg`` is then not allowed.
 
     ``forward(embeddings (B, D), labels (B,)) -> scalar``; ``logits`` gives ``scale · cos θ``
-    without margin, (B, num_classes). The per-class margins are saved in the state dict
-    (``margins_rad``, float64 (num_classes,), radians).
+    without margin, (B, num_classes). The state dict holds ``classifier.weight``
+    (num_classes · sub_centers, D) and the per-class margins ``margins_rad`` (float64
+    (num_classes,), radians).
+
+    Who computes what: when every class has the same margin, pytorch-metric-learning's
+    ``ArcFaceLoss`` (``SubCenterArcFaceLoss`` for ``sub_centers > 1``) does, on this loss's
+    weights (see :mod:`photoid.losses.pml_margin`); its margin is in degrees like
+    ``margin_deg``, and its past-180° rule is the one above (the tests compare values and
+    gradients). What photoid adds: per-class margins (PML's margin is one scalar), weights that
+    keep their dtype whatever the batch's (PML casts its own in place), autocast off, checked
+    parameters. The margins are read from ``margins_rad``, also after ``load_state_dict``.
     """
 
     has_classifier = True
@@ -67,6 +82,8 @@ class ArcFaceLoss(EmbeddingLoss):
             margin_deg, class_counts, margin_min_deg, margin_max_deg, margin_power
         )
         self.register_buffer("margins_rad", torch.deg2rad(margins_deg))
+        self._pml_loss = self._one_margin_loss()
+        self.register_load_state_dict_post_hook(_reread_margins)
 
     def _margins_deg(
         self,
@@ -116,6 +133,27 @@ class ArcFaceLoss(EmbeddingLoss):
         return self.scale * self.classifier(embeddings)
 
     def compute(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self._pml_loss is not None:
+            return self._pml_loss.loss_with(self.classifier.weight, embeddings, labels)
+        return self._per_class_margin_loss(embeddings, labels)
+
+    def _one_margin_loss(self) -> LentWeight | None:
+        """PML's loss when every class has the same margin, else None (photoid's own maths)."""
+        margins = self.margins_rad
+        if not bool((margins == margins[0]).all()):
+            return None
+        common = {"num_classes": self.num_classes, "embedding_size": self.embedding_dim}
+        common.update(margin=float(torch.rad2deg(margins[0])), scale=self.scale)
+        sub_centers = self.classifier.sub_centers
+        if sub_centers == 1:
+            return PMLArcFaceLoss(**common)
+        return PMLSubCenterArcFaceLoss(sub_centers=sub_centers, **common)
+
+    def _per_class_margin_loss(
+        self, embeddings: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """ArcFace with class y's own margin m_y: PML's rule (above) with a margin per row,
+        ``cos(θ + m)`` expanded as ``cos θ cos m - sin θ sin m`` (no ``acos``)."""
         cosines = self.classifier(embeddings)
         target = cosines.gather(1, labels[:, None]).squeeze(1)
         margin = self.margins_rad.to(cosines.dtype)[labels]
@@ -127,3 +165,8 @@ class ArcFaceLoss(EmbeddingLoss):
         target = torch.where(target >= -torch.cos(margin), cos_theta_plus_m, fallback)
         logits = cosines.scatter(1, labels[:, None], target[:, None]) * self.scale
         return F.cross_entropy(logits, labels)
+
+
+def _reread_margins(loss: ArcFaceLoss, _incompatible_keys: object) -> None:
+    """After ``load_state_dict``: the loaded ``margins_rad`` decide the margin and the path."""
+    loss._pml_loss = loss._one_margin_loss()

@@ -1,11 +1,9 @@
 """Shared parts of the margin losses: the cosine classifier and dynamic per-class margins.
 
-The ArcFace family is written here in plain torch rather than wrapped from
-pytorch-metric-learning, for two reasons found in PML 2.9: its ``ArcFaceLoss`` (and CosFace,
-sub-center) rewrites its weight parameter to the dtype of each batch (``W.data = W.data.to(
-embeddings.dtype)``), so one float16 batch under AMP leaves float16 master weights behind; and
-its margin is one scalar, with no room for per-class margins. The values agree with PML's for
-the same weights (see ``tests/losses/test_margin_losses.py``).
+The classifier owns the class weights of ArcFace, sub-center ArcFace and CosFace; with one
+margin for all classes pytorch-metric-learning computes those losses on these weights (see
+:mod:`photoid.losses.pml_margin`), and ``logits`` comes from here. Dynamic margins give each
+class its own, which PML's losses (one scalar margin) cannot.
 """
 
 from __future__ import annotations

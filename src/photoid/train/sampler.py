@@ -17,6 +17,23 @@ class PKSampler:
     An epoch visits each label about ``ceil(n_photos_of_label / k)`` times. Every rank builds
     the same epoch from ``(seed, epoch)`` and keeps batches ``rank, rank + world_size, …``,
     truncated to an equal count on all ranks. Call :meth:`set_epoch` before each epoch.
+
+    Why not pytorch-metric-learning's ``MPerClassSampler`` (PML 2.x), which also gives m
+    photos per class (without replacement when it can, as here):
+
+    - It draws from a module-level generator (``pytorch_metric_learning.utils.common_functions
+      .NUMPY_RANDOM``, ``np.random`` itself by default) and takes no seed or generator, so a
+      per-``(seed, epoch)`` epoch that every rank rebuilds identically would mean swapping a
+      library-wide global, which every other PML user in the process shares.
+    - It picks each batch's classes uniformly and independently, for an epoch of any length
+      (``length_before_new_iter``), so an individual's share of the epoch does not follow its
+      photo count: on the lions data (94 ids, P = 8, K = 4, one epoch's worth of batches) the
+      slots an id gets correlate with its photo count at -0.01 under ``MPerClassSampler`` and
+      0.85 here (cows, 92 ids: -0.02 and 1.00), and ids with fewer than K photos get 3.7% of
+      the slots instead of 0.9%. Switching would change what an epoch trains on, and every
+      training figure with it.
+    - It yields single indices for a ``batch_size`` DataLoader, and asserts (``batch_size % m
+      == 0``, ``m · classes >= batch_size``) where this clamps ``p`` to the classes there are.
     """
 
     def __init__(
