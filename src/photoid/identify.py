@@ -269,9 +269,13 @@ def identify_photos(
     photos ``paths`` show? Both are embedded with ``model`` (``embed``: options of
     :func:`photoid.embed.embed_paths`); the table's readable photos are the gallery. See
     :func:`identify` for the rest."""
-    from photoid.embed import embed_paths, embed_table
+    import time
 
+    from photoid.embed import embed_paths, embed_table, log_embedding
+
+    started = time.perf_counter()
     known = embed_table(table, model, **embed)
+    log_embedding(known, started)
     gallery = Gallery.from_embeddings(
         known.vectors[known.valid], table.identities[known.valid], metric
     )
