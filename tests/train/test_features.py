@@ -108,7 +108,10 @@ def test_clean_pass_is_the_embedding_path_and_its_cache(boxed_catalog, tmp_path,
     rows = np.arange(len(state.catalog))
     if engine == "onnx":  # exported already: "auto" then uses it even for a few photos
         select_engine(state.model.pooled_features(), "onnx", device="cpu")
+    state.model.train()
     clean, augmented = feature_cache(state, rows)
+    stem = state.model.backbone.model.conv1[0].weight
+    assert state.model.training and stem.is_contiguous()  # as it was before the engine
     np.testing.assert_allclose(clean.numpy(), reference_features(state, rows), rtol=1e-4, atol=1e-5)
     assert [(p.what, p.n_photos, p.n_computed) for p in state.feature_passes] == [
         ("clean features", 24, 24),

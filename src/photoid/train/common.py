@@ -92,7 +92,7 @@ def embed_rows(
     mine = rows[info.rank :: info.world_size]
     mine_seeds = list(seeds)[info.rank :: info.world_size] if seeds is not None else None
     boxes = table_boxes(catalog)
-    with _borrowed(model):
+    with lent_to_engine(model):
         emb = embed_paths(
             [catalog.paths[i] for i in mine],
             model,
@@ -120,9 +120,10 @@ def require_readable(emb: Embeddings) -> None:
 
 
 @contextmanager
-def _borrowed(model: nn.Module) -> Iterator[None]:
-    """Give ``model`` to an engine (which sets eval mode and channels-last) and take it back
-    as it was: training mode and, for its 4-D weights, the memory format."""
+def lent_to_engine(model: nn.Module) -> Iterator[None]:
+    """Lend ``model`` to an engine (a TorchEngine sets eval mode and channels-last; an ONNX
+    export moves it to the CPU and back) and take it back as it was: training mode and, for
+    its convolution weights, the memory format."""
     was_training = model.training
     weights = [p for p in model.parameters() if p.dim() == 4 and p.shape[-1] > 1]
     channels_last = bool(weights) and weights[0].is_contiguous(memory_format=torch.channels_last)

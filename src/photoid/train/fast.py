@@ -28,6 +28,7 @@ from photoid.train.common import (
     RunState,
     embed_rows,
     end_epoch,
+    lent_to_engine,
     seed_epoch,
     warmup_cosine,
 )
@@ -48,6 +49,11 @@ def feature_cache(state: RunState, rows_clean: np.ndarray) -> tuple[torch.Tensor
     stored as soon as it is computed, keyed by everything that shapes it, so runs that differ
     only in head, loss or number of passes share the work, and an interrupted run loses one
     pass. Each pass is timed in ``state.feature_passes``."""
+    with lent_to_engine(state.model):
+        return _feature_passes(state, rows_clean)
+
+
+def _feature_passes(state: RunState, rows_clean: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     cfg, info = state.config, state.info
     extractor = state.model.pooled_features()
     rows_clean = np.asarray(rows_clean, dtype=np.int64)
