@@ -124,6 +124,12 @@ def test_clean_pass_is_the_embedding_path_and_its_cache(boxed_catalog, tmp_path,
     assert [p.n_computed for p in again.feature_passes] == [0, 0]
     torch.testing.assert_close(clean2, clean)
     torch.testing.assert_close(augmented2, augmented)
+    # a changed training photo: computed again, in the clean pass and in the augmented pass
+    changed = state.catalog.paths[state.split.train[0]]
+    Image.fromarray(np.full((64, 64, 3), 7, np.uint8)).save(changed, quality=95)
+    third = make_state(boxed_catalog, tmp_path / "run3", "fast.passes=2")
+    feature_cache(third, rows)
+    assert [p.n_computed for p in third.feature_passes] == [1, len(state.split.train)]
 
 
 def test_augmented_pass_is_the_same_with_0_and_2_workers(boxed_catalog, tmp_path, monkeypatch):

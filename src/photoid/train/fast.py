@@ -20,6 +20,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
+from photoid.cache import content_key
 from photoid.embed import default_cache_dir, table_boxes
 from photoid.models.embedding import PooledFeatures
 from photoid.models.engines import Engine, select_engine
@@ -46,7 +47,8 @@ def feature_cache(state: RunState, rows_clean: np.ndarray) -> tuple[torch.Tensor
     (a ``(len(catalog), F)`` tensor, zeros elsewhere) and ``(passes - 1, n_train, F)``
     features of augmented training photos. Clean features live in the embedding cache (keyed
     by the extractor's fingerprint and each photo's content and box); each augmented pass is
-    stored as soon as it is computed, keyed by everything that shapes it, so runs that differ
+    stored as soon as it is computed, keyed by everything that shapes it (extractor, photo
+    contents and boxes, rows, augmentation, seed, pass, reader version), so runs that differ
     only in head, loss or number of passes share the work, and an interrupted run loses one
     pass. Each pass is timed in ``state.feature_passes``."""
     with lent_to_engine(state.model):
@@ -84,9 +86,8 @@ def _feature_passes(state: RunState, rows_clean: np.ndarray) -> tuple[torch.Tens
     base = {
         "features": extractor.spec.fingerprint,
         "reader": READER_VERSION,
-        "rows": train.tolist(),
-        "paths": [state.catalog.paths[i] for i in train.tolist()],
-        "boxes": [boxes[i] for i in train.tolist()],
+        "rows": train.tolist(),  # the seeds
+        "photos": [content_key(state.catalog.paths[i], boxes[i]) for i in train.tolist()],
         "augment": asdict(cfg.augment),
         "seed": cfg.seed,
     }
