@@ -111,11 +111,12 @@ def _feature_passes(state: RunState, rows_clean: np.ndarray) -> tuple[torch.Tens
 def _record(state: RunState, what: str, n_photos: int, n_computed: int, started: float) -> None:
     timing = PassTiming(what, n_photos, n_computed, time.perf_counter() - started)
     state.feature_passes.append(timing)
-    cached = f", {n_photos - n_computed} cached" if n_computed < n_photos else ""
-    state.log(
-        f"  {what} of {n_photos} photos: {timing.seconds:.1f} s "
-        f"({timing.photos_per_s:.1f} photos/s{cached})"
-    )
+    if n_computed == 0:
+        done = "all from the cache"
+    else:
+        cached = f", {n_photos - n_computed} from the cache" if n_computed < n_photos else ""
+        done = f"{timing.photos_per_s:.1f} photos/s{cached}"
+    state.log(f"  {what} of {n_photos} photos: {timing.seconds:.1f} s ({done})")
 
 
 def _cached(
