@@ -3,7 +3,11 @@
 Each line: bench="train", dataset, preset, top1 and map5 of the trained model on the closed
 split (query = test photos, database = train photos; training used train photos only),
 pooled_top1 (the frozen backbone's pooled features before any training), wall_s
-(training, including the feature cache when not cached yet); for cows also the open-set
+(training, including the feature cache when not cached yet); feature_img_per_s (training's
+clean feature pass: photos / seconds of that pass, engine set-up included, cold cache),
+embed_img_per_s (photoid.embed.embed_paths with the run's backbone and input size on the same
+photos, same run, cold cache: ONNX export included) and feature_vs_embed, their ratio (the
+target: >= 0.7); for cows also the open-set
 MAP@5 on the source's gallery/query cows (never seen in training) with 30 % of them
 removed from the gallery and the new_individual threshold suggested from held-out
 training photos.
@@ -15,13 +19,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from photoid.config import load_config
 from photoid.data.loaders import load_photos
 from photoid.data.splits import ClosedSplit, OpenSet
+from photoid.embed import embed_paths, table_boxes
+from photoid.models.backbones import create_backbone
 from photoid.models.embedding import load_model
 from photoid.train.run import evaluate_model, train
 
@@ -32,10 +41,13 @@ CASES = {"lions": ["lions-fast"], "cows": ["cows-fast"]}
 def run_case(dataset: str, preset: str, out: Path, overrides: list[str]) -> dict:
     catalog = load_photos(DATA / dataset)
     config = load_config(overrides=overrides, preset=preset)
+    os.environ["PHOTOID_CACHE"] = tempfile.mkdtemp(prefix="photoid-bench-cache-")  # cold
     start = time.perf_counter()
     result = train(config, catalog, out, progress=False, log=lambda _m: None)
     wall = time.perf_counter() - start
     final = json.loads((out / "final.json").read_text())
+    clean = result.feature_passes[0]
+    embed_rate = embed_speed(catalog, config)
     line = {
         "bench": "train",
         "dataset": dataset,
@@ -46,6 +58,10 @@ def run_case(dataset: str, preset: str, out: Path, overrides: list[str]) -> dict
         "pooled_top1": round(final["pooled_top1"], 4) if "pooled_top1" in final else None,
         "val_" + config.validation.metric: round(result.best_value, 4),
         "wall_s": round(wall, 1),
+        "feature_img_per_s": round(clean.photos_per_s, 1),
+        "embed_img_per_s": round(embed_rate, 1),
+        "feature_vs_embed": round(clean.photos_per_s / embed_rate, 3),
+        "feature_photos": clean.n_photos,
         "n_queries": final["n_queries"],
         "overrides": overrides,
     }
@@ -63,6 +79,27 @@ def run_case(dataset: str, preset: str, out: Path, overrides: list[str]) -> dict
             openset_unknown_top1=round(opened.unknown_accuracy, 4),
         )
     return line
+
+
+def embed_speed(catalog, config) -> float:
+    """Photos per second of embed_paths (defaults, cold cache) with the run's backbone and
+    input size, over the photos training's clean pass covered (train and query split)."""
+    data = config.data
+    values = catalog.column(data.split_column).fillna("").astype(str).to_numpy()
+    rows = np.flatnonzero(np.isin(values, [data.train_split, data.query_split or ""]))
+    m = config.model
+    backbone = create_backbone(m.backbone, weights=m.weights, image_size=m.image_size)
+    boxes = table_boxes(catalog)
+    start = time.perf_counter()
+    emb = embed_paths(
+        [catalog.paths[i] for i in rows],
+        backbone,
+        boxes=[boxes[i] for i in rows],
+        cache_dir=tempfile.mkdtemp(prefix="photoid-bench-embed-"),
+        progress=False,
+    )
+    assert emb.n_computed == len(rows)
+    return len(rows) / (time.perf_counter() - start)
 
 
 def main() -> None:

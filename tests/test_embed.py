@@ -69,3 +69,22 @@ def test_default_workers_leave_cores_for_the_model():
     assert default_workers(3, on_gpu=False) == 0 and default_workers(3, on_gpu=True) == 0
     assert 1 <= default_workers(1000, on_gpu=False) == max(1, cpu_count() // 2)
     assert 1 <= default_workers(1000, on_gpu=True) <= 8
+
+
+def test_augmented_embedding_follows_the_seeds(folder_catalog: Path, tiny_backbone):
+    from photoid.config import AugmentConfig
+    from photoid.errors import ConfigError
+
+    catalog = from_folders(folder_catalog)
+    augment = AugmentConfig()
+    kwargs = dict(use_cache=False, progress=False, augment=augment, engine="torch")
+    seeds = list(range(9))
+    a = embed_table(catalog, tiny_backbone, seeds=seeds, num_workers=0, **kwargs)
+    b = embed_table(catalog, tiny_backbone, seeds=seeds, num_workers=2, batch_size=4, **kwargs)
+    np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-6)
+    c = embed_table(catalog, tiny_backbone, seeds=[s + 1 for s in seeds], **kwargs)
+    assert not np.allclose(a.vectors, c.vectors, atol=1e-3)
+    with pytest.raises(ConfigError, match="never cached"):
+        embed_table(catalog, tiny_backbone, augment=augment, seeds=seeds, progress=False)
+    with pytest.raises(ConfigError, match="one seed per photo"):
+        embed_table(catalog, tiny_backbone, augment=augment, use_cache=False, seeds=[1])

@@ -23,14 +23,16 @@ class DataConfig:
     held out to validate every epoch; with ``val_group_regex`` (matched on the file name, its
     first group naming e.g. a recording) whole groups are held out, so near-duplicate video
     frames do not leak into validation. After training, ``query_split`` photos are scored against
-    the ``train_split`` ones (``query_split: null`` skips that)."""
+    the ``train_split`` ones (``query_split: null`` skips that). ``workers``: data-loading
+    processes of every pass over the photos (``null``: chosen as for embedding, e.g. half the
+    cores on a CPU)."""
 
     split_column: str = "split"
     train_split: str = "train"
     query_split: str | None = "test"
     val_fraction: float = 0.2
     val_group_regex: str | None = None
-    workers: int = 0
+    workers: int | None = None
 
 
 @dataclass(frozen=True)

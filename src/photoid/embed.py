@@ -2,7 +2,10 @@
 
 The cache is keyed by the model's fingerprint and the file's content (plus its bounding box), so
 a second run over the same catalog does no model work, and a changed file or model is never
-served a stale vector.
+served a stale vector. Training runs its feature passes here too: the pooled backbone features
+(:class:`~photoid.models.embedding.PooledFeatures`, raw vectors) of clean photos, cached like
+embeddings, and of augmented photos (never cached here), through the same engines and
+data-loading workers.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,21 +21,24 @@ from torch.utils.data import DataLoader, Dataset
 
 from photoid.cache import Box, ContentCache, content_key, default_cache_dir
 from photoid.data.images import ReadReport
-from photoid.data.preprocess import Preprocessing, load_model_input
+from photoid.data.preprocess import Preprocessing, read_photo
 from photoid.data.table import BBOX_COLUMNS, PhotoTable
-from photoid.errors import ImageReadError
+from photoid.errors import ConfigError, ImageReadError
 from photoid.models.backbones import Backbone
 from photoid.models.engines import Engine, cpu_count, select_engine
 from photoid.models.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from photoid.config import AugmentConfig
 
 __all__ = ["Box", "Embeddings", "default_cache_dir", "embed_table", "embed_paths"]
 
 
 @dataclass
 class Embeddings:
-    """``vectors``: float32 ``(n, d)``, unit L2 norm; rows of unreadable photos are NaN and
-    ``valid`` is False there. ``model``: the :class:`ModelSpec` that made them. ``report``
-    says which photos were skipped and why."""
+    """``vectors``: float32 ``(n, d)``, unit L2 norm (raw for a model whose ``unit_output`` is
+    False); rows of unreadable photos are NaN and ``valid`` is False there. ``model``: the
+    :class:`ModelSpec` that made them. ``report`` says which photos were skipped and why."""
 
     vectors: np.ndarray
     valid: np.ndarray
@@ -44,40 +51,36 @@ class Embeddings:
         return self.model.fingerprint
 
 
-def make_transform(pre: Preprocessing):
-    """PIL RGB image → normalised float tensor ``(3, S, S)``: the plain torchvision reference
-    (full-size input, tensor resize). Embedding uses the faster
-    :func:`~photoid.data.preprocess.load_model_input`, which matches it to cosine > 0.999."""
-    from torchvision.transforms import v2
-
-    interp = {
-        "bicubic": v2.InterpolationMode.BICUBIC,
-        "bilinear": v2.InterpolationMode.BILINEAR,
-    }.get(pre.interpolation, v2.InterpolationMode.BICUBIC)
-    return v2.Compose(
-        [
-            v2.PILToTensor(),
-            v2.Resize((pre.image_size, pre.image_size), interpolation=interp, antialias=True),
-            v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(pre.mean, pre.std),
-        ]
-    )
-
-
 class PhotoDataset(Dataset):
     """Reads photo ``i`` (cropped to its box) as the model's uint8 input, returns
     ``(tensor uint8 (3, S, S), i, error)``; an unreadable photo gives a zero tensor and the
-    error text instead of raising. See :func:`~photoid.data.preprocess.load_model_input`."""
+    error text instead of raising. See :func:`~photoid.data.preprocess.read_photo`.
 
-    def __init__(self, paths: Sequence[str], boxes: Sequence[Box], pre: Preprocessing):
+    With ``augment``, photo ``i`` is augmented from a ``torch.Generator`` seeded with
+    ``seeds[i]``: the pixels depend on the seed alone, not on the worker or the order."""
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        boxes: Sequence[Box],
+        pre: Preprocessing,
+        augment: AugmentConfig | None = None,
+        seeds: Sequence[int] | None = None,
+    ):
         self.paths, self.boxes, self.pre = list(paths), list(boxes), pre
+        self.augment, self.seeds = augment, list(seeds) if seeds is not None else None
+        if augment is not None and (self.seeds is None or len(self.seeds) != len(self.paths)):
+            raise ValueError("an augmented PhotoDataset needs one seed per photo")
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int):
+        generator = None
+        if self.augment is not None:
+            generator = torch.Generator().manual_seed(self.seeds[i])
         try:
-            pixels = load_model_input(self.paths[i], self.boxes[i], self.pre)
+            pixels = read_photo(self.paths[i], self.boxes[i], self.pre, self.augment, generator)
             return torch.from_numpy(pixels).permute(2, 0, 1), i, ""
         except ImageReadError as exc:
             size = self.pre.image_size
@@ -103,6 +106,8 @@ def embed_paths(
     backbone: Backbone,
     *,
     boxes: Sequence[Box] | None = None,
+    augment: AugmentConfig | None = None,
+    seeds: Sequence[int] | None = None,
     batch_size: int | None = None,
     num_workers: int | None = None,
     engine: str | Engine = "auto",
@@ -110,6 +115,7 @@ def embed_paths(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     progress: bool = True,
+    desc: str = "embedding",
     strict: bool = False,
 ) -> Embeddings:
     """Embed ``paths`` with ``backbone``; see :class:`Embeddings`.
@@ -119,8 +125,16 @@ def embed_paths(
     ``None`` for a CUDA GPU when there is one, else the CPU. ``batch_size`` and
     ``num_workers``: ``None`` chooses them for the device (32 photos and half the cores on a
     CPU; 256 photos and up to 8 workers on a GPU). ``strict=True`` raises on the first
-    unreadable photo instead of skipping it.
+    unreadable photo instead of skipping it. ``progress``: a tqdm bar named ``desc``.
+
+    ``augment`` (an :class:`~photoid.config.AugmentConfig`, for training) reads photo ``i``
+    augmented from ``seeds[i]`` (see :func:`~photoid.data.preprocess.read_photo`); augmented
+    vectors are never cached, so it needs ``use_cache=False``.
     """
+    if augment is not None and use_cache:
+        raise ConfigError("augmented photos are never cached; pass use_cache=False with augment")
+    if augment is not None and (seeds is None or len(seeds) != len(paths)):
+        raise ConfigError(f"augment needs one seed per photo ({len(paths)}), got {seeds!r:.60}")
     boxes = list(boxes) if boxes is not None else [None] * len(paths)
     spec = backbone.spec
     n, dim = len(paths), spec.dim
@@ -140,15 +154,14 @@ def embed_paths(
         engine = select_engine(
             backbone, engine, device=device, n_images=len(todo), cache_dir=cache_dir
         )
-    computed = _run_model(
+    dataset = PhotoDataset(
         [paths[i] for i in todo],
         [boxes[i] for i in todo],
         backbone.preprocessing,
-        engine,
-        batch_size,
-        num_workers,
-        progress,
+        augment,
+        [seeds[i] for i in todo] if augment is not None else None,
     )
+    computed = _run_model(dataset, engine, batch_size, num_workers, progress, desc)
     new_entries = {}
     for j, (vec, error) in enumerate(computed):
         i = todo[j]
@@ -167,8 +180,8 @@ def embed_paths(
     return Embeddings(vectors, valid, spec, report, n_computed=len(todo))
 
 
-def _run_model(paths, boxes, pre, engine, batch_size, num_workers, progress):
-    if not paths:
+def _run_model(dataset: PhotoDataset, engine, batch_size, num_workers, progress, desc):
+    if not len(dataset):
         return []
     from tqdm.auto import tqdm
 
@@ -176,16 +189,16 @@ def _run_model(paths, boxes, pre, engine, batch_size, num_workers, progress):
     if batch_size is None:
         batch_size = 256 if on_gpu else 32
     if num_workers is None:
-        num_workers = default_workers(len(paths), on_gpu)
+        num_workers = default_workers(len(dataset), on_gpu)
     loader = DataLoader(
-        PhotoDataset(paths, boxes, pre),
+        dataset,
         batch_size=batch_size,
         num_workers=num_workers,
         pin_memory=engine.pin_memory,
         prefetch_factor=4 if num_workers else None,
     )
-    out: list[tuple[np.ndarray | None, str]] = [(None, "")] * len(paths)
-    with tqdm(total=len(paths), desc="embedding", unit="img", disable=not progress) as bar:
+    out: list[tuple[np.ndarray | None, str]] = [(None, "")] * len(dataset)
+    with tqdm(total=len(dataset), desc=desc, unit="img", disable=not progress) as bar:
         for images, idx, errors in loader:
             feats = engine.embed(images)
             for row, i, err in zip(feats, idx.tolist(), errors, strict=True):

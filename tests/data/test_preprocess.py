@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,41 @@ import torch
 from conftest import write_photo
 from PIL import Image
 
+from photoid.config import AugmentConfig
 from photoid.data import preprocess
-from photoid.data.preprocess import Preprocessing, draft_request, load_model_input
-from photoid.embed import embed_paths, make_transform
+from photoid.data.preprocess import (
+    CROP_RATIO,
+    Preprocessing,
+    augment_read_size,
+    draft_request,
+    load_model_input,
+    normalise,
+    random_crop_box,
+    read_photo,
+)
+from photoid.embed import embed_paths
+
+#: Geometry only: crops and resizes, no rotation or colour change, so pixel colours survive.
+GEOMETRY_ONLY = AugmentConfig(crop_scale_min=0.5, rotation_deg=0.0, color_jitter=0.0)
+
+
+def reference_transform(pre: Preprocessing):
+    """PIL RGB image → normalised float tensor ``(3, S, S)``: the plain torchvision way (full
+    decode, tensor resize) that the fast reader must match."""
+    from torchvision.transforms import v2
+
+    interp = {
+        "bicubic": v2.InterpolationMode.BICUBIC,
+        "bilinear": v2.InterpolationMode.BILINEAR,
+    }[pre.interpolation]
+    return v2.Compose(
+        [
+            v2.PILToTensor(),
+            v2.Resize((pre.image_size, pre.image_size), interpolation=interp, antialias=True),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(pre.mean, pre.std),
+        ]
+    )
 
 
 def smooth_photo(path: Path, width: int, height: int, seed: int = 0) -> Path:
@@ -58,8 +91,8 @@ def test_one_resize_matches_the_reference_transform(tmp_path: Path):
     fast = load_model_input(path, None, pre)
     assert fast.shape == (64, 64, 3) and fast.dtype == np.uint8
     with Image.open(path) as img:
-        reference = make_transform(pre)(img.convert("RGB"))  # full decode, tensor resize
-    fast_norm = (torch.from_numpy(fast).permute(2, 0, 1).float() / 255 - 0.5) / 0.5
+        reference = reference_transform(pre)(img.convert("RGB"))  # full decode, tensor resize
+    fast_norm = normalise(torch.from_numpy(fast).permute(2, 0, 1)[None], pre)[0]
     # 64-px input: 1200 / 4 >= 4 * 64, so decoded at 1/4 scale; the picture is the same
     assert (fast_norm - reference).abs().mean() < 0.005  # measured 0.0011
 
@@ -91,3 +124,73 @@ def test_small_photo_is_not_drafted(tmp_path: Path, size: int):
     out = load_model_input(path, None, Preprocessing(image_size=size))
     with Image.open(path) as img:
         np.testing.assert_array_equal(out, np.asarray(img.convert("RGB")))  # same size: no-op
+
+
+def boxed_photo(path: Path, box: tuple[int, int, int, int], colour, size=(600, 400)) -> Path:
+    """A noisy grey photo with one flat ``colour`` rectangle at ``box`` ``(x, y, w, h)``."""
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 120, size=(size[1], size[0], 3), dtype=np.uint8)
+    x, y, w, h = box
+    pixels[y : y + h, x : x + w] = colour
+    Image.fromarray(pixels).save(path, quality=95)
+    return path
+
+
+@pytest.mark.parametrize("augment", [None, GEOMETRY_ONLY])
+def test_read_photo_crops_to_the_box(tmp_path: Path, augment):
+    box = (350, 60, 200, 240)
+    path = boxed_photo(tmp_path / "a.jpg", box, (230, 40, 200))
+    pre = Preprocessing(image_size=32)
+    generator = torch.Generator().manual_seed(1) if augment else None
+    out = read_photo(path, box, pre, augment, generator)
+    assert out.shape == (32, 32, 3) and out.dtype == np.uint8
+    np.testing.assert_allclose(out.reshape(-1, 3).mean(axis=0), (230, 40, 200), atol=4)
+    whole = read_photo(path, None, pre, augment, generator)
+    assert np.abs(whole.reshape(-1, 3).mean(axis=0) - (230, 40, 200)).max() > 50
+
+
+def test_augmentation_is_reproducible_from_its_seed(tmp_path: Path):
+    path = smooth_photo(tmp_path / "a.jpg", 300, 200, seed=4)
+    pre = Preprocessing(image_size=48)
+    augment = AugmentConfig(hflip=True)
+
+    def read(seed: int) -> np.ndarray:
+        return read_photo(path, None, pre, augment, torch.Generator().manual_seed(seed))
+
+    first = read(7)
+    assert first.shape == (48, 48, 3) and first.dtype == np.uint8
+    torch.manual_seed(123)  # global RNG state plays no part
+    np.testing.assert_array_equal(read(7), first)
+    assert not np.array_equal(read(8), first)
+    with pytest.raises(ValueError, match="Generator"):
+        read_photo(path, None, pre, augment)
+
+
+def test_identity_augmentation_is_one_more_resize(tmp_path: Path):
+    """No crop, flip, rotation or jitter: the read at augment_read_size resized to the input."""
+    path = smooth_photo(tmp_path / "a.jpg", 300, 200, seed=5)
+    pre = Preprocessing(image_size=40, interpolation="bilinear")
+    still = AugmentConfig(crop_scale_min=1.0, rotation_deg=0.0, color_jitter=0.0)
+    out = read_photo(path, None, pre, still, torch.Generator().manual_seed(0))
+    from torchvision.transforms.v2 import functional as F
+
+    big = load_model_input(path, None, replace(pre, image_size=augment_read_size(pre, still)))
+    expected = F.resize(torch.from_numpy(big).permute(2, 0, 1), [40, 40], antialias=True)
+    np.testing.assert_array_equal(out, expected.permute(1, 2, 0).numpy())
+
+
+def test_augment_read_size_leaves_the_smallest_crop_the_input_size():
+    pre = Preprocessing(image_size=224)
+    size = augment_read_size(pre, AugmentConfig(crop_scale_min=0.7))
+    # the smallest crop: 70 % of the area at ratio 1.25, so its short side is sqrt(0.7/1.25)
+    assert size == 300 and np.sqrt(0.7 / 1.25) * size >= 224
+    assert augment_read_size(pre, AugmentConfig(crop_scale_min=0.01)) == 448  # capped at 2×
+
+
+def test_random_crop_box_keeps_area_and_ratio_bounds():
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        top, left, h, w = random_crop_box(100, 100, 0.7, generator)
+        assert 0 <= top and top + h <= 100 and 0 <= left and left + w <= 100
+        assert w * h >= 0.7 * 100 * 100 - 2 * 100  # rounding of w and h
+        assert CROP_RATIO[0] - 0.02 <= w / h <= CROP_RATIO[1] + 0.02

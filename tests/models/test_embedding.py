@@ -1,3 +1,5 @@
+import copy
+
 import torch
 
 from photoid.models.embedding import EmbeddingModel, load_model, save_model
@@ -27,3 +29,30 @@ def test_model_unit_embeddings_and_round_trip(tiny_backbone, tmp_path):
     with torch.no_grad():
         again.head.linear.weight.mul_(2)
     assert again.fingerprint != model.fingerprint
+
+
+def test_pooled_features_is_a_model_of_its_own(tiny_backbone):
+    torch.manual_seed(0)
+    model = EmbeddingModel(tiny_backbone, "gem", 3.0, 8).eval()
+    extractor = model.pooled_features()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(extractor(x), model.features(x))
+    spec = extractor.spec
+    assert spec.fingerprint == extractor.fingerprint != tiny_backbone.fingerprint
+    assert spec.weights == f"features:{tiny_backbone.fingerprint}"
+    assert spec.dim == tiny_backbone.num_features and spec.preprocessing == model.preprocessing
+    assert extractor.name == tiny_backbone.name
+    # pooling, GeM's p and the weights all change what the features are
+    avg = EmbeddingModel(tiny_backbone, "avg", 3.0, 8).pooled_features()
+    p4 = EmbeddingModel(tiny_backbone, "gem", 4.0, 8).pooled_features()
+    assert len({extractor.fingerprint, avg.fingerprint, p4.fingerprint}) == 3
+    # the head is not part of it; the backbone's weights are, even under the same name
+    with torch.no_grad():
+        model.head.linear.weight.mul_(2)
+    assert model.pooled_features().fingerprint == extractor.fingerprint
+    other = copy.deepcopy(tiny_backbone)
+    with torch.no_grad():
+        next(other.parameters()).add_(1.0)
+    assert other.fingerprint == tiny_backbone.fingerprint
+    assert EmbeddingModel(other, "gem", 3.0, 8).pooled_features().fingerprint != spec.fingerprint

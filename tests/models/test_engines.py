@@ -103,3 +103,32 @@ def test_default_device_and_precision():
     assert device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert engines._resolve_precision("auto", torch.device("cpu")) == "fp32"
     assert engines._resolve_precision("fp16", torch.device("cpu")) == "fp16"
+
+
+def test_raw_output_models_keep_their_vectors(tiny_backbone, tmp_path: Path):
+    """PooledFeatures (unit_output = False): both engines return the pooled features as they
+    are, and its ONNX export is cached apart from the backbone's."""
+    pytest.importorskip("onnxruntime")
+    from photoid.models.embedding import EmbeddingModel
+
+    torch.manual_seed(0)
+    extractor = EmbeddingModel(tiny_backbone, "gem", 3.0, 8).pooled_features()
+    assert extractor.unit_output is False and engines.unit_output(tiny_backbone)
+    images = random_images(5, tiny_backbone.preprocessing.image_size, seed=2)
+    pre = tiny_backbone.preprocessing
+    x = (images.float() / 255 - torch.tensor(pre.mean).view(1, 3, 1, 1)) / torch.tensor(
+        pre.std
+    ).view(1, 3, 1, 1)
+    extractor.cpu().to(memory_format=torch.contiguous_format).eval()
+    with torch.no_grad():
+        reference = extractor(x).numpy()
+    assert np.abs(np.linalg.norm(reference, axis=1) - 1).max() > 0.1  # not unit rows
+    torch_out = TorchEngine(extractor, "cpu").embed(images)
+    np.testing.assert_allclose(torch_out, reference, rtol=1e-4, atol=1e-5)
+    onnx = select_engine(extractor, "onnx", device="cpu", cache_dir=tmp_path)
+    np.testing.assert_allclose(onnx.embed(images), reference, rtol=1e-3, atol=1e-4)
+    assert onnx.metadata["photoid.unit_output"] == "false"
+    assert onnx.metadata["photoid.fingerprint"] == extractor.fingerprint
+    backbone_path = engines.onnx_cache_path(tiny_backbone, tmp_path)
+    assert onnx.path != backbone_path and "-raw-" in onnx.path.name
+    assert check_onnx(extractor, onnx.path) >= 0.999

@@ -6,18 +6,28 @@ does the downscaling; see :func:`~photoid.data.images.read_image`), the smallest
 keeps :data:`DRAFT_OVERSAMPLE` × the input size; crops the bounding box if there is one; and
 resizes once, with Pillow's antialiased filter, to the square input. The result stays uint8 so
 that worker processes send a quarter of the bytes; normalisation to float happens in the
-inference engine, on the GPU when there is one.
+inference engine (or the training loop), on the GPU when there is one.
+
+:func:`read_photo` is the one photo reader of inference and training alike: the same decode,
+box crop and resize, and for training an augmentation drawn from an explicit generator.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from photoid.data.images import read_image
+
+if TYPE_CHECKING:
+    import torch
+
+    from photoid.config import AugmentConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -91,3 +101,151 @@ def _declared_size(path: str | Path) -> tuple[int, int] | None:
             return img.size
     except Exception:  # any failure is reported by read_image with its reason
         return None
+
+
+#: Aspect ratios (width / height) the random crop of an augmentation draws from, log-uniformly.
+CROP_RATIO = (0.8, 1.25)
+#: An augmented read resizes the region to at most this many times the input size before the
+#: random crop (see :func:`augment_read_size`).
+MAX_AUGMENT_OVERSAMPLE = 2.0
+
+
+def read_photo(
+    path: str | Path,
+    box: Box,
+    pre: Preprocessing,
+    augment: AugmentConfig | None = None,
+    generator: torch.Generator | None = None,
+) -> np.ndarray:
+    """The model's input from a photo file: uint8 ``(S, S, 3)`` RGB, ``S = pre.image_size``,
+    cropped to ``box`` ``(x, y, w, h)`` in the photo's pixels (None: the whole photo).
+
+    Without ``augment`` this is :func:`load_model_input` (inference and clean training
+    features). With an :class:`~photoid.config.AugmentConfig`, the region is read the same way
+    at :func:`augment_read_size` and then augmented on uint8 by :func:`augment_image`, drawing
+    every random number from ``generator`` (required): the same generator state gives the same
+    pixels in any process. Normalisation to float is the engine's (or training loop's) job.
+
+    Raises:
+        ImageReadError: the file cannot be read (see :func:`read_image`).
+    """
+    if augment is None:
+        return load_model_input(path, box, pre)
+    if generator is None:
+        raise ValueError("an augmented read needs a torch.Generator (randomness is explicit)")
+    import torch
+
+    base = load_model_input(path, box, replace(pre, image_size=augment_read_size(pre, augment)))
+    image = torch.from_numpy(base).permute(2, 0, 1)
+    out = augment_image(image, augment, pre.image_size, generator, pre.interpolation)
+    return out.permute(1, 2, 0).contiguous().numpy()
+
+
+def augment_read_size(pre: Preprocessing, augment: AugmentConfig) -> int:
+    """Side of the square an augmented read resizes the region to: large enough that the
+    smallest random crop (``crop_scale_min`` of the area, aspect ratio at the edge of
+    :data:`CROP_RATIO`) still has ``image_size`` pixels on its short side, capped at
+    :data:`MAX_AUGMENT_OVERSAMPLE` × the input (for ``crop_scale_min`` 0.7: 1.34×)."""
+    short = math.sqrt(max(augment.crop_scale_min, 1e-6) / CROP_RATIO[1])
+    factor = min(1.0 / short, MAX_AUGMENT_OVERSAMPLE)
+    return int(math.ceil(pre.image_size * factor))
+
+
+def augment_image(
+    image: torch.Tensor,
+    augment: AugmentConfig,
+    size: int,
+    generator: torch.Generator,
+    interpolation: str = "bilinear",
+) -> torch.Tensor:
+    """uint8 ``(3, H, W)`` → uint8 ``(3, size, size)``: a random resized crop keeping at least
+    ``crop_scale_min`` of the area with aspect ratio in :data:`CROP_RATIO` (Szegedy et al.,
+    "Going deeper with convolutions", 2015: torchvision's ``RandomResizedCrop``), a horizontal
+    flip (p = 0.5) only with ``augment.hflip`` (a left flank is not a right flank), a rotation
+    uniform in ±``rotation_deg`` (bilinear, black corners), and colour jitter as torchvision's
+    ``ColorJitter(c, c, c, min(c / 4, 0.5))`` in a random order. All randomness comes from
+    ``generator``."""
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as F
+
+    mode = InterpolationMode.BICUBIC if interpolation == "bicubic" else InterpolationMode.BILINEAR
+    top, left, height, width = random_crop_box(
+        image.shape[-2], image.shape[-1], augment.crop_scale_min, generator
+    )
+    out = F.resized_crop(image, top, left, height, width, [size, size], mode, antialias=True)
+    if augment.hflip and _uniform(generator, 0.0, 1.0) < 0.5:
+        out = F.horizontal_flip(out)
+    if augment.rotation_deg > 0:
+        angle = _uniform(generator, -augment.rotation_deg, augment.rotation_deg)
+        out = F.rotate(out, angle, InterpolationMode.BILINEAR)
+    if augment.color_jitter > 0:
+        out = _color_jitter(out, augment.color_jitter, generator)
+    return out
+
+
+def random_crop_box(
+    height: int, width: int, scale_min: float, generator: torch.Generator
+) -> tuple[int, int, int, int]:
+    """``(top, left, h, w)`` of a random crop of a ``height`` × ``width`` image covering a
+    fraction of the area uniform in [``scale_min``, 1] with aspect ratio log-uniform in
+    :data:`CROP_RATIO`; torchvision's ``RandomResizedCrop.get_params`` with an explicit
+    generator (10 tries, then the largest central crop within the ratios)."""
+    area = height * width
+    log_lo, log_hi = math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1])
+    for _ in range(10):
+        target = area * _uniform(generator, scale_min, 1.0)
+        ratio = math.exp(_uniform(generator, log_lo, log_hi))
+        w = int(round(math.sqrt(target * ratio)))
+        h = int(round(math.sqrt(target / ratio)))
+        if 0 < w <= width and 0 < h <= height:
+            top = _randint(generator, height - h + 1)
+            left = _randint(generator, width - w + 1)
+            return top, left, h, w
+    ratio = width / height
+    if ratio < CROP_RATIO[0]:
+        w, h = width, int(round(width / CROP_RATIO[0]))
+    elif ratio > CROP_RATIO[1]:
+        h, w = height, int(round(height * CROP_RATIO[1]))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def _color_jitter(image: torch.Tensor, strength: float, generator: torch.Generator):
+    import torch
+    from torchvision.transforms.v2 import functional as F
+
+    low, high = max(0.0, 1.0 - strength), 1.0 + strength
+    hue = min(strength / 4, 0.5)
+    steps = [
+        (F.adjust_brightness, _uniform(generator, low, high)),
+        (F.adjust_contrast, _uniform(generator, low, high)),
+        (F.adjust_saturation, _uniform(generator, low, high)),
+        (F.adjust_hue, _uniform(generator, -hue, hue)),
+    ]
+    for j in torch.randperm(len(steps), generator=generator).tolist():
+        adjust, factor = steps[j]
+        image = adjust(image, factor)
+    return image
+
+
+def _uniform(generator: torch.Generator, low: float, high: float) -> float:
+    import torch
+
+    return low + (high - low) * float(torch.rand((), generator=generator))
+
+
+def _randint(generator: torch.Generator, high: int) -> int:
+    import torch
+
+    return int(torch.randint(high, (), generator=generator))
+
+
+def normalise(images: torch.Tensor, pre: Preprocessing) -> torch.Tensor:
+    """uint8 ``(B, 3, S, S)`` RGB (on any device) → float32 model input: scaled to [0, 1],
+    minus ``pre.mean``, divided by ``pre.std``, per channel."""
+    import torch
+
+    mean = torch.tensor(pre.mean, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(pre.std, device=images.device).view(1, 3, 1, 1)
+    return (images.float() / 255.0 - mean) / std

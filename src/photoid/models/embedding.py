@@ -1,9 +1,11 @@
 """The trainable embedding model: backbone → pooling → linear + BatchNorm → L2 norm.
 
 An :class:`EmbeddingModel` can stand wherever a :class:`~photoid.models.backbones.Backbone`
-does for embedding (``preprocessing``, ``fingerprint``, ``num_features``, ``forward``), so
-``embed_table``, ``photoid evaluate --model RUN/best.pt`` and friends use trained models
-unchanged. Its preprocessing and fingerprint are saved with its weights.
+does for embedding (``name``, ``preprocessing``, ``fingerprint``, ``spec``, ``num_features``,
+``forward``), so ``embed_table``, ``photoid evaluate --model RUN/best.pt`` and friends use
+trained models unchanged. Its preprocessing and fingerprint are saved with its weights.
+:class:`PooledFeatures` (backbone → pooling, not normalised) stands there too: training's
+frozen fast path extracts its cached features with the same engines and cache as inference.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from torch import nn
 from photoid.data.preprocess import Preprocessing
 from photoid.errors import ModelError
 from photoid.models.backbones import Backbone, create_backbone
-from photoid.models.pooling import create_pooling
+from photoid.models.pooling import GeM, create_pooling
 from photoid.models.spec import ModelSpec
 
 MODEL_FORMAT = "photoid-embedding-model/1"
@@ -101,6 +103,11 @@ class EmbeddingModel(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.backbone.forward_features(x))
 
+    def pooled_features(self) -> PooledFeatures:
+        """:meth:`features` as a model of its own for :func:`photoid.embed.embed_paths`
+        (sharing this model's backbone and pooling modules, not copying them)."""
+        return PooledFeatures(self.backbone, self.pool)
+
     def embed_features(self, features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         """Head output, L2-normalised unless ``normalize=False`` (the softmax baseline trains
         its classifier on the raw penultimate layer)."""
@@ -115,6 +122,60 @@ class EmbeddingModel(nn.Module):
             p.requires_grad_(trainable)
         if isinstance(getattr(self.pool, "p", None), nn.Parameter):
             self.pool.p.requires_grad_(trainable)
+
+
+class PooledFeatures(nn.Module):
+    """``forward(x: float (B,3,S,S)) -> (B, backbone.num_features)``: the backbone's feature
+    map pooled by ``pool`` (:class:`~photoid.models.pooling.AvgPool` or GeM), *not*
+    L2-normalised (``unit_output = False``: the engines keep the raw vectors).
+
+    Runs in :func:`photoid.embed.embed_paths` like any model: ``name``, ``preprocessing``,
+    ``num_features`` and ``spec`` are the backbone's, except that the fingerprint hashes the
+    backbone's fingerprint, the pooling (and GeM's ``p``) and every weight (a ``"random"`` or
+    fine-tuned backbone keeps the fingerprint of its starting point), and the weights read
+    ``features:<backbone fingerprint>``."""
+
+    unit_output = False
+
+    def __init__(self, backbone: Backbone, pool: nn.Module):
+        super().__init__()
+        self.backbone, self.pool = backbone, pool
+
+    @property
+    def name(self) -> str:
+        return self.backbone.name
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.backbone.preprocessing
+
+    @property
+    def num_features(self) -> int:
+        return self.backbone.num_features
+
+    @property
+    def fingerprint(self) -> str:
+        gem = isinstance(self.pool, GeM)
+        blob = {
+            "features": self.backbone.fingerprint,
+            "pooling": "gem" if gem else "avg",
+            "gem_p": float(self.pool.p.detach()) if gem else None,
+        }
+        h = hashlib.sha256(json.dumps(blob, sort_keys=True).encode())
+        for key, tensor in self.state_dict().items():
+            h.update(key.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    @property
+    def spec(self) -> ModelSpec:
+        weights = f"features:{self.backbone.fingerprint}"
+        return ModelSpec(
+            self.fingerprint, self.name, weights, self.preprocessing, self.num_features
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.backbone.forward_features(x))
 
 
 def build_model(model_config) -> EmbeddingModel:

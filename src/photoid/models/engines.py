@@ -1,5 +1,5 @@
-"""Inference engines: a batch of uint8 model inputs → unit-norm embeddings, as fast as the
-hardware allows.
+"""Inference engines: a batch of uint8 model inputs → unit-norm embeddings (or, for a model
+whose ``unit_output`` is False, its raw output), as fast as the hardware allows.
 
 - :class:`TorchEngine` runs the backbone in PyTorch: inference mode, channels-last, and on a
   GPU automatic mixed precision (bf16 where supported, else fp16), pinned memory and
@@ -11,6 +11,12 @@ hardware allows.
 
 Both take uint8 ``(B, 3, S, S)`` RGB and do the normalisation themselves (the ONNX graph holds
 it), so preprocessing travels with the weights. :func:`select_engine` picks one.
+
+A model is anything with ``name``, ``fingerprint``, ``preprocessing``, ``forward`` and
+parameters: a :class:`~photoid.models.backbones.Backbone`, a trained
+:class:`~photoid.models.embedding.EmbeddingModel`, or training's
+:class:`~photoid.models.embedding.PooledFeatures`. Its output is L2-normalised unless it sets
+``unit_output = False`` (:func:`unit_output`).
 """
 
 from __future__ import annotations
@@ -57,23 +63,33 @@ class Engine(Protocol):
     pin_memory: bool
 
     def embed(self, images: torch.Tensor) -> np.ndarray:
-        """uint8 ``(B, 3, S, S)`` RGB → float32 ``(B, D)`` unit rows."""
+        """uint8 ``(B, 3, S, S)`` RGB → float32 ``(B, D)`` rows (unit rows unless the model's
+        ``unit_output`` is False)."""
         ...
 
 
+def unit_output(model: nn.Module) -> bool:
+    """Whether engines L2-normalise ``model``'s output: True unless the model sets
+    ``unit_output = False`` (e.g. :class:`~photoid.models.embedding.PooledFeatures`)."""
+    return bool(getattr(model, "unit_output", True))
+
+
 class _Normalised(nn.Module):
-    """uint8 ``(B, 3, S, S)`` → backbone → L2-normalised float ``(B, D)``."""
+    """uint8 ``(B, 3, S, S)`` → backbone → float ``(B, D)``, L2-normalised unless the
+    backbone's ``unit_output`` is False."""
 
     def __init__(self, backbone: Backbone):
         super().__init__()
         self.backbone = backbone
+        self.unit_output = unit_output(backbone)
         pre = backbone.preprocessing
         self.register_buffer("mean", torch.tensor(pre.mean).view(1, 3, 1, 1) * 255.0)
         self.register_buffer("inv_std", 1.0 / (torch.tensor(pre.std).view(1, 3, 1, 1) * 255.0))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = (images.float() - self.mean) * self.inv_std
-        return nn.functional.normalize(self.backbone(x).float(), dim=1)
+        out = self.backbone(x).float()
+        return nn.functional.normalize(out, dim=1) if self.unit_output else out
 
 
 class TorchEngine:
@@ -104,7 +120,7 @@ class TorchEngine:
 
     @torch.inference_mode()
     def embed(self, images: torch.Tensor) -> np.ndarray:
-        """uint8 ``(B, 3, S, S)`` → float32 ``(B, D)`` unit rows."""
+        """uint8 ``(B, 3, S, S)`` → float32 ``(B, D)`` (unit rows unless ``unit_output``)."""
         x = images.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
@@ -139,15 +155,16 @@ class OnnxEngine:
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
 
     def embed(self, images: torch.Tensor) -> np.ndarray:
-        """uint8 ``(B, 3, S, S)`` → float32 ``(B, D)`` unit rows."""
+        """uint8 ``(B, 3, S, S)`` → float32 ``(B, D)`` (as exported: unit rows or raw)."""
         x = np.ascontiguousarray(images.numpy(), dtype=np.uint8)
         return self.session.run(None, {"images": x})[0].astype(np.float32, copy=False)
 
 
 def export_onnx(backbone: Backbone, path: str | Path, opset: int = 17) -> Path:
     """Write ``backbone`` as an ONNX graph: input ``images`` uint8 ``(B, 3, S, S)`` RGB,
-    output ``embeddings`` float32 ``(B, D)`` unit rows; normalisation is inside the graph. The
-    file's metadata holds the backbone's name, fingerprint and preprocessing."""
+    output ``embeddings`` float32 ``(B, D)``, unit rows unless the model's ``unit_output`` is
+    False; input normalisation is inside the graph. The file's metadata holds the backbone's
+    name, fingerprint, preprocessing and ``photoid.unit_output``."""
     _import_onnxruntime()
     import onnx
 
@@ -180,6 +197,7 @@ def export_onnx(backbone: Backbone, path: str | Path, opset: int = 17) -> Path:
             "photoid.mean": ",".join(map(str, pre.mean)),
             "photoid.std": ",".join(map(str, pre.std)),
             "photoid.interpolation": pre.interpolation,
+            "photoid.unit_output": str(unit_output(backbone)).lower(),
         }
         for key, value in meta.items():
             model.metadata_props.add(key=key, value=value)
@@ -205,17 +223,23 @@ def check_onnx(backbone: Backbone, path: str | Path, n_images: int = 4, seed: in
         eager = _Normalised(backbone.cpu()).eval()(images).numpy()
     backbone.to(device)
     onnx_out = OnnxEngine(path).embed(images)
-    return float(np.min(np.sum(eager * onnx_out, axis=1)))
+    norms = np.linalg.norm(eager, axis=1) * np.linalg.norm(onnx_out, axis=1)
+    return float(np.min(np.sum(eager * onnx_out, axis=1) / np.maximum(norms, 1e-12)))
 
 
 def onnx_cache_path(backbone: Backbone, cache_dir: str | Path) -> Path:
-    """Where :func:`select_engine` keeps the export of ``backbone``: keyed by its fingerprint
-    and a hash of its parameters (``weights="random"`` models share a fingerprint)."""
+    """Where :func:`select_engine` keeps the export of ``backbone``: keyed by its fingerprint,
+    a hash of its parameters (``weights="random"`` models share a fingerprint) and whether its
+    output is normalised (a raw-output export is named ``<name>-raw-<hash>.onnx``)."""
+    unit = unit_output(backbone)
     h = hashlib.sha256(backbone.fingerprint.encode())
     h.update(torch.__version__.encode())
+    if not unit:
+        h.update(b"raw")
     for tensor in backbone.state_dict().values():
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return Path(cache_dir) / "onnx" / f"{backbone.name}-{h.hexdigest()[:20]}.onnx"
+    kind = "" if unit else "-raw"
+    return Path(cache_dir) / "onnx" / f"{backbone.name}{kind}-{h.hexdigest()[:20]}.onnx"
 
 
 def select_engine(

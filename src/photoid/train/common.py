@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
-from photoid.config import TrainConfig, loss_params
+from photoid.config import AugmentConfig, TrainConfig, loss_params
 from photoid.data.table import PhotoTable
-from photoid.embed import make_transform
+from photoid.embed import Embeddings, embed_paths, table_boxes
+from photoid.errors import ImageReadError
 from photoid.models.embedding import EmbeddingModel, save_model
+from photoid.models.engines import Engine, TorchEngine
 from photoid.train.checkpoint import save_checkpoint
-from photoid.train.data import LabelledPhotos, TrainSplit
+from photoid.train.data import TrainSplit, unreadable_training_photo
 from photoid.train.distributed import DistInfo, gather_rows
 from photoid.train.monitor import EpochRecord, append_jsonl, score, warnings_for
 
@@ -61,42 +63,92 @@ def seed_epoch(seed: int, phase: str, epoch: int) -> None:
     torch.manual_seed(int(np.random.default_rng([seed, len(phase), epoch]).integers(2**62)))
 
 
-@torch.inference_mode()
 def embed_rows(
-    model: EmbeddingModel,
+    model: nn.Module,
     catalog: PhotoTable,
     rows: np.ndarray,
     info: DistInfo,
     device,
-    batch_size: int = 64,
-    workers: int = 0,
-    features: bool = False,
-) -> np.ndarray:
-    """Clean (un-augmented) embeddings — or pooled backbone features with ``features`` —
-    of ``rows``, shape ``(len(rows), d)`` in the order of ``rows``; the work is shared
-    across ranks and gathered."""
-    mine = np.asarray(rows)[info.rank :: info.world_size]
-    pre = model.preprocessing
-    data = LabelledPhotos(
-        [catalog.paths[i] for i in mine],
-        [0] * len(mine),
-        mine.tolist(),
-        make_transform(pre),
-        read_size=pre.image_size,
-    )
-    loader = DataLoader(data, batch_size=batch_size, num_workers=workers)
-    was_training = model.training
-    model.eval()
-    out = []
-    for images, _, _ in loader:
-        images = images.to(device)
-        out.append((model.features(images) if features else model(images)).float().cpu())
-    model.train(was_training)
-    dim = model.backbone.num_features if features else model.num_features
-    values = torch.cat(out).numpy() if out else np.zeros((0, dim), np.float32)
-    got_rows, got = gather_rows(info, mine, values)
+    *,
+    workers: int | None = None,
+    engine: Engine | None = None,
+    use_cache: bool = False,
+    augment: AugmentConfig | None = None,
+    seeds: Sequence[int] | None = None,
+    progress: bool = False,
+    desc: str = "embedding",
+) -> Embeddings:
+    """Clean (un-augmented) vectors of catalog ``rows`` by ``model`` (an
+    :class:`EmbeddingModel`, or its :class:`~photoid.models.embedding.PooledFeatures`), each
+    photo cropped to its box, through :func:`~photoid.embed.embed_paths`: ``vectors`` is
+    ``(len(rows), d)`` in the order of ``rows``. Every rank embeds every ``world_size``-th row
+    and the pieces are gathered on every rank. ``engine``: default a :class:`TorchEngine` on
+    ``device`` (the model's weights change between calls, hence also no cache by default); the
+    model's training mode and memory format are restored afterwards. ``augment`` with
+    ``seeds`` (one per row, see :func:`~photoid.train.data.photo_seed`) reads the photos
+    augmented. An unreadable photo raises :class:`~photoid.errors.PhotoidError`;
+    ``n_computed`` counts this rank's photos."""
+    rows = np.asarray(rows, dtype=np.int64)
+    mine = rows[info.rank :: info.world_size]
+    mine_seeds = list(seeds)[info.rank :: info.world_size] if seeds is not None else None
+    boxes = table_boxes(catalog)
+    with lent_to_engine(model):
+        emb = embed_paths(
+            [catalog.paths[i] for i in mine],
+            model,
+            boxes=[boxes[i] for i in mine],
+            augment=augment,
+            seeds=mine_seeds,
+            engine=engine or TorchEngine(model, device),
+            num_workers=workers,
+            use_cache=use_cache,
+            progress=progress and info.is_main,
+            desc=desc,
+        )
+    require_readable(emb)
+    got_rows, got = gather_rows(info, mine, emb.vectors)
     order = {int(r): j for j, r in enumerate(got_rows)}
-    return got[[order[int(r)] for r in rows]]
+    vectors = got[[order[int(r)] for r in rows]]
+    return Embeddings(vectors, np.ones(len(rows), bool), emb.model, emb.report, emb.n_computed)
+
+
+def require_readable(emb: Embeddings) -> None:
+    """Training photos must all be readable: raise for the first one that was skipped."""
+    if emb.report.skipped:
+        bad = emb.report.skipped[0]
+        raise unreadable_training_photo(ImageReadError(bad.path, bad.reason))
+
+
+@contextmanager
+def lent_to_engine(model: nn.Module) -> Iterator[None]:
+    """Lend ``model`` to an engine (a TorchEngine sets eval mode and channels-last; an ONNX
+    export moves it to the CPU and back) and take it back as it was: training mode and, for
+    its convolution weights, the memory format."""
+    was_training = model.training
+    weights = [p for p in model.parameters() if p.dim() == 4 and p.shape[-1] > 1]
+    channels_last = bool(weights) and weights[0].is_contiguous(memory_format=torch.channels_last)
+    try:
+        yield
+    finally:
+        model.train(was_training)
+        if weights and not channels_last:
+            model.to(memory_format=torch.contiguous_format)
+
+
+@dataclass(frozen=True)
+class PassTiming:
+    """One feature pass of a run: ``what`` (e.g. ``"clean features"``), the photos it covered,
+    how many of them were computed (the others came from a cache) and its wall seconds
+    (engine set-up included)."""
+
+    what: str
+    n_photos: int
+    n_computed: int
+    seconds: float
+
+    @property
+    def photos_per_s(self) -> float:
+        return self.n_photos / self.seconds if self.seconds > 0 else math.nan
 
 
 @dataclass
@@ -119,6 +171,7 @@ class RunState:
     stale: int = 0
     stopped: bool = False
     clean_features: torch.Tensor | None = None
+    feature_passes: list[PassTiming] = field(default_factory=list)
 
     @property
     def normalize(self) -> bool:

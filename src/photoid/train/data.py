@@ -1,4 +1,5 @@
-"""Training data: which rows train and which validate, photo-ID augmentations, datasets."""
+"""Training data: which rows train and which validate, augmentation seeds, the dataset of
+augmented training photos (read by the one photo reader, cropped to their boxes)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from photoid.data.images import read_image
-from photoid.data.preprocess import Preprocessing
+from photoid.cache import Box
+from photoid.config import AugmentConfig
+from photoid.data.preprocess import Preprocessing, read_photo
 from photoid.data.table import PhotoTable
 from photoid.errors import ConfigError, ImageReadError, PhotoidError
 
@@ -78,55 +80,59 @@ def _groups(catalog: PhotoTable, rows: np.ndarray, regex: str | None) -> dict[in
     return out
 
 
-def make_augment(pre: Preprocessing, aug) -> torch.nn.Module:
-    """PIL RGB → normalised tensor ``(3, S, S)`` with photo-ID augmentations: a random
-    resized crop keeping at least ``crop_scale_min`` of the area, a small rotation, colour
-    jitter, and a horizontal flip only when ``aug.hflip`` (a flank is not its mirror)."""
-    from torchvision.transforms import v2
-
-    steps = [
-        v2.PILToTensor(),
-        v2.RandomResizedCrop(
-            (pre.image_size, pre.image_size),
-            scale=(aug.crop_scale_min, 1.0),
-            ratio=(0.8, 1.25),
-            antialias=True,
-        ),
-    ]
-    if aug.hflip:
-        steps.append(v2.RandomHorizontalFlip())
-    if aug.rotation_deg > 0:
-        steps.append(v2.RandomRotation(aug.rotation_deg))
-    if aug.color_jitter > 0:
-        c = aug.color_jitter
-        steps.append(v2.ColorJitter(brightness=c, contrast=c, saturation=c, hue=min(c / 4, 0.5)))
-    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(pre.mean, pre.std)]
-    return v2.Compose(steps)
+#: Streams of augmentation seeds: the fast path's augmented passes and fine-tuning epochs.
+STREAM_PASSES, STREAM_FINETUNE = 1, 2
 
 
-class LabelledPhotos(Dataset):
-    """``dataset[i] -> (image tensor, label int64, row)``; an unreadable photo raises
-    :class:`PhotoidError` (training photos must be checked first: ``photoid validate``)."""
+def photo_seed(seed: int, stream: int, step: int, row: int) -> int:
+    """The seed of one photo's augmentation, from the run's ``seed``, the ``stream``
+    (:data:`STREAM_PASSES` or :data:`STREAM_FINETUNE`), the ``step`` (pass or epoch) and the
+    photo's catalog ``row``: the same photo gets the same pixels in any worker, on any rank,
+    in any order (numpy's SeedSequence mixes the four into 64 bits)."""
+    parts = [int(v) & 0xFFFF_FFFF_FFFF_FFFF for v in (seed, stream, step, row)]
+    return int(np.random.SeedSequence(parts).generate_state(1, np.uint64)[0])
+
+
+class TrainingPhotos(Dataset):
+    """``dataset[i] -> (uint8 (3, S, S), label int64, row)``: catalog row ``rows[i]`` read by
+    :func:`~photoid.data.preprocess.read_photo`, cropped to its box and augmented from
+    :func:`photo_seed` ``(seed, stream, epoch, row)``; call :meth:`set_epoch` before each
+    epoch. An unreadable photo raises :class:`PhotoidError` (training photos must be checked
+    first: ``photoid validate``)."""
 
     def __init__(
         self,
         paths: Sequence[str],
+        boxes: Sequence[Box],
         labels: Sequence[int],
         rows: Sequence[int],
-        transform,
-        read_size: int | None = None,
+        pre: Preprocessing,
+        augment: AugmentConfig,
+        seed: int,
+        stream: int = STREAM_FINETUNE,
     ):
-        self.paths, self.labels, self.rows = list(paths), list(labels), list(rows)
-        self.transform, self.read_size = transform, read_size
+        self.paths, self.boxes = list(paths), list(boxes)
+        self.labels, self.rows = list(labels), [int(r) for r in rows]
+        self.pre, self.augment, self.seed, self.stream = pre, augment, seed, stream
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int):
+        row = self.rows[i]
+        generator = torch.Generator().manual_seed(
+            photo_seed(self.seed, self.stream, self.epoch, row)
+        )
         try:
-            image = read_image(self.paths[i], target_size=self.read_size)
+            pixels = read_photo(self.paths[i], self.boxes[i], self.pre, self.augment, generator)
         except ImageReadError as exc:
-            raise PhotoidError(
-                f"training photo unreadable: {exc}; run photoid validate and remove it."
-            ) from exc
-        return self.transform(image), torch.tensor(self.labels[i]), self.rows[i]
+            raise unreadable_training_photo(exc) from exc
+        return torch.from_numpy(pixels).permute(2, 0, 1), torch.tensor(self.labels[i]), row
+
+
+def unreadable_training_photo(error: ImageReadError) -> PhotoidError:
+    return PhotoidError(f"training photo unreadable: {error}; run photoid validate and remove it.")

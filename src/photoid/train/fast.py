@@ -1,8 +1,11 @@
-"""The CPU fast path: freeze the backbone, cache its pooled features over several augmented
-passes of the training photos once, then train only the head and the loss on the cache.
+"""The CPU fast path: freeze the backbone, extract its pooled features (clean, then over
+several augmented passes of the training photos) once, then train only the head and the loss
+on them.
 
-On two CPU cores a pass over a few hundred photos takes a minute; an epoch of head training
-on the cache takes well under a second.
+Every pass runs through :func:`photoid.embed.embed_paths` with one engine (ONNX Runtime on a
+CPU), data-loading workers and the one photo reader (boxes cropped): the clean features are
+served from the embedding cache on a later run, each augmented pass from a file under the
+photoid cache. An epoch of head training on them takes well under a second.
 """
 
 from __future__ import annotations
@@ -11,111 +14,148 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
-from photoid.embed import default_cache_dir
-from photoid.train.common import RunState, end_epoch, seed_epoch, warmup_cosine
-from photoid.train.data import LabelledPhotos, make_augment
-from photoid.train.distributed import gather_rows
+from photoid.cache import content_key
+from photoid.embed import default_cache_dir, table_boxes
+from photoid.models.embedding import PooledFeatures
+from photoid.models.engines import Engine, select_engine
+from photoid.train.common import (
+    PassTiming,
+    RunState,
+    embed_rows,
+    end_epoch,
+    lent_to_engine,
+    seed_epoch,
+    warmup_cosine,
+)
+from photoid.train.data import STREAM_PASSES, photo_seed
 from photoid.train.sampler import PKSampler, ShuffleSampler
 
 PHASE = "frozen"
+#: Part of every augmented pass's cache key: 2 = the one photo reader (box crops, draft
+#: decoding, augmentation on uint8 seeded per photo).
+READER_VERSION = 2
 
 
 def feature_cache(state: RunState, rows_clean: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """``(clean, augmented)``: clean pooled features of every catalog row in ``rows_clean``
     (a ``(len(catalog), F)`` tensor, zeros elsewhere) and ``(passes - 1, n_train, F)``
-    features of augmented training photos. Each part is stored under the photoid cache as
-    soon as it is computed, keyed by everything that shapes it, so runs that differ only in
-    head, loss or number of passes share the work, and an interrupted run loses one pass."""
-    cfg, model = state.config, state.model
-    base = {
-        "backbone": model.backbone.fingerprint,
-        "pool": [cfg.model.pooling, cfg.model.gem_p],
-    }
-    t0 = time.perf_counter()
-    rows_clean = np.asarray(rows_clean)
-    clean = _cached(
-        state,
-        {**base, "paths": [state.catalog.paths[i] for i in rows_clean.tolist()]},
-        lambda: _clean_pass(state, rows_clean),
+    features of augmented training photos. Clean features live in the embedding cache (keyed
+    by the extractor's fingerprint and each photo's content and box); each augmented pass is
+    stored as soon as it is computed, keyed by everything that shapes it (extractor, photo
+    contents and boxes, rows, augmentation, seed, pass, reader version), so runs that differ
+    only in head, loss or number of passes share the work, and an interrupted run loses one
+    pass. Each pass is timed in ``state.feature_passes``."""
+    with lent_to_engine(state.model):
+        return _feature_passes(state, rows_clean)
+
+
+def _feature_passes(state: RunState, rows_clean: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    cfg, info = state.config, state.info
+    extractor = state.model.pooled_features()
+    rows_clean = np.asarray(rows_clean, dtype=np.int64)
+    train = state.split.train
+    n_augmented = cfg.fast.passes - 1
+    started = time.perf_counter()
+    engine = select_engine(
+        extractor,
+        "auto",
+        device=state.device,
+        n_images=len(rows_clean) + n_augmented * len(train),
     )
-    state.log(f"  clean features of {len(rows_clean)} photos: {time.perf_counter() - t0:.0f} s")
-    train_paths = [state.catalog.paths[i] for i in state.split.train.tolist()]
+    emb = embed_rows(
+        extractor,
+        state.catalog,
+        rows_clean,
+        info,
+        state.device,
+        workers=cfg.data.workers,
+        engine=engine,
+        use_cache=True,
+        progress=state.progress,
+        desc="clean features",
+    )
+    _record(state, "clean features", len(rows_clean), emb.n_computed, started)
+    clean = torch.from_numpy(emb.vectors)
+    boxes = table_boxes(state.catalog)
+    base = {
+        "features": extractor.spec.fingerprint,
+        "reader": READER_VERSION,
+        "rows": train.tolist(),  # the seeds
+        "photos": [content_key(state.catalog.paths[i], boxes[i]) for i in train.tolist()],
+        "augment": asdict(cfg.augment),
+        "seed": cfg.seed,
+    }
     augmented = []
     for pass_index in range(1, cfg.fast.passes):
-        what = {
-            **base,
-            "paths": train_paths,
-            "augment": asdict(cfg.augment),
-            "seed": cfg.seed,
-            "pass": pass_index,
-            "world": state.info.world_size,
-        }
-        augmented.append(_cached(state, what, lambda i=pass_index: _augmented_pass(state, i)))
-        state.log(
-            f"  augmented pass {pass_index}/{cfg.fast.passes - 1}: {time.perf_counter() - t0:.0f} s"
+        started = time.perf_counter()
+        what = f"augmented pass {pass_index}/{n_augmented}"
+        value, computed = _cached(
+            state,
+            {**base, "pass": pass_index},
+            lambda i=pass_index, w=what: _augmented_pass(state, extractor, engine, i, w),
         )
+        augmented.append(value)
+        _record(state, what, len(train), len(train) if computed else 0, started)
     full = torch.zeros(len(state.catalog), clean.shape[1])
     full[torch.as_tensor(rows_clean)] = clean
-    aug = torch.stack(augmented) if augmented else torch.zeros(0, len(train_paths), clean.shape[1])
+    aug = torch.stack(augmented) if augmented else torch.zeros(0, len(train), clean.shape[1])
     return full, aug
 
 
-def _cached(state: RunState, what: dict, compute) -> torch.Tensor:
+def _record(state: RunState, what: str, n_photos: int, n_computed: int, started: float) -> None:
+    timing = PassTiming(what, n_photos, n_computed, time.perf_counter() - started)
+    state.feature_passes.append(timing)
+    if n_computed == 0:
+        done = "all from the cache"
+    else:
+        cached = f", {n_photos - n_computed} from the cache" if n_computed < n_photos else ""
+        done = f"{timing.photos_per_s:.1f} photos/s{cached}"
+    state.log(f"  {what} of {n_photos} photos: {timing.seconds:.1f} s ({done})")
+
+
+def _cached(
+    state: RunState, what: dict, compute: Callable[[], torch.Tensor]
+) -> tuple[torch.Tensor, bool]:
+    """``(value, computed)``: the stored value for ``what``, or ``compute()`` stored."""
     key = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:24]
     path = default_cache_dir() / "train-features" / f"{key}.pt"
     if path.is_file():
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True), False
     value = compute()
     if state.info.is_main:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         torch.save(value, tmp)
         tmp.replace(path)
-    return value
+    return value, True
 
 
-def _clean_pass(state: RunState, rows: np.ndarray) -> torch.Tensor:
-    from photoid.train.common import embed_rows
-
-    feats = embed_rows(
-        state.model,
+def _augmented_pass(
+    state: RunState, extractor: PooledFeatures, engine: Engine, pass_index: int, what: str
+) -> torch.Tensor:
+    """``(n_train, F)`` pooled features of the training photos, each augmented from
+    :func:`photo_seed` ``(seed, STREAM_PASSES, pass_index, row)``."""
+    cfg, train = state.config, state.split.train
+    emb = embed_rows(
+        extractor,
         state.catalog,
-        rows,
+        train,
         state.info,
         state.device,
-        workers=state.config.data.workers,
-        features=True,
+        workers=cfg.data.workers,
+        engine=engine,
+        augment=cfg.augment,
+        seeds=[photo_seed(cfg.seed, STREAM_PASSES, pass_index, r) for r in train.tolist()],
+        progress=state.progress,
+        desc=what,
     )
-    return torch.from_numpy(feats)
-
-
-@torch.inference_mode()
-def _augmented_pass(state: RunState, pass_index: int) -> torch.Tensor:
-    cfg, info = state.config, state.info
-    rows = state.split.train
-    mine = np.arange(len(rows))[info.rank :: info.world_size]
-    seed_epoch(cfg.seed, "augment", pass_index * 1000 + info.rank)
-    pre = state.model.preprocessing
-    data = LabelledPhotos(
-        [state.catalog.paths[rows[j]] for j in mine],
-        [0] * len(mine),
-        mine.tolist(),
-        make_augment(pre, cfg.augment),
-        read_size=int(pre.image_size * 1.15),
-    )
-    loader = DataLoader(data, batch_size=64, num_workers=cfg.data.workers)
-    state.model.eval()
-    out = [state.model.features(x.to(state.device)).float().cpu() for x, _, _ in loader]
-    got_pos, got = gather_rows(info, mine, torch.cat(out).numpy())
-    result = torch.zeros(len(rows), got.shape[1])
-    result[torch.as_tensor(got_pos)] = torch.from_numpy(got)
-    return result
+    return torch.from_numpy(emb.vectors)
 
 
 def train_frozen(state: RunState, start_epoch: int, resume_blob: dict | None) -> None:

@@ -2,7 +2,8 @@
 
 Separate learning rates for backbone and head + loss, warm-up then cosine decay per step,
 gradient accumulation, AMP (bfloat16) and TF32 on CUDA, DistributedDataParallel under
-torchrun with the batch sampler split across ranks.
+torchrun with the batch sampler split across ranks. Photos are read by the one photo reader
+(box crop, augmentation seeded per photo and epoch) as uint8 and normalised on the device.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from photoid.data.preprocess import normalise
+from photoid.embed import default_workers, table_boxes
 from photoid.train.common import RunState, embed_rows, end_epoch, seed_epoch, warmup_cosine
-from photoid.train.data import LabelledPhotos, make_augment
+from photoid.train.data import STREAM_FINETUNE, TrainingPhotos
 from photoid.train.sampler import PKSampler, ShuffleSampler
 
 PHASE = "finetune"
@@ -63,19 +66,27 @@ def make_loader(state: RunState) -> DataLoader:
         sampler = ShuffleSampler(
             len(labels), cfg.optim.batch_size, cfg.seed, info.rank, info.world_size
         )
-    pre = state.model.preprocessing
-    data = LabelledPhotos(
+    boxes = table_boxes(state.catalog)
+    data = TrainingPhotos(
         [state.catalog.paths[i] for i in split.train],
+        [boxes[i] for i in split.train],
         labels.tolist(),
         split.train.tolist(),
-        make_augment(pre, state.config.augment),
-        read_size=int(pre.image_size * 1.15),
+        state.model.preprocessing,
+        cfg.augment,
+        cfg.seed,
+        STREAM_FINETUNE,
     )
+    on_gpu = state.device.type == "cuda"
+    workers = cfg.data.workers
+    if workers is None:
+        workers = default_workers(len(data), on_gpu)
     return DataLoader(
         data,
         batch_sampler=sampler,
-        num_workers=cfg.data.workers,
-        pin_memory=torch.cuda.is_available(),
+        num_workers=workers,
+        pin_memory=on_gpu,
+        prefetch_factor=4 if workers else None,
     )
 
 
@@ -104,12 +115,14 @@ def train_finetune(state: RunState, start_epoch: int, resume_blob: dict | None) 
         torch.backends.cudnn.allow_tf32 = True
     from tqdm.auto import tqdm
 
+    pre = state.model.preprocessing
     for epoch in range(start_epoch, cfg.optim.epochs):
         if state.stopped:
             break
         started = time.perf_counter()
         seed_epoch(cfg.seed, PHASE, epoch * 1000 + info.rank)
         loader.batch_sampler.set_epoch(epoch)
+        loader.dataset.set_epoch(epoch)
         objective.train()
         total, n = 0.0, 0
         bar = tqdm(
@@ -132,7 +145,8 @@ def train_finetune(state: RunState, start_epoch: int, resume_blob: dict | None) 
                 else contextlib.nullcontext()
             )
             with sync, autocast:
-                loss = objective(images.to(device, non_blocking=True), labels.to(device))
+                x = normalise(images.to(device, non_blocking=True), pre)
+                loss = objective(x, labels.to(device))
                 (loss / accum).backward()
             if last_micro:
                 optimizer.step()
@@ -145,8 +159,15 @@ def train_finetune(state: RunState, start_epoch: int, resume_blob: dict | None) 
         vectors = np.zeros((len(state.catalog), state.model.num_features), np.float32)
         if len(state.split.val):
             vectors[rows] = embed_rows(
-                state.model, state.catalog, rows, info, device, workers=cfg.data.workers
-            )
+                state.model,
+                state.catalog,
+                rows,
+                info,
+                device,
+                workers=cfg.data.workers,
+                progress=state.progress,
+                desc=f"validation {epoch}",
+            ).vectors
         end_epoch(
             state,
             PHASE,

@@ -10,7 +10,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from photoid.errors import ConfigError
 from photoid.evaluate import EvaluationResult, evaluate_embeddings
 from photoid.models.embedding import build_model, load_model
 from photoid.train.checkpoint import load_checkpoint, set_rng_state
-from photoid.train.common import RunState, build_loss, embed_rows
+from photoid.train.common import PassTiming, RunState, build_loss, embed_rows
 from photoid.train.data import make_train_split
 from photoid.train.distributed import DistInfo, barrier, device_for, setup_distributed
 from photoid.train.monitor import EpochRecord
@@ -33,7 +33,8 @@ from photoid.train.monitor import EpochRecord
 @dataclass
 class TrainResult:
     """Where the run is, its per-epoch records, the best validation value and where it was
-    reached, the final evaluation on the query split (None without one) and the seconds."""
+    reached, the final evaluation on the query split (None without one), the seconds, and
+    the timing of each feature pass of the frozen fast path (empty without one)."""
 
     out_dir: Path
     history: list[EpochRecord]
@@ -41,6 +42,7 @@ class TrainResult:
     best_where: tuple[str, int]
     final: EvaluationResult | None
     seconds: float
+    feature_passes: list[PassTiming] = field(default_factory=list)
 
 
 def train(
@@ -111,7 +113,13 @@ def train(
     barrier(info)
     final = _final_evaluation(state) if info.is_main else None
     return TrainResult(
-        out, state.history, state.best_value, state.best_where, final, time.perf_counter() - started
+        out,
+        state.history,
+        state.best_value,
+        state.best_where,
+        final,
+        time.perf_counter() - started,
+        state.feature_passes,
     )
 
 
@@ -160,7 +168,9 @@ def _final_evaluation(state: RunState) -> EvaluationResult | None:
             DistInfo(),
             state.device,
             workers=data.workers,
-        )
+            progress=state.progress,
+            desc="final evaluation",
+        ).vectors
     threshold = suggest_threshold(vectors, split.labels, split.val, split.train)
     if not has_query:
         return None
@@ -187,16 +197,20 @@ def evaluate_model(
     protocol,
     *,
     device=None,
-    workers: int = 0,
+    workers: int | None = None,
     threshold: float | None = None,
+    progress: bool = False,
 ) -> EvaluationResult:
-    """Score a trained model under ``protocol`` (a split object), without the vector cache."""
+    """Score a trained model under ``protocol`` (a split object), without the vector cache
+    (PyTorch on ``device``, default the CPU; ``workers``: None chooses as embedding does)."""
     device = device or torch.device("cpu")
     model = model.to(device)
     split = protocol.split(catalog)
     rows = np.union1d(split.query, split.database)
     vectors = np.zeros((len(catalog), model.num_features), np.float32)
-    vectors[rows] = embed_rows(model, catalog, rows, DistInfo(), device, workers=workers)
+    vectors[rows] = embed_rows(
+        model, catalog, rows, DistInfo(), device, workers=workers, progress=progress
+    ).vectors
     name = type(protocol).__name__.lower().replace("split", "").replace("set", "") or "closed"
     return _score_rows(vectors, catalog, rows, protocol, name, threshold)
 
