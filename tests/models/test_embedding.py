@@ -3,6 +3,7 @@ import copy
 import torch
 
 from photoid.models.embedding import EmbeddingModel, load_model, save_model
+from photoid.models.spec import ModelSpec
 from photoid.models.pooling import GeM, create_pooling
 
 
@@ -25,6 +26,10 @@ def test_model_unit_embeddings_and_round_trip(tiny_backbone, tmp_path):
     again = load_model(tmp_path / "m.pt")
     assert again.fingerprint == model.fingerprint
     assert again.preprocessing == model.preprocessing
+    # the whole spec is in the file, loadable without executing anything
+    stored = torch.load(tmp_path / "m.pt", weights_only=True)["model"]["model_spec"]
+    assert ModelSpec.from_dict(stored) == again.spec == model.spec
+    assert model.spec.weights == f"trained:{model.fingerprint}" and model.spec.dim == 8
     assert torch.allclose(again(x), out, atol=1e-6)
     with torch.no_grad():
         again.head.linear.weight.mul_(2)
@@ -56,3 +61,31 @@ def test_pooled_features_is_a_model_of_its_own(tiny_backbone):
         next(other.parameters()).add_(1.0)
     assert other.fingerprint == tiny_backbone.fingerprint
     assert EmbeddingModel(other, "gem", 3.0, 8).pooled_features().fingerprint != spec.fingerprint
+
+
+class _Payload:
+    """Unpickling this runs a command: what a hostile model file does."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_model_file_that_runs_code_is_refused_without_running_it(tmp_path):
+    import pytest
+
+    from photoid.errors import ModelError
+    from photoid.train.checkpoint import load_checkpoint
+
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": _Payload(marker)}, evil)
+    with pytest.raises(ModelError, match="not a photoid trained model"):
+        load_model(evil)
+    with pytest.raises(ModelError, match="not a photoid checkpoint"):
+        load_checkpoint(evil)
+    assert not marker.exists()

@@ -189,14 +189,18 @@ def build_model(model_config) -> EmbeddingModel:
 
 
 def model_payload(model: EmbeddingModel) -> dict:
-    """What a saved model holds: format, spec, preprocessing, weights, fingerprint."""
+    """What a saved model holds: format, architecture (``spec``), preprocessing, the
+    backbone's weights identity, the weights, the fingerprint and the whole
+    :class:`~photoid.models.spec.ModelSpec` (``model_spec``, plain values)."""
+    spec = model.spec
     return {
         "format": MODEL_FORMAT,
         "spec": dict(model.arch),
         "preprocessing": asdict(model.preprocessing),
         "weights_id": model.backbone.weights_id,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "fingerprint": model.fingerprint,
+        "fingerprint": spec.fingerprint,
+        "model_spec": spec.to_dict(),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,7 @@ import numpy as np
 from photoid.data.splits import QueryDatabaseSplit
 from photoid.data.table import PhotoTable
 from photoid.evaluate import evaluate_embeddings
+from photoid.metrics import json_ready
 
 FLAT_LOSS_EPOCHS = 3
 FLAT_LOSS_RELATIVE = 0.02
@@ -40,10 +41,7 @@ class EpochRecord:
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return {
-            k: (None if isinstance(v, float) and math.isnan(v) else v)
-            for k, v in asdict(self).items()
-        }
+        return json_ready(self)
 
     def line(self) -> str:
         text = (
