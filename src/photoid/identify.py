@@ -46,11 +46,12 @@ class Threshold:
     def check_scale(self, scale: str) -> None:
         """Raise :class:`ConfigError` unless scores on ``scale`` can be compared with it."""
         if scale != self.scale:
+            calibrable = scale in ("cosine", "euclidean")
+            how = " (or calibrate one: photoid calibrate)" if calibrable else ""
             raise ConfigError(
                 f"the new_individual threshold {self.value:.4g} is a {self.scale} value "
-                f"({self.method}), but these scores are on the {scale} scale. Give a "
-                f"threshold on the {scale} scale (e.g. --threshold), or calibrate one for it "
-                "(photoid calibrate)."
+                f"({self.method}), but these scores are on the {scale} scale: give a "
+                f"threshold on the {scale} scale (--threshold){how}."
             )
 
     def to_json(self) -> dict:

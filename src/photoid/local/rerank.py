@@ -87,11 +87,6 @@ class RerankedCandidates:
     p_local: np.ndarray
     fused: np.ndarray
 
-    def ranking(self, score: str = "fused") -> np.ndarray:
-        """Positions into the shortlist, best first, by ``score`` (ties: global order)."""
-        value = {"fused": self.fused, "local": self.local_score, "global": self.global_similarity}
-        return np.lexsort((np.arange(len(self.rows)), -value[score]))
-
 
 class LocalReranker:
     """Re-ranks a database's photos for a query by fused global + local evidence.
