@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from photoid.errors import ConfigError
-from photoid.identify import Gallery, Threshold, identify
+from photoid.identify import Gallery, Threshold, identify, place_new_individual
 from photoid.metrics import NEW_INDIVIDUAL
 
 
@@ -78,8 +78,30 @@ class _Reverse:
 
 
 def test_threshold_equal_to_a_score_keeps_that_individual_above_new(gallery: Gallery):
-    [answer] = identify(np.array([_unit(10)]), gallery, threshold=1.0)  # b is at exactly 0°
-    assert answer.individuals[:2] == ("b", NEW_INDIVIDUAL)  # score < threshold, not <=
+    query = np.array([_unit(45)])
+    [plain] = identify(query, gallery)
+    assert plain.individuals[:2] == ("a", "c")
+    # a threshold equal to c's score, bit for bit (float32 arithmetic makes a hand-written
+    # cos value unreliable): c stays above new_individual, since only score < threshold drops
+    [answer] = identify(query, gallery, threshold=plain.scores[1])
+    assert answer.individuals[:3] == ("a", "c", NEW_INDIVIDUAL)
+    assert answer.scores[1] == answer.scores[2] == plain.scores[1]
+
+
+def test_place_new_individual_below_the_first_score_under_the_threshold():
+    names, scores = ["a", "b", "c"], [0.75, 0.5, 0.25]
+    for threshold, expected in [
+        (0.5, ("a", "b", NEW_INDIVIDUAL, "c")),  # equal to b's score: b stays above
+        (0.75, ("a", NEW_INDIVIDUAL, "b", "c")),
+        (0.25, ("a", "b", "c", NEW_INDIVIDUAL)),
+        (0.8, (NEW_INDIVIDUAL, "a", "b", "c")),
+    ]:
+        answer = place_new_individual(names, scores, 5, threshold, [7, 8, 9])
+        assert answer.individuals == expected, threshold
+        assert answer.scores[expected.index(NEW_INDIVIDUAL)] == threshold
+        assert answer.photo_ids[expected.index(NEW_INDIVIDUAL)] == -1
+    assert place_new_individual(names, scores, 2, 0.5).individuals == ("a", "b")
+    assert place_new_individual(names, scores, 5, None).individuals == ("a", "b", "c")
 
 
 def test_a_threshold_carries_its_scale(gallery: Gallery):
