@@ -3,8 +3,8 @@ import copy
 import torch
 
 from photoid.models.embedding import EmbeddingModel, load_model, save_model
-from photoid.models.spec import ModelSpec
 from photoid.models.pooling import GeM, create_pooling
+from photoid.models.spec import ModelSpec
 
 
 def test_gem_hand_values():
