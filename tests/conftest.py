@@ -47,6 +47,26 @@ def tiny_backbone():
     return create_backbone("resnet10t", weights="random", image_size=32)
 
 
+@pytest.fixture(scope="session")
+def retrained_backbone(tiny_backbone, tmp_path_factory: pytest.TempPathFactory):
+    """``tiny_backbone``'s architecture with other weights, loaded from a file: the same
+    name, another fingerprint."""
+    import torch
+
+    from photoid.models.backbones import create_backbone
+
+    state = {k: v.clone() for k, v in tiny_backbone.model.state_dict().items()}
+    g = torch.Generator().manual_seed(1)
+    for v in state.values():
+        if v.ndim == 4:  # conv kernels; BatchNorm statistics stay valid
+            v.add_(v.std() * torch.randn(v.shape, generator=g))
+    path = tmp_path_factory.mktemp("weights") / "retrained.pt"
+    torch.save(state, path)
+    other = create_backbone(tiny_backbone.name, weights=path, image_size=32)
+    assert other.name == tiny_backbone.name and other.fingerprint != tiny_backbone.fingerprint
+    return other
+
+
 def shared_dataset(name: str) -> Path:
     path = SHARED_DATA / name
     if not (path / "metadata.csv").is_file():

@@ -88,3 +88,22 @@ def test_augmented_embedding_follows_the_seeds(folder_catalog: Path, tiny_backbo
         embed_table(catalog, tiny_backbone, augment=augment, seeds=seeds, progress=False)
     with pytest.raises(ConfigError, match="one seed per photo"):
         embed_table(catalog, tiny_backbone, augment=augment, use_cache=False, seeds=[1])
+
+
+def test_the_cache_keeps_two_weight_sets_of_one_architecture_apart(
+    folder_catalog: Path, tiny_backbone, retrained_backbone, tmp_path: Path
+):
+    catalog = from_folders(folder_catalog)
+    kwargs = dict(cache_dir=tmp_path, progress=False, engine="torch")
+    first = embed_table(catalog, tiny_backbone, **kwargs)
+    second = embed_table(catalog, retrained_backbone, **kwargs)
+    assert first.n_computed == second.n_computed == len(catalog)  # nothing served from first's
+    reference = embed_table(catalog, retrained_backbone, use_cache=False, **kwargs)
+    np.testing.assert_allclose(second.vectors, reference.vectors, atol=1e-6)
+    assert np.abs(second.vectors - first.vectors).max() > 0.1
+    assert second.fingerprint == retrained_backbone.fingerprint
+    # each model finds its own vectors on the next run
+    for backbone, before in [(tiny_backbone, first), (retrained_backbone, second)]:
+        again = embed_table(catalog, backbone, **kwargs)
+        assert again.n_computed == 0
+        np.testing.assert_array_equal(again.vectors, before.vectors)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 
@@ -132,3 +133,23 @@ def test_raw_output_models_keep_their_vectors(tiny_backbone, tmp_path: Path):
     backbone_path = engines.onnx_cache_path(tiny_backbone, tmp_path)
     assert onnx.path != backbone_path and "-raw-" in onnx.path.name
     assert check_onnx(extractor, onnx.path) >= 0.999
+
+
+def test_two_weight_sets_of_one_architecture_get_their_own_onnx_export(
+    tiny_backbone, retrained_backbone, tmp_path: Path
+):
+    assert tiny_backbone.name == retrained_backbone.name
+    paths = {engines.onnx_cache_path(b, tmp_path) for b in (tiny_backbone, retrained_backbone)}
+    assert len(paths) == 2
+    # the same fingerprint with other parameters in memory (a "random" net changed in place)
+    changed = copy.deepcopy(tiny_backbone)
+    with torch.no_grad():
+        next(changed.parameters()).add_(1.0)
+    assert changed.fingerprint == tiny_backbone.fingerprint
+    assert engines.onnx_cache_path(changed, tmp_path) not in paths
+    # through the engine cache: each model embeds with its own weights
+    images = random_images(3, tiny_backbone.preprocessing.image_size, seed=3)
+    for backbone in (tiny_backbone, retrained_backbone, tiny_backbone):
+        engine = select_engine(backbone, "onnx", device="cpu", cache_dir=tmp_path)
+        assert engine.metadata["photoid.fingerprint"] == backbone.fingerprint
+        assert cosines(engine.embed(images), eager_embeddings(backbone, images)).min() >= 0.999
