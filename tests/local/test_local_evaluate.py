@@ -1,0 +1,95 @@
+"""evaluate_reranked: calibrators see database photos only; the figures on a worked case."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from local.textures import texture, transformed
+
+from photoid.data.images import ReadReport
+from photoid.data.splits import QueryDatabaseSplit
+from photoid.data.table import PhotoTable
+from photoid.identify import Gallery, identify
+from photoid.local import evaluate as local_evaluate
+from photoid.local.calibration import ScoreCalibrator
+from photoid.local.features import FeatureConfig, FeatureExtractor
+from photoid.local.rerank import LocalReranker, RerankConfig
+from photoid.local.store import FeatureSet
+
+N_IND = 5
+
+
+@pytest.fixture(scope="module")
+def case():
+    """5 individuals; rows 3i, 3i+1 are database photos (transformed copies of coat i), row
+    3i+2 is its query (another transform). The global vectors are seeded noise, so only the
+    local matcher can tell the individuals apart."""
+    extractor = FeatureExtractor(FeatureConfig(long_side=256, max_keypoints=500))
+    feats, labels, database, query = [], [], [], []
+    for ind in range(N_IND):
+        for angle, scale in [(-20, 0.8), (0, 0.9), (40, 0.7)]:
+            feats.append(extractor.extract(transformed(texture(ind), angle, scale)))
+            labels.append(f"ind{ind}")
+        database += [3 * ind, 3 * ind + 1]
+        query.append(3 * ind + 2)
+    vectors = np.random.default_rng(0).normal(size=(len(labels), 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    table = pd.DataFrame({"path": [f"/p/{i}.png" for i in range(len(labels))], "identity": labels})
+    catalog = PhotoTable(table, "textures", check_files=False)
+    features = FeatureSet(feats, np.ones(len(feats), bool), "sift-test", ReadReport(), 0)
+    split = QueryDatabaseSplit(
+        query=np.array(query), database=np.array(database), truth=np.array(labels)[query]
+    )
+    config = RerankConfig(top_n=10, features=extractor.config, calibration_anchors=10)
+    return vectors, catalog, features, split, config
+
+
+def test_calibrators_are_fitted_on_database_photos_only(case, monkeypatch):
+    vectors, catalog, features, split, config = case
+    fits, calibrated = [], []
+    real_fit, real_calibrate = LocalReranker.fit, ScoreCalibrator.fit
+
+    def fit(self, vecs, feats, labels):
+        fits.append((np.array(vecs), list(feats), np.asarray(labels)))
+        return real_fit(self, vecs, feats, labels)
+
+    def calibrate(self, scores, same):
+        calibrated.append((self.log_scale, np.asarray(scores, float), np.asarray(same)))
+        return real_calibrate(self, scores, same)
+
+    monkeypatch.setattr(LocalReranker, "fit", fit)
+    monkeypatch.setattr(ScoreCalibrator, "fit", calibrate)
+    result = local_evaluate.evaluate_reranked(
+        vectors, np.ones(len(vectors), bool), features, catalog, split, config
+    )
+    [(vecs, feats, labels)] = fits
+    db = split.database
+    np.testing.assert_array_equal(vecs, vectors[db])
+    assert all(a is b for a, b in zip(feats, [features.features[r] for r in db], strict=True))
+    assert labels.tolist() == catalog.identities[db].tolist()
+    # the global calibrator saw similarities between two distinct database photos only
+    [(_, sims, same)] = [c for c in calibrated if not c[0]]
+    db_pairs = (vectors[db] @ vectors[db].T)[~np.eye(len(db), dtype=bool)]
+    assert np.abs(sims[:, None] - db_pairs[None, :]).min(axis=1).max() < 1e-5
+    n_db = len(db)
+    assert len(sims) == result.n_training_pairs == n_db * (n_db - 1)  # every anchor: the rest
+    assert same.sum() == n_db  # each database photo has one other photo of its individual
+    assert (result.n_database, result.n_queries) == (n_db, N_IND)
+
+
+def test_figures_on_a_worked_case(case):
+    vectors, catalog, features, split, config = case
+    result = local_evaluate.evaluate_reranked(
+        vectors, np.ones(len(vectors), bool), features, catalog, split, config
+    )
+    # global: the shortlist is the whole database, so the global ranking is plain search's
+    gallery = Gallery.from_embeddings(vectors[split.database], catalog.identities[split.database])
+    answers = identify(vectors[split.query], gallery)
+    expected_global = np.mean([a.top1 == t for a, t in zip(answers, split.truth, strict=True)])
+    assert result.top1_global == expected_global < 0.5  # noise vectors
+    assert result.shortlist_recall == 1.0
+    # every query's coat is matched: local and fused rank its individual first
+    assert result.top1_local == result.top1_fused == result.top5_fused == 1.0
+    assert result.map5_fused == 1.0
+    assert result.threshold is None and result.n_skipped_images == 0
