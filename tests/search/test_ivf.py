@@ -54,3 +54,22 @@ def test_auto_backend_turns_approximate_past_the_size():
     assert isinstance(build_index(data, approximate_from=5000), FlatIndex)
     assert not isinstance(build_index(data, approximate_from=5000), IVFIndex)
     assert isinstance(build_index(data, approximate_from=1000), IVFIndex)
+
+
+@pytest.mark.parametrize("encoding", ["sq8", "flat"])
+def test_the_recall_target_needs_more_than_one_probed_cell(encoding: str):
+    # spread-out vectors (no clusters): a query's neighbours lie in several cells, so one
+    # probed cell misses many of them and the tuner must probe more
+    rng = np.random.default_rng(3)
+    both = rng.standard_normal((2200, 16)).astype(np.float32)
+    both /= np.linalg.norm(both, axis=1, keepdims=True)
+    data, queries = both[:2000], both[2000:]
+    ivf = IVFIndex(16, nlist=32, target_recall=0.9, encoding=encoding, seed=0)
+    ivf.add(data)
+    assert 1 < ivf.nprobe_ < 32 and ivf.tuned_recall_ >= 0.9
+    exact = FlatIndex(16)
+    exact.add(data)
+    truth = exact.search(queries, 5).ids
+    assert recall_at_k(ivf.search(queries, 5).ids, truth) >= 0.85  # fresh queries, near target
+    ivf.nprobe_ = 1  # the same index probing one cell falls far short (measured: 0.31)
+    assert recall_at_k(ivf.search(queries, 5).ids, truth) < 0.5
