@@ -100,7 +100,6 @@ def test_validate_lists_bad_files(split_catalog: Path, capsys):
 
 
 def test_export_onnx_and_embed_with_each_engine(split_catalog: Path, tmp_path: Path, capsys):
-    pytest.importorskip("onnxruntime")
     import numpy as np
     import torch
 

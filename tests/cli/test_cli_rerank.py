@@ -5,12 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from local.textures import texture, transformed
 
-pytest.importorskip("cv2")
-
-from local.textures import texture, transformed  # noqa: E402
-
-from photoid.cli.main import main  # noqa: E402
+from photoid.cli.main import main
 
 TINY = ["--backbone", "resnet10t", "--weights", "random", "--image-size", "32", "--quiet"]
 RERANK = ["--rerank", "local", "--rerank-preset", "sift-fast", "--rerank-top", "6"]

@@ -55,8 +55,6 @@ def _refused(capsys, *names: str) -> str:
 @pytest.mark.parametrize("rerank", [[], ["--rerank", "local", "--rerank-preset", "sift-fast"]])
 def test_identify_with_another_weights_file_is_refused(catalog, folder_catalog, tmp_path, capsys,
                                                        rerank):  # fmt: skip
-    if rerank:
-        pytest.importorskip("cv2")
     photo = str(folder_catalog / "bob" / "1.jpg")
     weights = str(_weights_file(tmp_path))
     args = ["catalog", "identify", catalog, photo, "--weights", weights, "--quiet", *rerank]

@@ -6,28 +6,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from local.textures import texture, transformed
 from PIL import Image
 
-cv2 = pytest.importorskip("cv2")
-
-from local.textures import texture, transformed  # noqa: E402
-
-from photoid.errors import ConfigError, NotFittedError, PhotoidError  # noqa: E402
-from photoid.identify import Gallery, Threshold, identify  # noqa: E402
-from photoid.local.calibration import (  # noqa: E402
+from photoid.errors import ConfigError, NotFittedError, PhotoidError
+from photoid.identify import Gallery, Threshold, identify
+from photoid.local.calibration import (
     ProbabilityFusion,
     ScoreCalibrator,
     fuse_probabilities,
 )
-from photoid.local.features import FeatureConfig, FeatureExtractor  # noqa: E402
-from photoid.local.matching import LocalMatcher, MatchConfig  # noqa: E402
-from photoid.local.rerank import (  # noqa: E402
+from photoid.local.features import FeatureConfig, FeatureExtractor
+from photoid.local.matching import LocalMatcher, MatchConfig
+from photoid.local.rerank import (
     LocalReranker,
     LocalRescorer,
     RerankConfig,
     rerank_preset,
 )
-from photoid.local.store import extract_features  # noqa: E402
+from photoid.local.store import extract_features
 
 CONFIG = FeatureConfig(long_side=256, max_keypoints=500)
 

@@ -44,7 +44,6 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def test_onnx_export_matches_eager(tiny_backbone, tmp_path: Path):
-    pytest.importorskip("onnxruntime")
     images = random_images(5, tiny_backbone.preprocessing.image_size)
     path = export_onnx(tiny_backbone, tmp_path / "tiny.onnx")
     engine = OnnxEngine(path, threads=1)
@@ -68,7 +67,6 @@ def test_torch_fast_path_matches_eager(tiny_backbone):
 
 
 def test_auto_engine_rule(tiny_backbone, tmp_path: Path):
-    pytest.importorskip("onnxruntime")
     few = select_engine(tiny_backbone, device="cpu", n_images=3, cache_dir=tmp_path)
     assert few.name == "torch"  # exporting would cost more than it saves
     many = select_engine(tiny_backbone, device="cpu", n_images=ONNX_MIN_IMAGES, cache_dir=tmp_path)
@@ -109,7 +107,6 @@ def test_default_device_and_precision():
 def test_raw_output_models_keep_their_vectors(tiny_backbone, tmp_path: Path):
     """PooledFeatures (unit_output = False): both engines return the pooled features as they
     are, and its ONNX export is cached apart from the backbone's."""
-    pytest.importorskip("onnxruntime")
     from photoid.models.embedding import EmbeddingModel
 
     torch.manual_seed(0)

@@ -1,7 +1,6 @@
 import json
 
 import numpy as np
-import pytest
 
 from photoid.train.fashion import run_check
 
@@ -24,7 +23,6 @@ def _write(folder, prefix, n, rng):
 
 
 def test_check_scores_separable_classes_and_writes_results(tmp_path):
-    pytest.importorskip("sklearn")
     rng = np.random.default_rng(0)
     _write(tmp_path, "train", 300, rng)
     _write(tmp_path, "t10k", 100, rng)

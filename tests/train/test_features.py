@@ -102,8 +102,6 @@ def reference_features(state: RunState, rows: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("engine", ["torch", "onnx"])
 def test_clean_pass_is_the_embedding_path_and_its_cache(boxed_catalog, tmp_path, engine):
-    if engine == "onnx":
-        pytest.importorskip("onnxruntime")
     state = make_state(boxed_catalog, tmp_path / "run", "fast.passes=2")
     rows = np.arange(len(state.catalog))
     if engine == "onnx":  # exported already: "auto" then uses it even for a few photos
