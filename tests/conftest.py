@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,12 @@ def retrained_backbone(tiny_backbone, tmp_path_factory: pytest.TempPathFactory):
 
 
 def shared_dataset(name: str) -> Path:
+    """The real data set ``name`` under ../shared/data. Absent, the test is skipped, except
+    in CI (environment variable ``CI`` set), where the data are part of the setup and their
+    absence is a failure, not a reason to pass quietly."""
     path = SHARED_DATA / name
     if not (path / "metadata.csv").is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} not present, and CI is set: CI must provide ../shared/data")
         pytest.skip(f"{path} not present")
     return path

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_dataset
 from PIL import Image, ImageFile
 
 from photoid.data.images import (
@@ -19,8 +20,6 @@ from photoid.data.images import (
     sniff_format,
 )
 from photoid.errors import ImageReadError
-
-LIONS = Path("/work/shared/data/lions")
 
 
 def _pixels(img: Image.Image) -> np.ndarray:
@@ -74,11 +73,10 @@ def test_sniff_rejects_empty_and_random_bytes(tmp_path: Path) -> None:
 
 
 def test_sniff_real_lion_jpeg_named_png() -> None:
-    paths = sorted(LIONS.glob("*/*.png"))[:1] if LIONS.is_dir() else []
-    if not paths or paths[0].read_bytes()[:3] != b"\xff\xd8\xff":
-        pytest.skip("real lion data absent or not a JPEG named .png")
-    assert sniff_format(paths[0]) == "JPEG"
-    assert read_image(paths[0]).mode == "RGB"
+    path = sorted(shared_dataset("lions").glob("*/*.png"))[0]
+    assert path.read_bytes()[:3] == b"\xff\xd8\xff"  # the lion photos are JPEGs named .png
+    assert sniff_format(path) == "JPEG"
+    assert read_image(path).mode == "RGB"
 
 
 # --- EXIF orientation and draft mode ---------------------------------------------------
