@@ -57,7 +57,8 @@ class PhotoDataset(Dataset):
     error text instead of raising. See :func:`~photoid.data.preprocess.read_photo`.
 
     With ``augment``, photo ``i`` is augmented from a ``torch.Generator`` seeded with
-    ``seeds[i]``: the pixels depend on the seed alone, not on the worker or the order."""
+    ``seeds[i]`` (one per photo; :func:`embed_paths` checks): the pixels depend on the seed
+    alone, not on the worker or the order."""
 
     def __init__(
         self,
@@ -69,8 +70,6 @@ class PhotoDataset(Dataset):
     ):
         self.paths, self.boxes, self.pre = list(paths), list(boxes), pre
         self.augment, self.seeds = augment, list(seeds) if seeds is not None else None
-        if augment is not None and (self.seeds is None or len(self.seeds) != len(self.paths)):
-            raise ValueError("an augmented PhotoDataset needs one seed per photo")
 
     def __len__(self) -> int:
         return len(self.paths)

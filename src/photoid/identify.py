@@ -9,7 +9,7 @@ inserted where the score first falls below the threshold, as in Happywhale's MAP
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -242,15 +242,26 @@ class PhotoAnswer:
     reason: str | None = None
 
 
-def answers_for(
-    paths: Sequence[str], readable: np.ndarray, answers: Sequence[Identification], reasons: dict
+def answer_photos(
+    paths: Sequence[str],
+    model,
+    rank: Callable[[np.ndarray, np.ndarray], list[Identification]],
+    **embed,
 ) -> list[PhotoAnswer]:
-    """Pair each of ``paths`` with its answer (``answers`` belong to the ``readable`` ones, in
-    order) or with the reason it was skipped (``reasons``: path → text)."""
-    it = iter(answers)
+    """Embed the photos ``paths`` with ``model`` (``embed``: options of
+    :func:`photoid.embed.embed_paths`), rank the readable ones with ``rank(vectors (m, d),
+    rows (m,))`` (``rows``: their positions in ``paths``), and pair each photo with its answer
+    or with the reason it could not be read."""
+    from photoid.embed import embed_paths
+
+    paths = list(paths)
+    queries = embed_paths(paths, model, **embed)
+    rows = np.flatnonzero(queries.valid)
+    answers = iter(rank(queries.vectors[rows], rows) if len(rows) else [])
+    reasons = {s.path: s.reason for s in queries.report.skipped}
     return [
-        PhotoAnswer(p, next(it), None) if ok else PhotoAnswer(p, None, reasons.get(p, "unreadable"))
-        for p, ok in zip(paths, np.asarray(readable, dtype=bool).tolist(), strict=True)
+        PhotoAnswer(p, next(answers)) if ok else PhotoAnswer(p, None, reasons.get(p, "unreadable"))
+        for p, ok in zip(paths, queries.valid.tolist(), strict=True)
     ]
 
 
@@ -272,7 +283,7 @@ def identify_photos(
     :func:`identify` for the rest."""
     import time
 
-    from photoid.embed import embed_paths, embed_table, log_embedding
+    from photoid.embed import embed_table, log_embedding
 
     started = time.perf_counter()
     known = embed_table(table, model, **embed)
@@ -280,11 +291,7 @@ def identify_photos(
     gallery = Gallery.from_embeddings(
         known.vectors[known.valid], table.identities[known.valid], metric
     )
-    queries = embed_paths(list(paths), model, **embed)
-    ok = np.flatnonzero(queries.valid)
-    answers = identify(
-        queries.vectors[ok], gallery, k=k, threshold=threshold, aggregation=aggregation,
-        top_photos=top_photos,
-    ) if len(ok) else []  # fmt: skip
-    reasons = {s.path: s.reason for s in queries.report.skipped}
-    return answers_for(paths, queries.valid, answers, reasons)
+    options = {"k": k, "threshold": threshold, "aggregation": aggregation, "top_photos": top_photos}
+    return answer_photos(
+        paths, model, lambda vectors, _rows: identify(vectors, gallery, **options), **embed
+    )

@@ -8,14 +8,13 @@ import numpy as np
 
 from photoid.catalog.records import Snapshot
 from photoid.catalog.store import CatalogStore
-from photoid.embed import embed_paths
 from photoid.errors import CatalogError
 from photoid.identify import (
     Gallery,
     Identification,
     PhotoAnswer,
     Threshold,
-    answers_for,
+    answer_photos,
     identify,
 )
 from photoid.local.pipeline import identify_photos_reranked
@@ -146,11 +145,11 @@ def identify_photos_in_catalog(
             snap.vectors, valid, list(snap.paths), snap.individuals, gallery, model, paths,
             rerank, threshold=threshold, **options, **embed,
         )  # fmt: skip
-    queries = embed_paths(list(paths), model, **embed)
-    ok = np.flatnonzero(queries.valid)
-    answers = identify_in_catalog(
-        store, queries.vectors[ok], model=queries.model, threshold=threshold, **filters,
-        **options,
-    ) if len(ok) else []  # fmt: skip
-    reasons = {s.path: s.reason for s in queries.report.skipped}
-    return answers_for(paths, queries.valid, answers, reasons)
+    return answer_photos(
+        paths,
+        model,
+        lambda vectors, _rows: identify_in_catalog(
+            store, vectors, model=model.spec, threshold=threshold, **filters, **options
+        ),
+        **embed,
+    )

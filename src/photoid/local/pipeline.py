@@ -14,9 +14,9 @@ import numpy as np
 from photoid.data.images import read_image
 from photoid.data.splits import QueryDatabaseSplit
 from photoid.data.table import PhotoTable
-from photoid.embed import Embeddings, embed_paths, embed_table, log_embedding
+from photoid.embed import Embeddings, embed_table, log_embedding
 from photoid.errors import ConfigError
-from photoid.identify import Gallery, PhotoAnswer, Threshold, answers_for, identify
+from photoid.identify import Gallery, PhotoAnswer, Threshold, answer_photos, identify
 from photoid.local.evaluate import RerankEvaluation, evaluate_reranked
 from photoid.local.features import FeatureExtractor
 from photoid.local.rerank import LocalReranker, LocalRescorer, RerankConfig, rerank_preset
@@ -124,17 +124,17 @@ def identify_photos_reranked(
     if gallery is None:
         gallery = Gallery.from_embeddings(vectors[ok], labels[ok])
     paths = list(paths)
-    queries = embed_paths(paths, model, **embed)
     qfeats = keypoints(paths, config, **_feature_options(embed))
-    readable = queries.valid.copy()
-    rows = np.flatnonzero(readable)
-    rescorer = LocalRescorer(reranker, [qfeats.features[i] for i in rows], "fused", gallery.scale)
-    answers = identify(
-        queries.vectors[rows], gallery, k=k, threshold=threshold, aggregation=aggregation,
-        top_photos=top_photos, rescore=rescorer,
-    ) if len(rows) else []  # fmt: skip
-    reasons = {s.path: s.reason for s in queries.report.skipped}
-    return answers_for(paths, readable, answers, reasons)
+
+    def rank(query_vectors: np.ndarray, rows: np.ndarray) -> list:
+        query_features = [qfeats.features[i] for i in rows]
+        rescorer = LocalRescorer(reranker, query_features, "fused", gallery.scale)
+        return identify(
+            query_vectors, gallery, k=k, threshold=threshold, aggregation=aggregation,
+            top_photos=top_photos, rescore=rescorer,
+        )  # fmt: skip
+
+    return answer_photos(paths, model, rank, **embed)
 
 
 def identify_table_reranked(
