@@ -127,7 +127,8 @@ class CatalogStore:
     @contextmanager
     def _write(self, action: str, detail: dict) -> Iterator[sqlite3.Connection]:
         """Writer lock + one IMMEDIATE transaction that also logs an event and bumps the
-        generation; orphan segments of earlier killed writers are cleaned up first."""
+        generation; orphan segments of earlier killed writers are cleaned up first. ``detail``
+        is logged when the block ends: a change may complete it (what undo needs)."""
         with WriterLock(self.root), closing(self._connect()) as db:
             referenced = {r[0] for r in db.execute("SELECT file FROM segments")}
             remove_orphans(self.segment_dir, referenced)
@@ -147,6 +148,15 @@ class CatalogStore:
                 db.execute("ROLLBACK")
                 raise
             _crash_point("after_commit")
+
+    def transaction(self, action: str, detail: dict):
+        """The writer's transaction (lock, one transaction, event ``action`` logged with
+        ``detail``) for the catalog's other modules' changes (undo: catalog/history.py)."""
+        return self._write(action, detail)
+
+    def reading(self):
+        """One read transaction: every SELECT inside sees the same committed state."""
+        return self._read()
 
     def _meta(self) -> dict[str, str]:
         with closing(self._connect()) as db:
@@ -299,7 +309,8 @@ class CatalogStore:
             )
         keep = valid & np.isfinite(vectors).all(axis=1)
         n_unreadable = int((~keep).sum())
-        with self._write("add", {"provenance": provenance, "source": photos.source}) as db:
+        detail = {"provenance": provenance, "source": photos.source, "segment": None}
+        with self._write("add", detail) as db:
             present = {r[0] for r in db.execute("SELECT path FROM images")}
             is_new = np.array([p not in present for p in table["path"]], bool)
             n_dup = int((keep & ~is_new).sum())
@@ -314,6 +325,7 @@ class CatalogStore:
                 (file, len(rows), model.fingerprint),
             )
             segment_id = cur.lastrowid
+            detail["segment"] = file  # its photos are this add's: undo removes them
             added = _now()
             ids = _individual_ids(db, table.iloc[rows], added)
             db.executemany(
@@ -363,8 +375,15 @@ class CatalogStore:
         turned out to be one animal); return how many photos moved."""
         if source == into:
             raise CatalogError(f"cannot merge {source!r} into itself.")
-        with self._write("merge", {"source": source, "into": into}) as db:
+        detail = {"source": source, "into": into}
+        with self._write("merge", detail) as db:
             src, dst = self._individual_id(db, source), self._individual_id(db, into)
+            detail["source_species"], detail["source_created"] = db.execute(
+                "SELECT species, created FROM individuals WHERE id=?", (src,)
+            ).fetchone()  # with the photos moved: what undo needs to split them again
+            detail["paths"] = [
+                r[0] for r in db.execute("SELECT path FROM images WHERE individual_id=?", (src,))
+            ]
             moved = db.execute(
                 "UPDATE images SET individual_id=? WHERE individual_id=?", (dst, src)
             ).rowcount
@@ -389,6 +408,8 @@ class CatalogStore:
         threshold = as_threshold(threshold, self.model.metric)
         detail = {"threshold": threshold.to_json(), **(details or {})}
         with self._write("calibrate", detail) as db:
+            previous = db.execute("SELECT value FROM meta WHERE key='threshold'").fetchone()
+            detail["previous"] = previous and previous[0]  # for undo
             db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('threshold', ?)",
                 (json.dumps(threshold.to_json(), sort_keys=True),),
