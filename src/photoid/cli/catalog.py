@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict
 
 from photoid.cli import args as common
+from photoid.cli import review
 
 
 def register(sub) -> None:
@@ -23,6 +24,7 @@ def register(sub) -> None:
     p.add_argument("dir")
     common.add_source(p)
     p.add_argument("--provenance", default="", help="where these photos come from (survey …)")
+    p.add_argument("--individual", help="SOURCE is one photo of this individual")
     common.add_model(p)
     common.add_embedding(p)
     p.set_defaults(run=_add)
@@ -83,6 +85,8 @@ def register(sub) -> None:
     common.add_rerank(p)
     p.set_defaults(run=_identify)
 
+    review.register(csub)  # confirm, log, undo
+
 
 def _store(args: argparse.Namespace):
     from photoid.catalog.store import CatalogStore
@@ -110,6 +114,8 @@ def _create(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     from photoid.catalog.ingest import add_photos
 
+    if args.individual:
+        return review.add_one(args)
     store = _store(args)
     model = _model(store, args)  # refused before any photo is read if it is not the catalog's
     photos = common.load_table(args)

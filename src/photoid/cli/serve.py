@@ -1,0 +1,69 @@
+"""``photoid serve CATALOG``: the match-review web page (photoid.web), served by uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import secrets
+
+from photoid.cli import args as common
+from photoid.cli.output import say
+from photoid.errors import ConfigError
+
+LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1"]
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="the match-review web page for a catalog (local by default)")
+    p.add_argument("dir", help="the catalog directory")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--token",
+        help="secret that write actions must carry; beyond localhost one is made up if not given",
+    )
+    p.add_argument("--max-upload-mb", type=float, default=20, help="largest photo accepted (MiB)")
+    common.add_model(p)
+    p.add_argument("--device", help="'cpu', 'cuda' or 'cuda:N' (default: a GPU if there is one)")
+    p.set_defaults(run=run)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only listens on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from photoid.web.app import Limits, create_app
+    except ImportError as exc:
+        raise ConfigError(
+            f"photoid serve needs FastAPI and uvicorn ({exc.name} is missing): "
+            "pip install 'photoid[web]'"
+        ) from None
+    from photoid.catalog.model import catalog_model
+    from photoid.catalog.review import ReviewSession
+    from photoid.catalog.store import CatalogStore
+
+    local = is_loopback(args.host)
+    token = args.token or (None if local else secrets.token_urlsafe(18))
+    store = CatalogStore(args.dir)
+    model = catalog_model(store, **common.model_options(args))
+    session = ReviewSession(store, model, device=args.device)
+    limits = Limits(max_bytes=int(args.max_upload_mb * 2**20))
+    hosts = [*LOOPBACK_NAMES, args.host] if local else None
+    app = create_app(session, token=token, limits=limits, allowed_hosts=hosts)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{shown}:{args.port}/" + (f"#token={token}" if token else "")
+    say(f"photoid review of {store.root}: open {url}  (Ctrl-C stops it)")
+    if not local:
+        say("listening beyond this machine: write actions need the token in that address")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

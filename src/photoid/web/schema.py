@@ -1,0 +1,107 @@
+"""The JSON the review API answers with, built from the library's records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from photoid.catalog.history import ChangeEvent
+from photoid.catalog.review import CatalogPhoto, Change, IndividualSummary, Review
+from photoid.catalog.store import CatalogStore
+from photoid.catalog.uploads import Upload
+from photoid.metrics import NEW_INDIVIDUAL
+
+#: OpenAPI description of /api/identify's body (read by hand, streamed into the catalog).
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+def photo(p: CatalogPhoto | None) -> dict | None:
+    if p is None:
+        return None
+    return {
+        "id": p.image_id,
+        "name": Path(p.path).name,
+        "individual": p.individual,
+        "thumbnail": f"/api/photos/{p.image_id}/thumbnail",
+    }
+
+
+def review(upload: Upload, r: Review) -> dict:
+    return {
+        "upload": upload.key,
+        "query": {
+            "upload": upload.key,
+            "date": upload.date,
+            "thumbnail": f"/api/uploads/{upload.key}/thumbnail",
+        },
+        "candidates": [
+            {
+                "individual": c.individual,
+                "score": c.score,
+                "new_individual": c.individual == NEW_INDIVIDUAL,
+                "photo": photo(c.photo),
+            }
+            for c in r.candidates
+        ],
+        "scale": r.scale,
+        "threshold": None if r.threshold is None else r.threshold.to_json(),
+        "n_searched": r.n_searched,
+    }
+
+
+def change(c: Change) -> dict:
+    return {
+        "event": c.event,
+        "action": c.action,
+        "individual": c.individual,
+        "photo": photo(c.photo),
+    }
+
+
+def event(e: ChangeEvent) -> dict:
+    return {
+        "id": e.id,
+        "at": e.at,
+        "action": e.action,
+        "summary": e.summary(),
+        "undone_by": e.undone_by,
+    }
+
+
+def individual(s: IndividualSummary) -> dict:
+    return {
+        "name": s.name,
+        "species": s.species,
+        "n_photos": s.n_photos,
+        "first_seen": s.first_seen,
+        "last_seen": s.last_seen,
+        "photos": [{"id": i, "thumbnail": f"/api/photos/{i}/thumbnail"} for i in s.photo_ids],
+    }
+
+
+def catalog(store: CatalogStore, filters: dict, token_required: bool, limits) -> dict:
+    stats = store.stats()
+    t = stats.threshold
+    return {
+        "name": store.root.resolve().name,
+        "n_individuals": stats.n_individuals,
+        "n_photos": stats.n_images,
+        "model": stats.model.describe(),
+        "threshold": None if t is None else t.to_json(),
+        "filters": {k: list(v) for k, v in filters.items() if v},
+        "token_required": token_required,
+        "max_bytes": limits.max_bytes,
+        "max_batch": limits.max_batch,
+    }
