@@ -122,7 +122,7 @@ function renderCandidates(card, answer) {
     const item = el("li", { className: "candidate" });
     item.dataset.testid = "candidate";
     item.dataset.individual = c.individual;
-    const score = el("div", { className: "score", textContent: `${rank + 1}. score ${c.score.toFixed(3)}` });
+    const score = el("div", { className: "score", textContent: `${rank + 1}. score ${c.score.toFixed(4)}` });
     if (c.new_individual) {
       item.classList.add("new-individual");
       item.append(el("div", { className: "name", textContent: "new_individual" }), score,
