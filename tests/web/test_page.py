@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,13 +21,13 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 
 
-def _browser(playwright):
-    if not (os.access(CHROMIUM, os.X_OK) or shutil.which("chromium")):
-        missing = f"{CHROMIUM} not installed (apt-get install chromium)"
+def _browser(playwright, executable: str = CHROMIUM):
+    if not os.access(executable, os.X_OK):
+        missing = f"{executable} not installed (apt-get install chromium)"
         if os.environ.get("CI"):
             pytest.fail(f"{missing}, and CI is set: CI must install it")
         pytest.skip(missing)
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    return playwright.chromium.launch(executable_path=executable, args=ARGS, headless=True)
 
 
 def _drop(page, path: Path) -> None:
@@ -47,9 +46,10 @@ def _drop(page, path: Path) -> None:
 
 @pytest.mark.slow
 def test_review_in_a_browser(tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api") if not os.environ.get("CI") else None
-    if sync_api is None:
+    if os.environ.get("CI"):  # CI installs Playwright and Chromium: missing is a failure
         import playwright.sync_api as sync_api
+    else:
+        sync_api = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     store = build_catalog(tmp_path)
     first = write_photo(tmp_path / "first.jpg", seed=3000)
@@ -99,3 +99,12 @@ def test_review_in_a_browser(tmp_path):
         page.screenshot(path=ARTIFACTS / "4-individuals.png")
         browser.close()
     assert errors == []
+
+
+def test_missing_chromium_fails_under_ci(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must install it"):
+        _browser(None, "/nonexistent/chromium")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        _browser(None, "/nonexistent/chromium")
