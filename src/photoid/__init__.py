@@ -55,6 +55,9 @@ _EXPORTS = {
     "catalog_model": "photoid.catalog.model",
     "identify_photos_in_catalog": "photoid.catalog.lookup",
     "add_photos": "photoid.catalog.ingest",
+    "change_log": "photoid.catalog.history",
+    "undo": "photoid.catalog.history",
+    "ReviewSession": "photoid.catalog.review",
     # training
     "load_config": "photoid.config",
     # errors
