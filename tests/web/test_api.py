@@ -67,9 +67,10 @@ def test_openapi_describes_every_endpoint(client):
     assert body["schema"]["required"] == ["file"]
     assert set(paths["/api/individuals"]) == {"get", "post"}
     assert client.get("/").text.startswith("<!doctype html>")
-    for asset in ("app.js", "style.css"):  # the page is served, nothing from elsewhere
-        text = client.get(f"/static/{asset}").text
-        assert "http://" not in text and "https://" not in text
+    for url in ("/", "/static/app.js", "/static/style.css"):  # nothing loaded from elsewhere
+        text = client.get(url).text
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text
+    assert client.get("/docs").status_code == 404  # FastAPI's docs page would use a CDN
 
 
 def test_identify_answers_candidates_with_their_best_photo(client, store, photos):

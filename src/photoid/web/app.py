@@ -76,7 +76,8 @@ def create_app(
     """The app for ``session``'s catalog. ``token``: required on every write action
     (``X-Photoid-Token`` header or ``Authorization: Bearer``); ``allowed_hosts``: the Host
     names accepted (a guard against DNS rebinding; None accepts any)."""
-    app = FastAPI(title="photoid review", version="1", docs_url="/api/docs", redoc_url=None)
+    # no /docs page: FastAPI's loads its scripts from a CDN; /openapi.json describes the API
+    app = FastAPI(title="photoid review", version="1", docs_url=None, redoc_url=None)
     store = session.store
     in_flight = asyncio.Semaphore(limits.max_in_flight)
     _guard(app, token, allowed_hosts)

@@ -1,4 +1,4 @@
-// photoid review page: plain JavaScript over the JSON API (/api/docs describes it).
+// photoid review page: plain JavaScript over the JSON API (/openapi.json describes it).
 "use strict";
 
 const state = { catalog: null, token: "", undo: [], zoom: { scale: 1, x: 0, y: 0 } };
