@@ -126,7 +126,7 @@ function renderCandidates(card, answer) {
     if (c.new_individual) {
       item.classList.add("new-individual");
       item.append(el("div", { className: "name", textContent: "new_individual" }), score,
-        el("div", { textContent: "(the threshold: the photos above beat it)" }));
+        el("div", { textContent: "the calibrated threshold: candidates after it score below it" }));
     } else {
       const img = el("img", { src: `${c.photo.thumbnail}?size=256`, alt: `${c.individual}'s best photo` });
       img.onclick = () => zoom([queryPane(card),
