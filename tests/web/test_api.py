@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -282,3 +284,5 @@ def test_nothing_is_written_outside_the_catalog(client, store, tmp_path):
     client.post("/api/undo", json={})
     after = {p for p in tmp_path.rglob("*") if store.root not in p.parents}
     assert after - before == {tmp_path / "query-509.jpg"}  # the test's own photo only
+    cache = Path(os.environ["PHOTOID_CACHE"])  # no embedding cache, no ONNX export either
+    assert not cache.exists() or list(cache.rglob("*")) == []
