@@ -63,8 +63,9 @@ def image_id(store, path) -> int:
 def test_openapi_describes_every_endpoint(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/identify", "/api/confirm", "/api/individuals", "/api/skip", "/api/undo",
-            "/api/log", "/api/catalog", "/api/photos/{image_id}/thumbnail",
-            "/api/uploads/{key}/thumbnail"} <= set(paths)  # fmt: skip
+            "/api/log", "/api/catalog", "/api/photos/{image_id}/thumbnail", "/api/uploads",
+            "/api/uploads/{key}/thumbnail", "/api/uploads/{key}/candidates",
+            } <= set(paths)  # fmt: skip
     body = paths["/api/identify"]["post"]["requestBody"]["content"]["multipart/form-data"]
     assert body["schema"]["required"] == ["file"]
     assert set(paths["/api/individuals"]) == {"get", "post"}
@@ -286,3 +287,21 @@ def test_nothing_is_written_outside_the_catalog(client, store, tmp_path):
     assert after - before == {tmp_path / "query-509.jpg"}  # the test's own photo only
     cache = Path(os.environ["PHOTOID_CACHE"])  # no embedding cache, no ONNX export either
     assert not cache.exists() or list(cache.rglob("*")) == []
+
+
+def test_photos_waiting_for_a_decision_are_listed_after_a_restart(client, store, tmp_path):
+    a = send(client, photo_bytes(tmp_path, seed=510)).json()
+    b_photo = photo_bytes(tmp_path, seed=511)
+    b = send(client, b_photo).json()
+    assert [u["upload"] for u in client.get("/api/uploads").json()] == [a["upload"], b["upload"]]
+    client.post("/api/confirm", json={"upload": a["upload"], "individual": "bob"})
+    skip = client.post("/api/skip", json={"upload": b["upload"]}).json()
+    restarted = TestClient(create_app(session_for(CatalogStore(store.root))))
+    assert restarted.get("/api/uploads").json() == []
+    restarted.post("/api/undo", json={"event": skip["event"]})
+    assert [u["upload"] for u in restarted.get("/api/uploads").json()] == [b["upload"]]
+    again = restarted.get(f"/api/uploads/{b['upload']}/candidates").json()
+    assert again == send(restarted, b_photo).json()  # as if it were sent again now
+    cows = restarted.get(f"/api/uploads/{b['upload']}/candidates", params={"species": "cow"})
+    assert {c["individual"] for c in cows.json()["candidates"]} == {"cid", "dan"}
+    assert restarted.get(f"/api/uploads/{'f' * 64}/candidates").status_code == 404

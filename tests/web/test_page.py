@@ -94,6 +94,11 @@ def test_review_in_a_browser(tmp_path):
         sync_api.expect(page.get_by_test_id("status")).to_contain_text("undone")
         held = dict(CatalogStore(store.root).individuals())
         assert "Newcomer" not in held and held[chosen] == 4
+        # 4. a restart of the page: the undecided photo is offered again, with its candidates
+        page.reload()
+        query = page.get_by_test_id("query")
+        sync_api.expect(query).to_have_count(1)
+        sync_api.expect(query.get_by_test_id("query-state")).to_contain_text("4 candidates")
         page.get_by_role("button", name="Individuals").click()
         sync_api.expect(page.get_by_test_id("individual")).to_have_count(4)
         page.screenshot(path=ARTIFACTS / "4-individuals.png")

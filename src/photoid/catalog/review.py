@@ -186,6 +186,25 @@ def individual_summaries(store: CatalogStore, n_photos: int = 4) -> list[Individ
     ]
 
 
+def pending_uploads(store: CatalogStore) -> list[Upload]:
+    """The kept query photos still waiting for a decision: not in the catalog, and not
+    skipped (or their skip undone); oldest first. A restarted page shows them again."""
+    from photoid.catalog.uploads import kept_uploads
+
+    with store.reading() as db:
+        stored = {r[0] for r in db.execute("SELECT path FROM images")}
+    skipped = {
+        e.detail.get("photo")
+        for e in change_log(store)
+        if e.action == "skip" and e.undone_by is None
+    }
+    return [
+        u
+        for u in kept_uploads(store)
+        if str(u.path.resolve()) not in stored and u.key not in skipped
+    ]
+
+
 def filter_values(store: CatalogStore) -> dict[str, tuple[str, ...]]:
     """For each filter column (species, viewpoint, location), the values the catalog's photos
     carry (an empty tuple: the catalog has no such column filled)."""

@@ -97,6 +97,14 @@ def find_upload(store: CatalogStore, key: str) -> Upload:
     raise MissingError(f"no uploaded photo {key}; send it again (POST /api/identify).")
 
 
+def kept_uploads(store: CatalogStore) -> list[Upload]:
+    """Every kept query photo, oldest first."""
+    folder = store.root / UPLOAD_DIR
+    files = [p for p in folder.glob("*.*") if _KEY.fullmatch(p.stem)] if folder.is_dir() else []
+    files.sort(key=lambda p: (p.stat().st_mtime_ns, p.name))
+    return [Upload(p.stem, p, _exif_date(p)) for p in files]
+
+
 def _exif_date(path: Path) -> str | None:
     """EXIF DateTimeOriginal (else DateTime) of a checked photo as ``YYYY-MM-DDTHH:MM:SS``,
     or None."""

@@ -28,6 +28,7 @@ from photoid.catalog.review import (
     catalog_photo,
     filter_values,
     individual_summaries,
+    pending_uploads,
 )
 from photoid.catalog.uploads import MissingError, find_upload, keep_upload, new_incoming_file
 from photoid.errors import CatalogError, ConfigError, ImageReadError, PhotoidError
@@ -112,6 +113,21 @@ def create_app(
             filters = {"species": species, "viewpoint": viewpoint, "location": location}
             review = await run_in_threadpool(session.identify, upload, **filters)
         return schema.review(upload, review)
+
+    @app.get("/api/uploads", summary="query photos kept and still waiting for a decision")
+    def uploads() -> list[dict]:
+        return [schema.query(u) for u in pending_uploads(store)]
+
+    @app.get("/api/uploads/{key}/candidates", summary="top-5 candidates for a kept photo")
+    def candidates(
+        key: str,
+        species: str | None = None,
+        viewpoint: str | None = None,
+        location: str | None = None,
+    ) -> dict:
+        upload = find_upload(store, key)
+        filters = {"species": species, "viewpoint": viewpoint, "location": location}
+        return schema.review(upload, session.identify(upload, **filters))
 
     @app.post("/api/confirm", summary="the photo shows this (existing) individual: it joins it")
     def confirm(body: ConfirmBody) -> dict:

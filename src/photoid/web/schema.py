@@ -38,14 +38,18 @@ def photo(p: CatalogPhoto | None) -> dict | None:
     }
 
 
+def query(upload: Upload) -> dict:
+    return {
+        "upload": upload.key,
+        "date": upload.date,
+        "thumbnail": f"/api/uploads/{upload.key}/thumbnail",
+    }
+
+
 def review(upload: Upload, r: Review) -> dict:
     return {
         "upload": upload.key,
-        "query": {
-            "upload": upload.key,
-            "date": upload.date,
-            "thumbnail": f"/api/uploads/{upload.key}/thumbnail",
-        },
+        "query": query(upload),
         "candidates": [
             {
                 "individual": c.individual,

@@ -68,7 +68,7 @@ function addFiles(files) {
   const list = Array.from(files);
   const max = state.catalog ? state.catalog.max_batch : 100;
   if (list.length > max) say(`only the first ${max} of ${list.length} photos are sent`, true);
-  const cards = list.slice(0, max).map((file) => [file, newCard(file)]);
+  const cards = list.slice(0, max).map((file) => [file, newCard(file.name, URL.createObjectURL(file))]);
   const next = async () => {
     while (cards.length) {
       const [file, card] = cards.shift();
@@ -78,10 +78,10 @@ function addFiles(files) {
   return Promise.all([next(), next()]);
 }
 
-function newCard(file) {
+function newCard(name, src) {
   const card = $("#query-template").content.firstElementChild.cloneNode(true);
-  $(".query-name", card).textContent = file.name;
-  $(".query-photo", card).src = URL.createObjectURL(file);
+  $(".query-name", card).textContent = name;
+  $(".query-photo", card).src = src;
   $(".new", card).onclick = () => decide(card, "new");
   $(".skip", card).onclick = () => decide(card, "skip");
   setBusy(card, true);
@@ -96,8 +96,21 @@ function setBusy(card, busy) {
 async function identify(file, card) {
   const form = new FormData();
   form.append("file", file);
+  await show(card, () => api("POST", `/api/identify${filterQuery()}`, form));
+}
+
+// Photos sent before (this page or another, before a restart) and not decided yet.
+async function restorePending() {
+  const pending = await api("GET", "/api/uploads");
+  for (const query of pending) {
+    const card = newCard(`sent earlier (${query.upload.slice(0, 12)}…)`, `${query.thumbnail}?size=440`);
+    await show(card, () => api("GET", `/api/uploads/${query.upload}/candidates${filterQuery()}`));
+  }
+}
+
+async function show(card, ask) {
   try {
-    const answer = await api("POST", `/api/identify${filterQuery()}`, form);
+    const answer = await ask();
     card.dataset.upload = answer.upload;
     card.answer = answer;
     $(".query-photo", card).onclick = () => zoom([queryPane(card)]);
@@ -284,5 +297,5 @@ window.addEventListener("DOMContentLoaded", () => {
   $("#undo").onclick = undo;
   setupDrop();
   setupZoom();
-  loadCatalog().catch((err) => say(err.message, true));
+  loadCatalog().then(restorePending).catch((err) => say(err.message, true));
 });
