@@ -21,6 +21,8 @@ def test_single_photos_confirm_log_and_undo(folder_catalog: Path, tmp_path: Path
     one = write_photo(tmp_path / "new" / "Blackie_Body.jpg", seed=77)
     two = write_photo(tmp_path / "new" / "other.jpg", seed=78)
     capsys.readouterr()
+    assert main(["catalog", "add", cat, str(one)]) == 2  # a photo without its individual
+    assert "--individual NAME" in capsys.readouterr().err
     assert main(["catalog", "add", cat, str(one), "--individual", "Blackie"]) == 0
     assert "added 1 photo(s) (1 new individual(s))" in capsys.readouterr().out
     assert main(["catalog", "confirm", cat, str(two), "ann"]) == 0

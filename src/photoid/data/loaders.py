@@ -118,7 +118,8 @@ def load_photos(source: str | Path, columns: Mapping[str, str] | None = None) ->
         )
     if source.suffix.lower() != ".csv":
         raise CatalogError(
-            f"{source}: expected a folder or a .csv file, got a {source.suffix} file."
+            f"{source}: expected a folder or a .csv file, got a {source.suffix} file. (One photo "
+            "into a catalog: photoid catalog add CATALOG PHOTO --individual NAME.)"
         )
     if not columns and set(HAPPYWHALE_COLUMNS) <= set(_read_csv(source, nrows=0).columns):
         return from_happywhale(source)
