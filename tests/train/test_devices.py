@@ -68,8 +68,16 @@ def test_head_epoch_moves_every_batch_to_the_heads_device(loss_name: str) -> Non
     batches = _batches(loss_name, labels)
     with _data_dependent_shapes_assumed():
         # the features and labels on the CPU, as the feature cache holds them
-        head_epoch(model, loss, optimizer, scheduler, batches, features, labels,
-                   normalize=loss_name != "softmax")
+        head_epoch(
+            model,
+            loss,
+            optimizer,
+            scheduler,
+            batches,
+            features,
+            labels,
+            normalize=loss_name != "softmax",
+        )
     assert next(model.head.parameters()).device.type == "meta"
 
 
