@@ -6,7 +6,12 @@ every readable one into a fully loaded 8-bit RGB :class:`PIL.Image.Image` and ev
 into an :class:`~photoid.errors.ImageReadError` that names the file, the reason and the fix.
 :class:`ReadReport` counts what was read and what was skipped, so nothing is dropped silently.
 
-No global Pillow state is changed (``MAX_IMAGE_PIXELS``, ``LOAD_TRUNCATED_IMAGES``).
+No global Pillow state is changed (``MAX_IMAGE_PIXELS``, ``LOAD_TRUNCATED_IMAGES``), and the
+pixel limit is never above Pillow's own: its ``DecompressionBombWarning`` is turned into a
+"too large" :class:`~photoid.errors.ImageReadError`, so a bomb (a 20 KB PNG that declares
+13000 × 13000 pixels) is a counted, named unreadable photo, refused before a pixel is decoded.
+Only regular files of at most :data:`~photoid.files.MAX_PHOTO_BYTES` are opened (a FIFO or a
+link to ``/dev/zero`` is "not a regular file", never read).
 """
 
 from __future__ import annotations
@@ -18,21 +23,27 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from photoid.errors import ImageReadError
+from photoid.files import NotRegularFile, open_regular
 
 #: Colour that transparent pixels are composited onto: mid-grey, which is close to the
 #: ImageNet mean, so a cut-out's background normalises to about zero instead of to a
 #: strong white edge around the animal.
 BACKGROUND_RGB = (128, 128, 128)
 
+#: Pillow's own default ``MAX_IMAGE_PIXELS`` (1 GiB / 4 / 3 pixels).
+PILLOW_DEFAULT_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # (offset, magic bytes, Pillow format name); checked before asking Pillow.
 _MAGIC = (
     (0, b"\xff\xd8\xff", "JPEG"),
-    (0, b"\x89PNG\r\n\x1a\n", "PNG"),
+    (0, _PNG_MAGIC, "PNG"),
     (0, b"GIF87a", "GIF"),
     (0, b"GIF89a", "GIF"),
     (0, b"BM", "BMP"),
@@ -49,6 +60,8 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 _CATEGORIES = {
     "file not found": "missing",
     "not a file": "missing",
+    "not a regular file": "not a regular file",
+    "file is too large": "too large",
     "file is empty": "empty",
     "not an image": "not an image",
     "unsupported": "unsupported",
@@ -71,18 +84,18 @@ def sniff_format(path: str | Path) -> str:
         ImageReadError: the file is missing, a directory, empty, or not an image.
     """
     path = Path(path)
-    head = _check_file(path)
-    for offset, magic, name in _MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            return name
-    if _is_heif(head):
-        return "HEIF"
-    with _opened(path, head, max_pixels=None) as img:
-        return str(img.format)
+    with _check_file(path) as (fh, head):
+        for offset, magic, name in _MAGIC:
+            if head[offset : offset + len(magic)] == magic:
+                return name
+        if _is_heif(head):
+            return "HEIF"
+        with _opened(path, fh, head, max_pixels=None) as img:
+            return str(img.format)
 
 
 def read_image(
-    path: str | Path, *, target_size: int | None = None, max_pixels: int = 200_000_000
+    path: str | Path, *, target_size: int | None = None, max_pixels: int | None = None
 ) -> Image.Image:
     """Read ``path`` as a fully loaded 8-bit RGB image with EXIF orientation applied.
 
@@ -92,13 +105,16 @@ def read_image(
             or 1/8 scale, the smallest scale whose shorter side is still >= ``target_size``.
             The result may be larger than ``target_size``; resizing is the caller's job.
         max_pixels: refuse images whose declared width x height exceeds this, before any
-            pixel is decoded. Pillow itself refuses images above ``2 * MAX_IMAGE_PIXELS``
-            (about 179 MP by default); those are reported the same way.
+            pixel is decoded. ``None`` (default) and any larger value mean Pillow's own
+            ``Image.MAX_IMAGE_PIXELS`` (89,478,485 unless changed): the limit is never raised
+            above it.
 
     Returns:
         A ``PIL.Image.Image`` in mode ``"RGB"`` (uint8, shape H x W x 3 as an array).
         Grey, 1-bit, palette and CMYK are converted; 16-bit and 32-bit integer images are
-        scaled to 0..255 (65535 -> 255); transparent pixels are composited onto
+        scaled to 0..255 (65535 -> 255), except 16-bit PNGs whose ``sBIT`` chunk declares
+        fewer significant bits (12-bit sensor data: 4095 -> 255; see
+        :func:`png_significant_bits`); transparent pixels are composited onto
         :data:`BACKGROUND_RGB`.
 
     Raises:
@@ -108,16 +124,25 @@ def read_image(
     if target_size is not None and target_size < 1:
         raise ValueError(f"target_size must be a positive number of pixels, got {target_size}")
     path = Path(path)
-    head = _check_file(path)
-    with _opened(path, head, max_pixels=max_pixels) as img:
+    with _check_file(path) as (fh, head):
+        bits = png_significant_bits(fh) if head.startswith(_PNG_MAGIC) else None
+        return _decode(path, fh, head, max_pixels, target_size, bits)
+
+
+def _decode(
+    path: Path, fh: BinaryIO, head: bytes, max_pixels: int | None, target_size, bits
+) -> Image.Image:
+    with _opened(path, fh, head, max_pixels) as img:
         try:
+            if bits is not None and img.mode in ("RGB", "RGBA"):
+                return _png16_colour(path, fh, bits)
             if target_size is not None and img.format in ("JPEG", "MPO"):
                 img.draft("RGB", (target_size, target_size))
             img.load()
             oriented = ImageOps.exif_transpose(img)
         except _DECODE_ERRORS as exc:
             raise _corrupt(path, exc) from exc
-    return _to_rgb(path, oriented)
+    return _to_rgb(path, oriented, bits)
 
 
 @dataclass(frozen=True)
@@ -175,38 +200,51 @@ def check_photos(paths: Sequence[str | Path], size: int = 64) -> ReadReport:
     return report
 
 
-def _check_file(path: Path) -> bytes:
-    """Raise for a missing, non-regular or empty file; return its first 16 bytes."""
-    if not path.exists():
-        raise ImageReadError(path, "file not found; check the path or drop it from the catalog")
-    if not path.is_file():
-        raise ImageReadError(path, "not a file (a directory?); point the catalog at an image")
+@contextmanager
+def _check_file(path: Path) -> Iterator[tuple[BinaryIO, bytes]]:
+    """Open ``path`` if it is a regular, non-empty file of at most ``MAX_PHOTO_BYTES``
+    (else raise ImageReadError, having read nothing); yield the open file and its first 16
+    bytes."""
     try:
-        with path.open("rb") as fh:
+        fh = open_regular(path)
+    except NotRegularFile as exc:
+        raise ImageReadError(path, exc.reason) from exc
+    with fh:
+        try:
             head = fh.read(16)
-    except OSError as exc:
-        raise ImageReadError(path, f"cannot read file ({exc}); check its permissions") from exc
-    if not head:
-        raise ImageReadError(path, "file is empty (0 bytes); re-export or remove it")
-    return head
+        except OSError as exc:
+            raise ImageReadError(path, f"cannot read file ({exc}); check its permissions") from exc
+        if not head:
+            raise ImageReadError(path, "file is empty (0 bytes); re-export or remove it")
+        fh.seek(0)
+        yield fh, head
 
 
 def _is_heif(head: bytes) -> bool:
     return head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
 
 
-@contextmanager
-def _opened(path: Path, head: bytes, max_pixels: int | None) -> Iterator[Image.Image]:
-    """Open ``path`` with Pillow (lazily), turning every failure into an ImageReadError.
+def pixel_limit(max_pixels: int | None = None) -> int:
+    """The pixel limit in force: ``max_pixels``, never above Pillow's ``MAX_IMAGE_PIXELS``
+    (its default, 89,478,485, if it was set to None)."""
+    pillow = Image.MAX_IMAGE_PIXELS or PILLOW_DEFAULT_MAX_PIXELS
+    return pillow if max_pixels is None else min(int(max_pixels), pillow)
 
-    Pillow's DecompressionBombWarning is silenced here because our own ``max_pixels`` check
-    replaces it; its DecompressionBombError (above ``2 * MAX_IMAGE_PIXELS``) is "too large".
+
+@contextmanager
+def _opened(
+    path: Path, fh: BinaryIO, head: bytes, max_pixels: int | None
+) -> Iterator[Image.Image]:
+    """Open ``fh`` with Pillow (lazily), turning every failure into an ImageReadError.
+
+    Pillow's DecompressionBombWarning (above ``MAX_IMAGE_PIXELS``) and DecompressionBombError
+    (above twice that) are both "too large"; so is anything above :func:`pixel_limit`.
     """
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
-    except Image.DecompressionBombError as exc:
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(fh)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _too_large(path, str(exc)) from exc
     except UnidentifiedImageError as exc:
         if _is_heif(head):
@@ -218,15 +256,16 @@ def _opened(path: Path, head: bytes, max_pixels: int | None) -> Iterator[Image.I
         raise _corrupt(path, exc) from exc
     with img:
         width, height = img.size
-        if max_pixels is not None and width * height > max_pixels:
-            detail = f"{width}x{height} = {width * height} pixels > max_pixels={max_pixels}"
+        limit = pixel_limit(max_pixels)
+        if width * height > limit:
+            detail = f"{width}x{height} = {width * height} pixels > the limit of {limit}"
             raise _too_large(path, detail)
         yield img
 
 
 def _too_large(path: Path, detail: str) -> ImageReadError:
     return ImageReadError(
-        path, f"image is too large ({detail}); downscale it or raise max_pixels if it is genuine"
+        path, f"image is too large ({detail}); downscale it to fewer pixels"
     )
 
 
@@ -236,10 +275,11 @@ def _corrupt(path: Path, exc: BaseException) -> ImageReadError:
     )
 
 
-def _to_rgb(path: Path, img: Image.Image) -> Image.Image:
-    """Convert a loaded image of any common mode to 8-bit RGB (see :func:`read_image`)."""
+def _to_rgb(path: Path, img: Image.Image, bits: int | None = None) -> Image.Image:
+    """Convert a loaded image of any common mode to 8-bit RGB (see :func:`read_image`);
+    ``bits``: significant bits of a 16-bit PNG (its sBIT chunk), or None."""
     if img.mode in ("I", "F") or img.mode.startswith("I;16"):
-        img = _to_8bit_grey(img)
+        img = _to_8bit_grey(img, bits)
     if img.mode in _ALPHA_MODES or "transparency" in img.info:
         rgba = img.convert("RGBA")
         out = Image.new("RGB", rgba.size, BACKGROUND_RGB)
@@ -255,18 +295,71 @@ def _to_rgb(path: Path, img: Image.Image) -> Image.Image:
         ) from exc
 
 
-def _to_8bit_grey(img: Image.Image) -> Image.Image:
+def _to_8bit_grey(img: Image.Image, bits: int | None = None) -> Image.Image:
     """Scale a 16/32-bit integer or float grey image to mode ``"L"``.
 
-    Values in 0..65535 are scaled by 255/65535 with rounding (65535 -> 255, 32768 -> 128);
-    floats in 0..1 by 255; anything else is stretched from its min..max to 0..255.
+    With ``bits`` (a PNG's sBIT), values in 0..2**bits - 1 are scaled by 255/(2**bits - 1)
+    (12 bits: 4095 -> 255); else values in 0..65535 by 255/65535 with rounding (65535 -> 255,
+    32768 -> 128); floats in 0..1 by 255; anything else is stretched from its min..max.
     """
     values = np.nan_to_num(np.asarray(img).astype(np.float64))
     lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
-    if img.mode == "F" and lo >= 0.0 and hi <= 1.0:
+    if bits is not None and lo >= 0.0 and hi <= 2.0**bits - 1:
+        scaled = values * (255.0 / (2.0**bits - 1))
+    elif img.mode == "F" and lo >= 0.0 and hi <= 1.0:
         scaled = values * 255.0
     elif img.mode != "F" and lo >= 0.0 and hi <= 65535.0:
         scaled = values * (255.0 / 65535.0)
     else:
         scaled = (values - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(values)
     return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
+
+
+def png_significant_bits(fh: BinaryIO) -> int | None:
+    """Significant bits per sample of a 16-bit PNG, from its ``sBIT`` chunk, when fewer
+    than 16 (e.g. 12 for a 12-bit sensor's data stored in 16-bit samples); None otherwise
+    (8-bit, no sBIT, or 16 declared). Reads only the chunk headers before the image data and
+    leaves ``fh`` at its start.
+
+    Without an sBIT chunk a 16-bit PNG is taken as using the full 0..65535 range: 12-bit data
+    saved without sBIT then reads 16 times darker (the PNG standard's assumption; photoid
+    cannot tell 12-bit data from a dark 16-bit photo)."""
+    try:
+        fh.seek(8)
+        depth, bits = None, None
+        for _ in range(256):  # chunks before IDAT; a real PNG has a handful
+            header = fh.read(8)
+            if len(header) < 8:
+                break
+            length, kind = struct.unpack(">I4s", header)
+            if kind in (b"IDAT", b"IEND"):
+                break
+            data = fh.read(length) if kind in (b"IHDR", b"sBIT") and length <= 16 else None
+            if data is None:
+                fh.seek(length, 1)
+            elif kind == b"IHDR" and len(data) >= 9:
+                depth = data[8]
+            elif kind == b"sBIT" and data:
+                bits = max(data)
+            fh.seek(4, 1)  # CRC
+    finally:
+        fh.seek(0)
+    return bits if depth == 16 and bits is not None and 1 <= bits < 16 else None
+
+
+def _png16_colour(path: Path, fh: BinaryIO, bits: int) -> Image.Image:
+    """A 16-bit colour PNG with ``bits`` significant bits, decoded at 16 bits by OpenCV
+    (Pillow keeps only the high byte, which loses 12-bit data) and scaled to 8-bit RGB,
+    alpha composited onto :data:`BACKGROUND_RGB`."""
+    import cv2
+
+    fh.seek(0)
+    raw = cv2.imdecode(np.frombuffer(fh.read(), np.uint8), cv2.IMREAD_UNCHANGED)
+    if raw is None or raw.ndim != 3:
+        raise ImageReadError(path, "file is truncated or corrupt (OpenCV could not decode it)")
+    scaled = np.clip(raw.astype(np.float64) * (255.0 / (2.0**bits - 1)), 0, 255)
+    rgb = np.rint(scaled[..., 2::-1]).astype(np.uint8)
+    if raw.shape[2] == 4:
+        alpha = np.clip(raw[..., 3:4] / (2.0**bits - 1), 0.0, 1.0)
+        rgb = np.rint(rgb * alpha + np.array(BACKGROUND_RGB) * (1 - alpha)).astype(np.uint8)
+    return Image.fromarray(np.ascontiguousarray(rgb))

