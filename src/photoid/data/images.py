@@ -68,6 +68,7 @@ _CATEGORIES = {
     "image is too large": "too large",
     "file is truncated or corrupt": "corrupt",
     "cannot read file": "unreadable",
+    "bounding box": "box outside the photo",
 }
 _SUMMARY_LABELS = {"corrupt": "truncated or corrupt"}
 
@@ -187,17 +188,61 @@ class ReadReport:
         return f"{read}, skipped {len(self.skipped)}: {', '.join(parts)}"
 
 
-def check_photos(paths: Sequence[str | Path], size: int = 64) -> ReadReport:
+def check_photos(
+    paths: Sequence[str | Path],
+    size: int = 64,
+    boxes: Sequence[tuple[float, float, float, float] | None] | None = None,
+) -> ReadReport:
     """Read every photo (decoded near ``size`` pixels) and report which cannot be read, and
-    why; nothing is raised for an unreadable photo."""
+    why; with ``boxes`` (one ``(x, y, w, h)`` or None per photo), also which box lies outside
+    its photo (:func:`check_box`). Nothing is raised for an unreadable photo."""
     report = ReadReport()
-    for path in paths:
+    for i, path in enumerate(paths):
         try:
-            read_image(path, target_size=size)
+            image = read_image(path, target_size=size)
+            box = boxes[i] if boxes is not None else None
+            full = declared_size(path) if box else None
+            if box and full:  # the read image may be drafted smaller, and EXIF-rotated
+                scale = max(image.size) / max(full)
+                check_box(path, box, (image.width / scale, image.height / scale))
             report.n_read += 1
         except ImageReadError as exc:
             report.skip(exc)
     return report
+
+
+#: A box must keep at least this share of its width and of its height inside the photo;
+#: less is a box for another photo (or another resolution), not a detector's box that
+#: overhangs an edge.
+MIN_BOX_INSIDE = 0.5
+
+
+def check_box(path: str | Path, box: tuple[float, float, float, float], size) -> None:
+    """Raise :class:`~photoid.errors.ImageReadError` unless ``box`` ``(x, y, w, h)`` has at
+    least :data:`MIN_BOX_INSIDE` of its width and height inside a photo of ``size`` (W, H):
+    a box outside the photo would otherwise become a 1-pixel crop embedded as if valid."""
+    x, y, w, h = box
+    width, height = size
+    inside_w = min(x + w, width) - max(x, 0.0)
+    inside_h = min(y + h, height) - max(y, 0.0)
+    if not (inside_w >= MIN_BOX_INSIDE * w and inside_h >= MIN_BOX_INSIDE * h):
+        raise ImageReadError(
+            path,
+            f"bounding box (x={x:g}, y={y:g}, w={w:g}, h={h:g}) lies outside the photo "
+            f"({width:.0f}x{height:.0f} pixels); fix the box columns or leave them empty",
+        )
+
+
+def declared_size(path: str | Path) -> tuple[int, int] | None:
+    """Width and height from the file's header (no pixels decoded), or None if unreadable;
+    :func:`read_image` then reports why."""
+    try:  # a FIFO or device is refused before it is opened by Pillow (it would hang)
+        with open_regular(path) as fh, warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # a bomb: None
+            with Image.open(fh) as img:
+                return img.size
+    except Exception:  # any failure is reported by read_image with its reason
+        return None
 
 
 @contextmanager
@@ -232,9 +277,7 @@ def pixel_limit(max_pixels: int | None = None) -> int:
 
 
 @contextmanager
-def _opened(
-    path: Path, fh: BinaryIO, head: bytes, max_pixels: int | None
-) -> Iterator[Image.Image]:
+def _opened(path: Path, fh: BinaryIO, head: bytes, max_pixels: int | None) -> Iterator[Image.Image]:
     """Open ``fh`` with Pillow (lazily), turning every failure into an ImageReadError.
 
     Pillow's DecompressionBombWarning (above ``MAX_IMAGE_PIXELS``) and DecompressionBombError
@@ -264,9 +307,7 @@ def _opened(
 
 
 def _too_large(path: Path, detail: str) -> ImageReadError:
-    return ImageReadError(
-        path, f"image is too large ({detail}); downscale it to fewer pixels"
-    )
+    return ImageReadError(path, f"image is too large ({detail}); downscale it to fewer pixels")
 
 
 def _corrupt(path: Path, exc: BaseException) -> ImageReadError:

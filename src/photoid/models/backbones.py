@@ -17,7 +17,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from photoid.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+from photoid.data.preprocess import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Preprocessing,
+    check_image_size,
+)
 from photoid.errors import ModelError, did_you_mean
 from photoid.files import load_torch_file
 from photoid.models.spec import ModelSpec
@@ -92,6 +97,8 @@ def create_backbone(
             f"{did_you_mean(name, timm.list_models())}"
             " List them with: python -c 'import timm; print(timm.list_models())'."
         )
+    if image_size is not None:
+        check_image_size(image_size)
     try:
         # seeded: a "random" model is the same network every time (its fingerprint says
         # "random", so two of them must embed alike); the caller's RNG is left untouched
@@ -101,7 +108,7 @@ def create_backbone(
     except Exception as exc:  # timm raises many types for odd configs
         raise ModelError(f"timm could not build {name!r}: {exc}") from exc
     cfg = model.pretrained_cfg
-    size = image_size or int(cfg.get("input_size", (3, 224, 224))[-1])
+    size = check_image_size(image_size or int(cfg.get("input_size", (3, 224, 224))[-1]))
     pre = Preprocessing(
         image_size=size,
         mean=tuple(cfg.get("mean", IMAGENET_MEAN)),
