@@ -5,17 +5,22 @@ folder is read as Happywhale."""
 from __future__ import annotations
 
 import logging
-import struct
 import subprocess
 import sys
 import textwrap
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from bad_input import HANG_SECONDS, link_to_dev_zero, make_fifo, within
+from bad_input import (
+    HANG_SECONDS,
+    link_to_dev_zero,
+    make_fifo,
+    png_chunk,
+    within,
+    write_bilevel_png,
+)
 from conftest import write_photo
 
 from photoid.cache import content_key
@@ -26,27 +31,10 @@ from photoid.data.table import PhotoTable
 from photoid.errors import CatalogError, ConfigError, ImageReadError
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-
-def write_bilevel_png(path: Path, side: int) -> Path:
-    """A genuine, fully decodable ``side`` × ``side`` 1-bit PNG of zeros, compressed to a few
-    KB without ever holding the pixels (a decompression bomb)."""
-    row = b"\x00" * (1 + (side + 7) // 8)  # filter byte + packed bits
-    z = zlib.compressobj(9)
-    data = b"".join(z.compress(row) for _ in range(side)) + z.flush()
-    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    body = _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
-    return path
-
-
 def with_sbit(png: bytes, bits: bytes) -> bytes:
     """``png`` with an sBIT chunk (``bits``: one byte per channel) inserted after IHDR."""
     end_of_ihdr = 8 + 8 + 13 + 4
-    return png[:end_of_ihdr] + _chunk(b"sBIT", bits) + png[end_of_ihdr:]
+    return png[:end_of_ihdr] + png_chunk(b"sBIT", bits) + png[end_of_ihdr:]
 
 
 # --- devices, FIFOs, broken links ----------------------------------------------------------
@@ -97,8 +85,9 @@ def test_odd_entries_in_an_individuals_folder_are_counted_and_named(tmp_path: Pa
 def test_a_csv_row_naming_a_fifo_says_so(tmp_path: Path):
     make_fifo(tmp_path / "pipe.jpg")
     write_photo(tmp_path / "a.jpg", seed=0)
-    rows = pd.DataFrame({"path": [str(tmp_path / "a.jpg"), str(tmp_path / "pipe.jpg")],
-                         "identity": ["ann", "bob"]})  # fmt: skip
+    rows = pd.DataFrame(
+        {"path": [str(tmp_path / "a.jpg"), str(tmp_path / "pipe.jpg")], "identity": ["ann", "bob"]}
+    )
     with pytest.raises(CatalogError, match=r"row 3: not a regular file \(a FIFO"):
         PhotoTable(rows)
 
@@ -126,8 +115,13 @@ def test_a_bilevel_bomb_is_refused_quickly_without_allocating(tmp_path: Path):
     )
 
     def run(path: Path) -> list[str]:
-        out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
-                             text=True, timeout=HANG_SECONDS * 2, check=True)  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-c", script, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=HANG_SECONDS * 2,
+            check=True,
+        )
         return out.stdout.strip().split("|")
 
     base_kb, _, base_summary = run(tiny)
@@ -226,8 +220,9 @@ def _happywhale(root: Path) -> Path:
     for i, whale in enumerate(["w1", "w2"]):
         for j in range(2):
             write_photo(root / "train_images" / f"{whale}_{j}.jpg", seed=10 * i + j)
-            rows.append({"image": f"{whale}_{j}.jpg", "species": "humpback",
-                         "individual_id": whale})  # fmt: skip
+            rows.append(
+                {"image": f"{whale}_{j}.jpg", "species": "humpback", "individual_id": whale}
+            )
     pd.DataFrame(rows).to_csv(root / "train.csv", index=False)
     return root
 

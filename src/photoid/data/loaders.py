@@ -229,13 +229,21 @@ def _resolved(table: pd.DataFrame, root: Path, source: str) -> PhotoTable:
             f"--identity-column).{hints}"
         )
     table = table.copy()
-    table["path"] = [
-        "" if pd.isna(p) or str(p).strip() == "" else str((root / str(p).strip()).resolve())
-        for p in table["path"]
-    ]
+    table["path"] = [_absolute(root, p) for p in table["path"]]
     known = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in table.columns]
     extra = [c for c in table.columns if c not in known]
     return PhotoTable(table[known + extra], source)
+
+
+def _absolute(root: Path, path: object) -> str:
+    """``path`` resolved against ``root``; "" when empty. A path the OS cannot name (a NUL
+    byte in it) is kept as it is, for validation to report on its row."""
+    if pd.isna(path) or str(path).strip() == "":
+        return ""
+    try:
+        return str((root / str(path).strip()).resolve())
+    except (ValueError, OSError):
+        return str(path)
 
 
 def _read_csv(path: Path, nrows: int | None = None) -> pd.DataFrame:

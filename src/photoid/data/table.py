@@ -186,6 +186,8 @@ def _file_kind(path: str) -> str:
     FIFO …)"``), or ``""`` when it is a regular file."""
     try:
         mode = Path(path).stat().st_mode
+    except ValueError:  # "embedded null byte"
+        return "not a valid path (it holds a NUL character)"
     except OSError:
         return "file not found"
     return "" if stat.S_ISREG(mode) else f"not a regular file ({kind_of(mode)})"
