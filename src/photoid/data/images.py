@@ -28,6 +28,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from photoid.data.png16 import decode_colour, significant_bits
 from photoid.errors import ImageReadError
 from photoid.files import NotRegularFile, open_regular
 
@@ -115,7 +116,7 @@ def read_image(
         Grey, 1-bit, palette and CMYK are converted; 16-bit and 32-bit integer images are
         scaled to 0..255 (65535 -> 255), except 16-bit PNGs whose ``sBIT`` chunk declares
         fewer significant bits (12-bit sensor data: 4095 -> 255; see
-        :func:`png_significant_bits`); transparent pixels are composited onto
+        :func:`~photoid.data.png16.significant_bits`); transparent pixels are composited onto
         :data:`BACKGROUND_RGB`.
 
     Raises:
@@ -126,7 +127,7 @@ def read_image(
         raise ValueError(f"target_size must be a positive number of pixels, got {target_size}")
     path = Path(path)
     with _check_file(path) as (fh, head):
-        bits = png_significant_bits(fh) if head.startswith(_PNG_MAGIC) else None
+        bits = significant_bits(fh) if head.startswith(_PNG_MAGIC) else None
         return _decode(path, fh, head, max_pixels, target_size, bits)
 
 
@@ -136,7 +137,7 @@ def _decode(
     with _opened(path, fh, head, max_pixels) as img:
         try:
             if bits is not None and img.mode in ("RGB", "RGBA"):
-                return _png16_colour(path, fh, bits)
+                return decode_colour(path, fh, bits, BACKGROUND_RGB)
             if target_size is not None and img.format in ("JPEG", "MPO"):
                 img.draft("RGB", (target_size, target_size))
             img.load()
@@ -354,53 +355,3 @@ def _to_8bit_grey(img: Image.Image, bits: int | None = None) -> Image.Image:
     else:
         scaled = (values - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(values)
     return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
-
-
-def png_significant_bits(fh: BinaryIO) -> int | None:
-    """Significant bits per sample of a 16-bit PNG, from its ``sBIT`` chunk, when fewer
-    than 16 (e.g. 12 for a 12-bit sensor's data stored in 16-bit samples); None otherwise
-    (8-bit, no sBIT, or 16 declared). Reads only the chunk headers before the image data and
-    leaves ``fh`` at its start.
-
-    Without an sBIT chunk a 16-bit PNG is taken as using the full 0..65535 range: 12-bit data
-    saved without sBIT then reads 16 times darker (the PNG standard's assumption; photoid
-    cannot tell 12-bit data from a dark 16-bit photo)."""
-    try:
-        fh.seek(8)
-        depth, bits = None, None
-        for _ in range(256):  # chunks before IDAT; a real PNG has a handful
-            header = fh.read(8)
-            if len(header) < 8:
-                break
-            length, kind = struct.unpack(">I4s", header)
-            if kind in (b"IDAT", b"IEND"):
-                break
-            data = fh.read(length) if kind in (b"IHDR", b"sBIT") and length <= 16 else None
-            if data is None:
-                fh.seek(length, 1)
-            elif kind == b"IHDR" and len(data) >= 9:
-                depth = data[8]
-            elif kind == b"sBIT" and data:
-                bits = max(data)
-            fh.seek(4, 1)  # CRC
-    finally:
-        fh.seek(0)
-    return bits if depth == 16 and bits is not None and 1 <= bits < 16 else None
-
-
-def _png16_colour(path: Path, fh: BinaryIO, bits: int) -> Image.Image:
-    """A 16-bit colour PNG with ``bits`` significant bits, decoded at 16 bits by OpenCV
-    (Pillow keeps only the high byte, which loses 12-bit data) and scaled to 8-bit RGB,
-    alpha composited onto :data:`BACKGROUND_RGB`."""
-    import cv2
-
-    fh.seek(0)
-    raw = cv2.imdecode(np.frombuffer(fh.read(), np.uint8), cv2.IMREAD_UNCHANGED)
-    if raw is None or raw.ndim != 3:
-        raise ImageReadError(path, "file is truncated or corrupt (OpenCV could not decode it)")
-    scaled = np.clip(raw.astype(np.float64) * (255.0 / (2.0**bits - 1)), 0, 255)
-    rgb = np.rint(scaled[..., 2::-1]).astype(np.uint8)
-    if raw.shape[2] == 4:
-        alpha = np.clip(raw[..., 3:4] / (2.0**bits - 1), 0.0, 1.0)
-        rgb = np.rint(rgb * alpha + np.array(BACKGROUND_RGB) * (1 - alpha)).astype(np.uint8)
-    return Image.fromarray(np.ascontiguousarray(rgb))
