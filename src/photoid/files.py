@@ -141,6 +141,11 @@ def load_torch_file(path: str | Path, expected: str, fix: str) -> Any:
             f"{path}: truncated or damaged ({type(exc).__name__}); expected {expected}. {fix}"
         ) from exc
     except Exception as exc:  # torch raises RuntimeError, ValueError, … for damaged files
+        if "zip archive" in str(exc):  # PytorchStreamReader: an incomplete zip
+            raise ModelError(
+                f"{path}: truncated or damaged (an incomplete PyTorch zip archive); expected "
+                f"{expected}. {fix}"
+            ) from exc
         detail = str(exc).split("\n")[0][:160]
         raise ModelError(
             f"{path}: not readable as a PyTorch file ({type(exc).__name__}: {detail}); "

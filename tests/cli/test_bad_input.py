@@ -158,6 +158,7 @@ def store_dir(catalog_dir: Path, tmp_path_factory) -> Path:
         ["identify", "{src}", "{src}/ann/0.jpg", *FAST],
         ["calibrate", "{src}", "--split-column", "split", *FAST],
         ["export", "--onnx", "{tmp}/m.onnx"],
+        ["catalog", "add", "{cat}", "{src}", *FAST],
         ["catalog", "reindex", "{cat}", *FAST],
         ["catalog", "identify", "{cat}", "{src}/ann/0.jpg", *FAST],
     ],
@@ -193,7 +194,13 @@ def test_train_resume_refuses_a_bad_last_pt(kind, catalog_dir, tmp_path: Path, c
     code, text = within(
         HANG_SECONDS, lambda: _run([*argv, *(x for s in sets for x in ("--set", s))], capsys)
     )
-    _assert_refused(code, text, "last.pt:")
+    expected = {
+        "evil": "holds Python objects",
+        "truncated": "truncated or damaged",
+        "text": "not",
+        "fifo": "not a regular file (a FIFO",
+    }[kind]
+    _assert_refused(code, text, "last.pt: ", expected, "expected a photoid training checkpoint")
     assert not marker.exists()
 
 

@@ -79,7 +79,7 @@ def save_checkpoint(
 
 
 def load_checkpoint(path: Path) -> dict:
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink()):
         raise ModelError(f"{path}: no checkpoint to resume from; start without --resume.")
     blob = load_torch_file(
         path,
