@@ -22,6 +22,7 @@ from bad_input import (
     write_bilevel_png,
 )
 from conftest import write_photo
+from PIL import Image
 
 from photoid.cache import content_key
 from photoid.data.images import check_photos, read_image
@@ -260,3 +261,11 @@ def test_the_same_split_for_queries_and_database_is_refused(folder_catalog: Path
     for protocol in (ClosedSplit("train", "train"), OpenSet(ClosedSplit("train", "train"))):
         with pytest.raises(ConfigError, match=r"same split \(split = 'train'\).*--protocol loo"):
             protocol.split(table)
+
+
+def test_the_pixel_limit_is_never_raised_above_pillows_default(tmp_path: Path, monkeypatch):
+    big = write_bilevel_png(tmp_path / "big.png", 10_000)  # 100 MP > 89.5 MP
+    for raised in (None, 10**9):  # a program that unset or raised Pillow's limit
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", raised)
+        with pytest.raises(ImageReadError, match="too large.*> the limit of 89478485"):
+            read_image(big, max_pixels=10**9)

@@ -272,8 +272,8 @@ def _is_heif(head: bytes) -> bool:
 
 def pixel_limit(max_pixels: int | None = None) -> int:
     """The pixel limit in force: ``max_pixels``, never above Pillow's ``MAX_IMAGE_PIXELS``
-    (its default, 89,478,485, if it was set to None)."""
-    pillow = Image.MAX_IMAGE_PIXELS or PILLOW_DEFAULT_MAX_PIXELS
+    nor above its default (89,478,485), even where a program raised or unset it."""
+    pillow = min(Image.MAX_IMAGE_PIXELS or PILLOW_DEFAULT_MAX_PIXELS, PILLOW_DEFAULT_MAX_PIXELS)
     return pillow if max_pixels is None else min(int(max_pixels), pillow)
 
 
