@@ -22,6 +22,8 @@ import torch
 
 from photoid.cache import content_key
 from photoid.embed import default_cache_dir, table_boxes
+from photoid.errors import ModelError
+from photoid.files import load_torch_file
 from photoid.models.embedding import PooledFeatures
 from photoid.models.engines import Engine, select_engine
 from photoid.train.common import (
@@ -126,7 +128,10 @@ def _cached(
     key = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:24]
     path = default_cache_dir() / "train-features" / f"{key}.pt"
     if path.is_file():
-        return torch.load(path, map_location="cpu", weights_only=True), False
+        try:
+            return load_torch_file(path, "cached training features", ""), False
+        except ModelError:  # a damaged cache entry is recomputed (and rewritten)
+            pass
     value = compute()
     if state.info.is_main:
         path.parent.mkdir(parents=True, exist_ok=True)
