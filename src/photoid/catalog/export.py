@@ -20,21 +20,22 @@ def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
     OWASP "CSV injection" advice). Such a cell reads back with its leading ``'``."""
     out = table.copy()
     for column in out.columns:
-        if out[column].dtype == object:
-            out[column] = out[column].map(
-                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
-            )
+        out[column] = out[column].map(
+            lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
+        )
     return out
 
 
 def export_catalog(
     store: CatalogStore, csv_path: str | Path, vectors_path: str | Path | None = None
 ) -> int:
-    """Write the catalog's photos table to ``csv_path`` (:func:`spreadsheet_safe`) and, with
+    """Write the catalog's photos table to ``csv_path`` (:func:`spreadsheet_safe`, CRLF line
+    ends as in RFC 4180) and, with
     ``vectors_path``, an ``.npz`` of its vectors (``vectors``, ``paths``, ``identities``,
     ``fingerprint``, ``spec``; raw values). Returns the number of photos."""
     table = store.table()
-    spreadsheet_safe(table).to_csv(csv_path, index=False)
+    # RFC 4180 line ends: a field holding a bare CR or LF is then quoted, never split
+    spreadsheet_safe(table).to_csv(csv_path, index=False, lineterminator="\r\n")
     if vectors_path:
         snap = store.snapshot()
         np.savez(
