@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from store_helpers import MODEL, batch, check_consistent, vector_for
+from store_helpers import MODEL, batch, catalog_state, check_consistent, vector_for
 
 from photoid.catalog.check import check_catalog
 from photoid.catalog.integrity import CatalogDamaged
@@ -232,3 +232,23 @@ def test_check_of_a_folder_that_is_no_catalog_raises(tmp_path: Path):
 
     with pytest.raises(CatalogError, match="not a photoid catalog"):
         check_catalog(tmp_path)
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_an_interrupted_checksum_repair_leaves_the_catalog_as_before(root, monkeypatch, error):
+    import photoid.catalog.store as store_module
+
+    _drop_checksums(root)
+    before = catalog_state(root)
+
+    def crash_point(name: str) -> None:
+        if name == "before_commit":
+            raise error("interrupted")
+
+    monkeypatch.setattr(store_module, "_crash_point", crash_point)
+    with pytest.raises(error):
+        check_catalog(root, repair=True)
+    monkeypatch.undo()
+    assert catalog_state(root) == before
+    assert check_catalog(root).n_segments_without_checksum == 2
+    assert check_catalog(root, repair=True).n_segments_without_checksum == 0  # lock released
