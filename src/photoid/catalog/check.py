@@ -145,12 +145,12 @@ def _check_indexes(root: Path, report: CheckReport, repair: bool) -> None:
         return
     for path in sorted(folder.glob("*.faiss")):
         report.n_index_files += 1
-        if not INDEX_NAME.fullmatch(path.name):  # an earlier photoid's cache: never read
+        if not INDEX_NAME.fullmatch(path.name):  # never read: an old or half-built cache
             if repair:
                 _delete_index(path)
             report.notes.append(
-                f"{INDEX_DIR}/{path.name}: an old cache file, never read; "
-                "the next search (or check --repair) removes it"
+                f"{INDEX_DIR}/{path.name}: a cache file photoid never reads (an earlier "
+                "version's or an interrupted build); check --repair removes it"
             )
             continue
         try:

@@ -4,7 +4,10 @@ Layout of ``<catalog>/``::
 
     catalog.sqlite   individuals, images (species, viewpoint, date, location, provenance),
                      segments, events, meta (model fingerprint + preprocessing, threshold)
-    vectors/         immutable ``seg-*.npy`` files of float32 embeddings (see segments.py)
+    vectors/         immutable ``seg-*.npy`` files of float32 embeddings (see segments.py);
+                     each one's SHA-256 is in ``segments.sha256``, verified on read
+                     (integrity.py; ``photoid catalog check``: check.py)
+    index/           the cached IVF index of large catalogs (index_cache.py)
     writer.lock      held by the one process changing the catalog
 
 SQLite (WAL journal) is the source of truth; each image row names its segment and row. Every
