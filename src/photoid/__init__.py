@@ -55,6 +55,7 @@ _EXPORTS = {
     "catalog_model": "photoid.catalog.model",
     "identify_photos_in_catalog": "photoid.catalog.lookup",
     "add_photos": "photoid.catalog.ingest",
+    "check_catalog": "photoid.catalog.check",
     # training
     "load_config": "photoid.config",
     # errors
