@@ -51,3 +51,27 @@ def check_consistent(root, batch_size: int = 20) -> set[int]:
         batches[b] = batches.get(b, 0) + 1
     assert all(c == batch_size for c in batches.values()), batches
     return set(batches)
+
+
+def catalog_state(root):
+    """Everything a reader can see of the catalog: every row of every table (as SQL), the
+    snapshot, table, events, stats and individuals."""
+    import sqlite3
+    from contextlib import closing
+    from pathlib import Path
+
+    with closing(sqlite3.connect(Path(root) / "catalog.sqlite")) as db:
+        dump = list(db.iterdump())
+    store = CatalogStore(root)
+    snap = store.snapshot()
+    return (
+        dump,
+        snap.paths.tolist(),
+        snap.individuals.tolist(),
+        snap.vectors.tobytes(),
+        snap.generation,
+        store.table().to_dict("list"),
+        store.events(),
+        store.stats(),
+        store.individuals(),
+    )

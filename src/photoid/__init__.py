@@ -58,6 +58,7 @@ _EXPORTS = {
     "change_log": "photoid.catalog.history",
     "undo": "photoid.catalog.history",
     "ReviewSession": "photoid.catalog.review",
+    "check_catalog": "photoid.catalog.check",
     # training
     "load_config": "photoid.config",
     # errors

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from photoid.errors import PhotoidError
+from photoid.files import NotRegularFile, open_regular
 
 T = TypeVar("T")
 Box = tuple[float, float, float, float] | None
@@ -30,13 +31,14 @@ def default_cache_dir() -> Path:
 
 
 def content_key(path: str, box: Box = None) -> str | None:
-    """SHA-256 of the file's bytes (and its bounding box), or None if it cannot be read."""
+    """SHA-256 of the file's bytes (and its bounding box), or None if it cannot be read or
+    is not a regular file of at most :data:`~photoid.files.MAX_PHOTO_BYTES`."""
     h = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
+    try:  # a FIFO or /dev/zero is refused before a byte is read (it would never end)
+        with open_regular(path) as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
-    except OSError:
+    except (OSError, NotRegularFile):
         return None
     if box:
         h.update(repr(tuple(float(v) for v in box)).encode())

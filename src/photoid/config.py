@@ -15,6 +15,12 @@ from typing import Any
 
 from photoid.errors import ConfigError, did_you_mean
 
+#: Input sizes a model may be asked for, in pixels. Below 16 a stride-32 backbone's feature
+#: map is empty; above 1024 no timm pretrained model was trained (the largest default input is
+#: sam2_hiera_large.fb_r1024's 1024 px, efficientnet_l2's 800 px), and memory grows with the
+#: square of the size (``--image-size 100000`` drove one worker to 22 GB).
+IMAGE_SIZE_RANGE = (16, 1024)
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -300,6 +306,14 @@ def _check_choices(config: TrainConfig) -> None:
     ):
         if flat[key] < 1:
             raise ConfigError(f"{key} must be >= 1, got {flat[key]}.")
+    if flat["data.workers"] is not None and flat["data.workers"] < 0:
+        raise ConfigError(f"data.workers must be >= 0 (or null: auto), got {flat['data.workers']}.")
+    size = flat["model.image_size"]
+    if size is not None and not IMAGE_SIZE_RANGE[0] <= size <= IMAGE_SIZE_RANGE[1]:
+        raise ConfigError(
+            f"model.image_size must be from {IMAGE_SIZE_RANGE[0]} to {IMAGE_SIZE_RANGE[1]} "
+            f"pixels (or null: the backbone's), got {size}."
+        )
 
 
 def flatten(values: dict, prefix: str = "") -> dict:

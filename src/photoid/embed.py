@@ -130,6 +130,7 @@ def embed_paths(
     augmented from ``seeds[i]`` (see :func:`~photoid.data.preprocess.read_photo`); augmented
     vectors are never cached, so it needs ``use_cache=False``.
     """
+    check_loader_options(batch_size, num_workers)
     if augment is not None and use_cache:
         raise ConfigError("augmented photos are never cached; pass use_cache=False with augment")
     if augment is not None and (seeds is None or len(seeds) != len(paths)):
@@ -204,6 +205,25 @@ def _run_model(dataset: PhotoDataset, engine, batch_size, num_workers, progress,
                 out[i] = (None, err) if err else (row, "")
             bar.update(len(idx))
     return out
+
+
+def max_workers() -> int:
+    """Most data-loading processes allowed: 4 per core. Decoding is CPU-bound, so more
+    workers than cores help only while files arrive from slow storage; each worker is a
+    process holding its own prefetched batches, and 1000 of them exhaust memory."""
+    return 4 * cpu_count()
+
+
+def check_loader_options(batch_size: int | None, num_workers: int | None) -> None:
+    """ConfigError unless ``batch_size`` is None or >= 1 and ``num_workers`` is None or in
+    0..:func:`max_workers`."""
+    if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
+        raise ConfigError(f"batch size must be >= 1 photo, got {batch_size} (--batch-size).")
+    cap = max_workers()
+    if num_workers is not None and not 0 <= num_workers <= cap:
+        raise ConfigError(
+            f"workers must be from 0 to {cap} (4 per core), got {num_workers} (--workers)."
+        )
 
 
 def default_workers(n_images: int, on_gpu: bool) -> int:

@@ -9,6 +9,7 @@ inserted where the score first falls below the threshold, as in Happywhale's MAP
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -148,6 +149,8 @@ def identify(
     check_choice("aggregation", aggregation, AGGREGATIONS)
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}.")
+    if top_photos < 1:
+        raise ConfigError(f"top_photos must be >= 1 photo, got {top_photos} (--top-photos).")
     scale = rescore.scale if rescore is not None else gallery.scale
     threshold = as_threshold(threshold, scale)
     queries = np.atleast_2d(queries)
@@ -189,6 +192,8 @@ def as_threshold(threshold: Threshold | float | None, scale: str) -> Threshold |
     if threshold is None:
         return None
     if not isinstance(threshold, Threshold):
+        if not math.isfinite(float(threshold)):
+            raise ConfigError(f"threshold must be a finite number, got {threshold} (--threshold).")
         return Threshold(float(threshold), scale)
     threshold.check_scale(scale)
     return threshold

@@ -2,11 +2,15 @@
 
     python catalog_worker.py write ROOT FIRST_BATCH N_BATCHES [CRASH_POINT]
     python catalog_worker.py read ROOT STOP_FILE
+    python catalog_worker.py full ROOT LIMIT_BYTES N_PHOTOS PROVENANCE_LENGTH
 
 ``write`` prints ``ready`` once imported and ``committed B`` after each batch's add returns;
 with CRASH_POINT (after_segment, before_commit, after_commit) it SIGKILLs itself there during
 its first add. ``read`` checks the catalog's consistency until STOP_FILE exists and prints
-``reads N generations G``; an inconsistent read exits with an error.
+``reads N generations G``; an inconsistent read exits with an error. ``full`` adds batch 7
+(N_PHOTOS photos, a provenance of that many characters) with its file-size limit
+(RLIMIT_FSIZE) set to LIMIT_BYTES, so writes past it fail with EFBIG as on a full disk; it
+prints ``error: MESSAGE`` and exits 2 on a PhotoidError, ``added`` otherwise.
 """
 
 from __future__ import annotations
@@ -57,8 +61,26 @@ def read(root: str, stop_file: str) -> None:
     print(f"reads {reads} generations {len(generations)}", flush=True)
 
 
+def full(root: str, limit: int, n: int, provenance_length: int) -> None:
+    import resource
+
+    from photoid.errors import PhotoidError
+
+    store = CatalogStore(root)
+    photos, vectors = batch(7, n=n)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+    try:
+        store.add(photos, vectors, model=MODEL, provenance="x" * provenance_length)
+    except PhotoidError as exc:
+        print(f"error: {exc}", flush=True)
+        sys.exit(2)
+    print("added", flush=True)
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "write":
+    if sys.argv[1] == "full":
+        full(sys.argv[2], *map(int, sys.argv[3:6]))
+    elif sys.argv[1] == "write":
         point = sys.argv[5] if len(sys.argv) > 5 else None
         write(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), point)
     else:

@@ -8,13 +8,11 @@ error path. Here the change is interrupted in-process, so the write transaction'
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 import pytest
-from store_helpers import MODEL, batch, check_consistent, vector_for
+from store_helpers import MODEL, batch, catalog_state, check_consistent, vector_for
 
 import photoid.catalog.store as store_module
 from photoid.catalog.store import CatalogStore
@@ -22,28 +20,6 @@ from photoid.catalog.store import CatalogStore
 
 class Interrupted(Exception):
     pass
-
-
-def _dump(root: Path) -> list[str]:
-    """Every row of every table, as SQL: the whole committed state of the database."""
-    with closing(sqlite3.connect(root / "catalog.sqlite")) as db:
-        return list(db.iterdump())
-
-
-def _state(root: Path):
-    store = CatalogStore(root)
-    snap = store.snapshot()
-    return (
-        _dump(root),
-        snap.paths.tolist(),
-        snap.individuals.tolist(),
-        snap.vectors.tobytes(),
-        snap.generation,
-        store.table().to_dict("list"),
-        store.events(),
-        store.stats(),
-        store.individuals(),
-    )
 
 
 def _other_model():
@@ -109,13 +85,13 @@ def _interrupt_at(monkeypatch: pytest.MonkeyPatch, point: str, error: type[BaseE
 def test_an_interrupted_change_leaves_the_catalog_as_before(
     root: Path, monkeypatch: pytest.MonkeyPatch, change: str, point: str, error
 ):
-    before = _state(root)
+    before = catalog_state(root)
     reached = _interrupt_at(monkeypatch, point, error)
     with pytest.raises(error, match="interrupted at " + point):
         CHANGES[change](CatalogStore(root))
     assert reached[-1] == point  # the change really got that far
     monkeypatch.undo()
-    assert _state(root) == before
+    assert catalog_state(root) == before
     assert CatalogStore(root).model == MODEL and CatalogStore(root).threshold.value == 0.5
     assert check_consistent(root) == {0}
     # the writer lock was released and the next change works; the next writer after that

@@ -24,6 +24,7 @@ from photoid.data.preprocess import (
     read_photo,
 )
 from photoid.embed import embed_paths
+from photoid.errors import ImageReadError
 
 #: Geometry only: crops and resizes, no rotation or colour change, so pixel colours survive.
 GEOMETRY_ONLY = AugmentConfig(crop_scale_min=0.5, rotation_deg=0.0, color_jitter=0.0)
@@ -112,10 +113,12 @@ def test_box_is_cropped_after_draft_decoding(tmp_path: Path):
     np.testing.assert_allclose(out.reshape(-1, 3).mean(axis=0), (250, 250, 0), atol=6)
 
 
-def test_box_outside_the_photo_is_clamped(tmp_path: Path):
+def test_box_overhanging_the_photo_is_clamped_one_mostly_outside_is_refused(tmp_path: Path):
     path = write_photo(tmp_path / "a.jpg", seed=1, size=48)
-    out = load_model_input(path, (40, 40, 100, 100), Preprocessing(image_size=16))
+    out = load_model_input(path, (10, 10, 40, 40), Preprocessing(image_size=16))  # 38 of 40 in
     assert out.shape == (16, 16, 3)
+    with pytest.raises(ImageReadError, match=r"bounding box \(x=40, y=40, w=100, h=100\) lies"):
+        load_model_input(path, (40, 40, 100, 100), Preprocessing(image_size=16))  # 8 of 100 in
 
 
 @pytest.mark.parametrize("size", [16, 48])

@@ -3,12 +3,12 @@ with a new model. Both work under ``torchrun`` (rank 0 writes, once)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from contextlib import nullcontext
 
-import numpy as np
 import pandas as pd
 
-from photoid.catalog.distributed import embed_sharded, finish
+from photoid.catalog.distributed import current_rank, embed_sharded, finish
+from photoid.catalog.names import check_photos
 from photoid.catalog.store import AddReport, CatalogStore
 from photoid.data.table import PhotoTable
 from photoid.errors import CatalogError
@@ -20,14 +20,20 @@ def add_photos(
     store: CatalogStore, photos: PhotoTable, backbone: Backbone, *, provenance: str = "", **embed
 ) -> AddReport | None:
     """Embed ``photos`` with ``backbone`` (which must be the catalog's model: checked before
-    any work) and add them in one transaction. ``embed``: options of
-    :func:`photoid.embed.embed_paths`. Under torchrun every rank embeds a shard and rank 0
-    returns the report; the other ranks return None."""
+    any work) and add them in one transaction. Identities and paths are checked
+    (:mod:`photoid.catalog.names`) and the writer lock taken before any photo is embedded.
+    ``embed``: options of :func:`photoid.embed.embed_paths`. Under torchrun every rank embeds
+    a shard and rank 0 returns the report; the other ranks return None."""
     store.check_model(backbone.spec, "the photos' embeddings")
-    emb = embed_sharded(photos, backbone, **embed)
-    report = None
-    if emb is not None:
-        report = store.add(photos, emb.vectors, emb.valid, model=emb.model, provenance=provenance)
+    check_photos(photos.source, photos.paths, photos.identities)
+    # the writer lock first (rank 0, which alone writes): a refused add fails before embedding
+    with store.writer() if current_rank().is_main else nullcontext():
+        emb = embed_sharded(photos, backbone, **embed)
+        report = None
+        if emb is not None:
+            report = store.add(
+                photos, emb.vectors, emb.valid, model=emb.model, provenance=provenance
+            )
     finish()
     return report
 
@@ -39,7 +45,7 @@ def reindex(
     one transaction (the calibrated threshold is dropped: recalibrate). A photo that cannot be
     read any more stops the reindex before anything changes. Returns the new model record
     (None on ranks other than 0)."""
-    snap = store.snapshot()
+    snap = store.snapshot(vectors=False)  # a catalog with damaged segments can be reindexed
     if len(snap.image_ids) == 0:
         raise CatalogError(f"{store.root}: the catalog is empty; nothing to reindex.")
     table = pd.DataFrame({"path": snap.paths, "identity": snap.individuals})
@@ -58,24 +64,3 @@ def reindex(
         store.replace_vectors(model, snap.image_ids, emb.vectors)
     finish()
     return model
-
-
-def export_catalog(
-    store: CatalogStore, csv_path: str | Path, vectors_path: str | Path | None = None
-) -> int:
-    """Write the catalog's photos table to ``csv_path`` and, with ``vectors_path``, an
-    ``.npz`` of its vectors (``vectors``, ``paths``, ``identities``, ``fingerprint``,
-    ``spec``). Returns the number of photos."""
-    table = store.table()
-    table.to_csv(csv_path, index=False)
-    if vectors_path:
-        snap = store.snapshot()
-        np.savez(
-            vectors_path,
-            vectors=snap.vectors,
-            paths=snap.paths.astype(str),
-            identities=snap.individuals.astype(str),
-            fingerprint=np.asarray(store.model.fingerprint),
-            spec=np.asarray(store.model.to_json()),
-        )
-    return len(table)

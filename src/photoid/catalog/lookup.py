@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from photoid.catalog.index_cache import cached_ivf
 from photoid.catalog.records import Snapshot
 from photoid.catalog.store import CatalogStore
 from photoid.errors import CatalogError
@@ -20,7 +21,6 @@ from photoid.identify import (
 from photoid.local.pipeline import identify_photos_reranked
 from photoid.local.rerank import RerankConfig
 from photoid.models.spec import ModelSpec
-from photoid.search.ivf import load_ivf, save_ivf
 from photoid.search.registry import APPROXIMATE_FROM, build_index
 
 Filter = str | Sequence[str] | None
@@ -50,29 +50,10 @@ def catalog_gallery(
     whole = all(v is None for v in filters.values())
     if backend == "ivf" or (backend == "auto" and len(snap.image_ids) >= approximate_from):
         if whole:
-            return Gallery(_cached_ivf(store, snap), snap.individuals)
+            return Gallery(cached_ivf(store, snap), snap.individuals)
         backend = "ivf"
     index = build_index(snap.vectors, store.model.metric, backend, approximate_from)
     return Gallery(index, snap.individuals)
-
-
-def _cached_ivf(store: CatalogStore, snap):
-    """The whole catalog's IVF index, trained once per catalog state (generation) and kept in
-    ``<catalog>/index/``; readers share it, and a stale one is replaced."""
-    folder = store.root / "index"
-    path = folder / f"ivf-g{snap.generation}-n{len(snap.image_ids)}.faiss"
-    try:
-        index = load_ivf(path)
-        if index.ntotal == len(snap.image_ids):
-            return index
-    except (FileNotFoundError, RuntimeError, ValueError):
-        pass
-    index = build_index(snap.vectors, store.model.metric, "ivf")
-    save_ivf(index, path)
-    for old in folder.glob("ivf-g*"):
-        if not old.name.startswith(path.name):
-            old.unlink(missing_ok=True)
-    return index
 
 
 def identify_in_catalog(

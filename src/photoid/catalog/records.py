@@ -52,3 +52,4 @@ class CatalogStats:
     model: ModelSpec
     threshold: Threshold | None
     generation: int
+    n_segments_without_checksum: int = 0

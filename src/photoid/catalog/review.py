@@ -20,13 +20,13 @@ import pandas as pd
 
 from photoid.catalog.history import ChangeEvent, change_log, undo
 from photoid.catalog.lookup import catalog_gallery
+from photoid.catalog.names import name_problem
 from photoid.catalog.records import AddReport
 from photoid.catalog.store import FILTER_COLUMNS, CatalogStore
 from photoid.catalog.uploads import MissingError, Upload
 from photoid.data.table import PhotoTable
 from photoid.errors import CatalogError, ConfigError, did_you_mean
 from photoid.identify import Threshold, identify
-from photoid.metrics import NEW_INDIVIDUAL
 
 EXPECT = ("any", "existing", "new")
 MAX_NAME_LENGTH = 200
@@ -88,16 +88,14 @@ class IndividualSummary:
 
 
 def check_name(name: object) -> str:
-    """``name`` as an individual's name: a non-empty string without control characters, at
-    most :data:`MAX_NAME_LENGTH` characters, trimmed."""
+    """``name`` as an individual's name, trimmed: at most :data:`MAX_NAME_LENGTH` characters
+    and acceptable to the catalog (:func:`photoid.catalog.names.name_problem`)."""
     text = name.strip() if isinstance(name, str) else ""
-    if not text or len(text) > MAX_NAME_LENGTH or any(ord(c) < 32 for c in text):
-        raise ConfigError(
-            f"an individual's name must be 1-{MAX_NAME_LENGTH} printable characters; got "
-            f"{name!r:.60}."
-        )
-    if text == NEW_INDIVIDUAL:
-        raise ConfigError(f"{NEW_INDIVIDUAL!r} is the answer, not a name; choose a name.")
+    problem = name_problem(text)
+    if problem is None and len(text) > MAX_NAME_LENGTH:
+        problem = f"longer than {MAX_NAME_LENGTH} characters"
+    if problem is not None:
+        raise ConfigError(f"individual's name {name!r:.60} refused: {problem}.")
     return text
 
 
@@ -120,6 +118,11 @@ def add_photo(
         raise ConfigError(f"expect must be one of {EXPECT}, got {expect!r}.")
     individual = check_name(individual)
     path = str(Path(path).resolve())
+    with store.writer():  # no other writer between the checks and the add
+        return _add_checked(store, path, vector, individual, model, expect, date, provenance)
+
+
+def _add_checked(store, path, vector, individual, model, expect, date, provenance):
     names = [n for n, _ in store.individuals()]
     if expect == "existing" and individual not in names:
         raise MissingError(

@@ -10,36 +10,68 @@ after its change.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import hashlib
 import os
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from photoid.catalog.integrity import write_failed
 from photoid.errors import CatalogError
 
 SEGMENT_DIR = "vectors"
 LOCK_FILE = "writer.lock"
 
 
-def write_segment(directory: Path, vectors: np.ndarray) -> str:
-    """Write ``vectors`` ``(n, d)`` float32 durably under ``directory``; return the file name."""
-    directory.mkdir(parents=True, exist_ok=True)
+class WrittenSegment(NamedTuple):
+    """A segment file just written: its name in ``vectors/`` and the SHA-256 of its bytes."""
+
+    name: str
+    sha256: str
+
+
+class _HashingWriter:
+    """A file wrapper that hashes what passes through; ``np.save`` writes to it with plain
+    ``write`` calls, so a full disk raises ``OSError`` with its errno (ENOSPC/EFBIG), not
+    numpy's "N requested and M written"."""
+
+    def __init__(self, fh) -> None:
+        self.fh, self.digest = fh, hashlib.sha256()
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        return self.fh.write(data)
+
+
+def write_segment(directory: Path, vectors: np.ndarray) -> WrittenSegment:
+    """Write ``vectors`` ``(n, d)`` float32 durably under ``directory``; return its name and
+    checksum. A failed write (disk full …) removes the partial file and raises
+    :class:`CatalogError` naming the cause."""
     name = f"seg-{uuid.uuid4().hex}.npy"
     tmp = directory / f".{name}.tmp"
-    with open(tmp, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(vectors, dtype=np.float32))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, directory / name)
-    _fsync_dir(directory)
-    return name
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            writer = _HashingWriter(fh)
+            np.save(writer, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, directory / name)
+        _fsync_dir(directory)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_failed(directory.parent, f"segment {SEGMENT_DIR}/{name}", exc) from exc
+    return WrittenSegment(name, writer.digest.hexdigest())
 
 
 def read_segment(directory: Path, name: str) -> np.ndarray:
-    """The vectors of segment ``name``, memory-mapped read-only ``(n, d)`` float32."""
-    return np.load(directory / name, mmap_mode="r")
+    """The vectors of segment ``name``, memory-mapped read-only ``(n, d)`` float32 (verify it
+    first: :func:`photoid.catalog.integrity.segment_problem`)."""
+    return np.load(directory / name, mmap_mode="r", allow_pickle=False)
 
 
 def remove_orphans(directory: Path, referenced: set[str]) -> int:
@@ -93,15 +125,17 @@ class WriterLock:
                     "try again (reading and identifying need no lock)."
                 ) from exc
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        with contextlib.suppress(OSError):  # the pid is a courtesy; a full disk may refuse it
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
 
     def release(self) -> None:
         if self._fd is not None:
             import fcntl
 
-            os.ftruncate(self._fd, 0)
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

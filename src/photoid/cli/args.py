@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from photoid.cli import validate
 from photoid.data.loaders import load_photos
 from photoid.data.splits import ClosedSplit, LeaveOneOut, OpenSet
 from photoid.data.table import PhotoTable
@@ -22,7 +23,9 @@ def add_model(p: argparse.ArgumentParser, *, trained: bool = True) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--backbone", help="timm model name (default: efficientnet_lite0)")
     g.add_argument("--weights", help="local weights file, or 'random' (default: built-in)")
-    g.add_argument("--image-size", type=int, help="input size in pixels (default: model's)")
+    g.add_argument(
+        "--image-size", type=validate.image_size, help="input size in pixels (default: model's)"
+    )
     if trained:
         g.add_argument("--model", help="a trained model (RUN/best.pt from photoid train)")
 
@@ -30,15 +33,25 @@ def add_model(p: argparse.ArgumentParser, *, trained: bool = True) -> None:
 def add_embedding(p: argparse.ArgumentParser) -> None:
     """How photos are embedded (speed, device, cache, unreadable photos)."""
     g = p.add_argument_group("embedding")
-    g.add_argument("--batch-size", type=int, help="photos per batch (default: 32 CPU, 256 GPU)")
-    g.add_argument("--workers", type=int, help="data-loading processes (default: auto)")
+    g.add_argument(
+        "--batch-size",
+        type=validate.positive_int,
+        help="photos per batch (default: 32 CPU, 256 GPU)",
+    )
+    g.add_argument(
+        "--workers", type=validate.workers, help="data-loading processes (default: auto)"
+    )
     g.add_argument(
         "--engine",
         choices=("auto", "torch", "onnx"),
         default="auto",
         help="inference engine (default auto: ONNX Runtime on a CPU, PyTorch on a GPU)",
     )
-    g.add_argument("--device", help="'cpu', 'cuda' or 'cuda:N' (default: a GPU if there is one)")
+    g.add_argument(
+        "--device",
+        type=validate.device,
+        help="'cpu', 'cuda' or 'cuda:N' (default: a GPU if there is one)",
+    )
     g.add_argument("--no-cache", action="store_true", help="do not read or write cached vectors")
     g.add_argument("--strict", action="store_true", help="stop at the first unreadable photo")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -55,20 +68,28 @@ def add_rerank(p: argparse.ArgumentParser) -> None:
         "to a probability (--threshold is then a probability)",
     )
     g.add_argument("--rerank-preset", default="sift", help="sift, sift-all, sift-fast, orb")
-    g.add_argument("--rerank-top", type=int, help="photos the embedding shortlists (default 100)")
+    g.add_argument(
+        "--rerank-top",
+        type=validate.positive_int,
+        help="photos the embedding shortlists (default 100)",
+    )
 
 
 def add_answers(p: argparse.ArgumentParser, *, threshold_help: str) -> None:
     """How answers are ranked and when new_individual is placed."""
-    p.add_argument("-k", type=int, default=5, help="individuals per answer (default 5)")
-    p.add_argument("--threshold", type=float, help=threshold_help)
+    p.add_argument(
+        "-k", type=validate.positive_int, default=5, help="individuals per answer (default 5)"
+    )
+    p.add_argument("--threshold", type=validate.finite_float, help=threshold_help)
     p.add_argument(
         "--aggregation",
         choices=("max", "mean_top"),
         default="max",
         help="an individual scores its best photo, or the mean of its best few",
     )
-    p.add_argument("--top-photos", type=int, default=3, help="mean_top: photos averaged")
+    p.add_argument(
+        "--top-photos", type=validate.positive_int, default=3, help="mean_top: photos averaged"
+    )
     p.add_argument("--json", action="store_true", help="one JSON line per photo")
 
 

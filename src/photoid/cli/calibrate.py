@@ -6,6 +6,7 @@ import argparse
 import json
 
 from photoid.cli import args as common
+from photoid.cli import validate
 
 
 def register(sub) -> None:
@@ -22,13 +23,17 @@ def register(sub) -> None:
     p.add_argument("--database-split", default="train", help="its database photos")
     p.add_argument(
         "--unknown-fraction",
-        type=float,
+        type=validate.fraction,
         default=0.3,
         help="share of individuals removed from the database",
     )
-    p.add_argument("--seed", type=int, default=0, help="which individuals are removed")
-    p.add_argument("--expected-new-share", type=float, help="default: the validation share")
-    p.add_argument("--false-match-rate", type=float, help="hold this rate instead of max MAP@5")
+    p.add_argument("--seed", type=validate.seed, default=0, help="which individuals are removed")
+    p.add_argument(
+        "--expected-new-share", type=validate.share, help="default: the validation share"
+    )
+    p.add_argument(
+        "--false-match-rate", type=validate.share, help="hold this rate instead of max MAP@5"
+    )
     p.add_argument("--aggregation", choices=("max", "mean_top"), default="max")
     p.add_argument("--catalog", help="store the threshold in this catalog directory")
     p.add_argument("--evaluate-split-column", help="score this split too (e.g. split)")
@@ -36,12 +41,14 @@ def register(sub) -> None:
     p.add_argument("--evaluate-database-split", default="gallery", help="its database photos")
     p.add_argument(
         "--evaluate-seeds",
-        type=int,
+        type=validate.seed,
         nargs="+",
         default=[0, 1, 2, 3, 4],
         help="open-set seeds of the evaluation",
     )
-    p.add_argument("--fixed-threshold", type=float, default=0.5, help="baseline to compare")
+    p.add_argument(
+        "--fixed-threshold", type=validate.finite_float, default=0.5, help="baseline to compare"
+    )
     p.add_argument("--json", action="store_true", help="also print one JSON line of figures")
     common.add_model(p)
     common.add_embedding(p)

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict
 
 from photoid.cli import args as common
-from photoid.cli import review
+from photoid.cli import catalog_check, review
 
 
 def register(sub) -> None:
@@ -86,6 +86,7 @@ def register(sub) -> None:
     p.set_defaults(run=_identify)
 
     review.register(csub)  # confirm, log, undo
+    catalog_check.register(csub)
 
 
 def _store(args: argparse.Namespace):
@@ -166,11 +167,16 @@ def _stats(args: argparse.Namespace) -> int:
     print(f"model           {s.model.describe()}, {s.model.metric}")
     print(f"threshold       {threshold}")
     print(f"generation      {s.generation}")
+    unverified = s.n_segments_without_checksum
+    print(
+        f"checksums       {s.n_segments - unverified} of {s.n_segments} segment file(s) verified"
+        + (f"; record the rest: photoid catalog check {args.dir} --repair" * bool(unverified))
+    )
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
-    from photoid.catalog.ingest import export_catalog
+    from photoid.catalog.export import export_catalog
 
     n = export_catalog(_store(args), args.output, args.vectors)
     print(f"wrote {n} photo(s) to {args.output}" + (f" and {args.vectors}" * bool(args.vectors)))

@@ -7,14 +7,17 @@ import time
 from pathlib import Path
 
 from photoid.cli import args as common
+from photoid.cli import validate
 from photoid.cli.output import elapsed, say
 
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="generate synthetic individuals, embed, identify, score")
-    p.add_argument("--individuals", type=int, default=30, help="synthetic individuals")
-    p.add_argument("--photos", type=int, default=6, help="photos per individual")
-    p.add_argument("--seed", type=int, default=0, help="what the individuals look like")
+    p.add_argument(
+        "--individuals", type=validate.int_range(2), default=30, help="synthetic individuals"
+    )
+    p.add_argument("--photos", type=validate.int_range(2), default=6, help="photos per individual")
+    p.add_argument("--seed", type=validate.seed, default=0, help="what the individuals look like")
     p.add_argument("--out", default="photoid-demo", help="folder for the generated catalog")
     common.add_model(p)
     common.add_embedding(p)

@@ -60,9 +60,10 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_validate(args: argparse.Namespace) -> int:
     from photoid.data.images import check_photos
+    from photoid.embed import table_boxes
 
     table = common.load_table(args)
-    report = check_photos(table.paths)
+    report = check_photos(table.paths, boxes=table_boxes(table))
     for skipped in report.skipped:
         print(f"{skipped.path}: {skipped.reason}")
     print(f"{table!r}: {report.summary()}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from photoid.cli import args as common
+from photoid.cli import validate
 from photoid.cli.output import print_result, say
 
 #: ``--protocol open`` without ``--threshold``: a fixed cosine threshold, announced.
@@ -23,16 +24,18 @@ def register(sub) -> None:
     p.add_argument("--split-column", default="split", help="column naming each photo's split")
     p.add_argument("--query-split", default="test", help="value of the query photos")
     p.add_argument("--database-split", default="train", help="value of the database photos")
-    p.add_argument("--unknown-fraction", type=float, default=0.3, help="open set: share removed")
+    p.add_argument(
+        "--unknown-fraction", type=validate.fraction, default=0.3, help="open set: share removed"
+    )
     p.add_argument(
         "--seed",
-        type=int,
+        type=validate.seed,
         default=0,
         help="open set: which individuals are removed; --rerank-queries: which",
     )
     p.add_argument(
         "--threshold",
-        type=float,
+        type=validate.finite_float,
         help="score under which new_individual ranks (cosine similarity; with "
         "--rerank local a probability)",
     )
@@ -44,7 +47,9 @@ def register(sub) -> None:
     common.add_embedding(p)
     common.add_rerank(p)
     p.add_argument(
-        "--rerank-queries", type=int, help="re-rank a seeded (--seed) subset of this many queries"
+        "--rerank-queries",
+        type=validate.positive_int,
+        help="re-rank a seeded (--seed) subset of this many queries",
     )
     p.set_defaults(run=run)
 

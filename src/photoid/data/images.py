@@ -6,7 +6,12 @@ every readable one into a fully loaded 8-bit RGB :class:`PIL.Image.Image` and ev
 into an :class:`~photoid.errors.ImageReadError` that names the file, the reason and the fix.
 :class:`ReadReport` counts what was read and what was skipped, so nothing is dropped silently.
 
-No global Pillow state is changed (``MAX_IMAGE_PIXELS``, ``LOAD_TRUNCATED_IMAGES``).
+No global Pillow state is changed (``MAX_IMAGE_PIXELS``, ``LOAD_TRUNCATED_IMAGES``), and the
+pixel limit is never above Pillow's own: its ``DecompressionBombWarning`` is turned into a
+"too large" :class:`~photoid.errors.ImageReadError`, so a bomb (a 20 KB PNG that declares
+13000 × 13000 pixels) is a counted, named unreadable photo, refused before a pixel is decoded.
+Only regular files of at most :data:`~photoid.files.MAX_PHOTO_BYTES` are opened (a FIFO or a
+link to ``/dev/zero`` is "not a regular file", never read).
 """
 
 from __future__ import annotations
@@ -18,21 +23,28 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from photoid.data.png16 import decode_colour, significant_bits
 from photoid.errors import ImageReadError
+from photoid.files import NotRegularFile, open_regular
 
 #: Colour that transparent pixels are composited onto: mid-grey, which is close to the
 #: ImageNet mean, so a cut-out's background normalises to about zero instead of to a
 #: strong white edge around the animal.
 BACKGROUND_RGB = (128, 128, 128)
 
+#: Pillow's own default ``MAX_IMAGE_PIXELS`` (1 GiB / 4 / 3 pixels).
+PILLOW_DEFAULT_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # (offset, magic bytes, Pillow format name); checked before asking Pillow.
 _MAGIC = (
     (0, b"\xff\xd8\xff", "JPEG"),
-    (0, b"\x89PNG\r\n\x1a\n", "PNG"),
+    (0, _PNG_MAGIC, "PNG"),
     (0, b"GIF87a", "GIF"),
     (0, b"GIF89a", "GIF"),
     (0, b"BM", "BMP"),
@@ -49,12 +61,15 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 _CATEGORIES = {
     "file not found": "missing",
     "not a file": "missing",
+    "not a regular file": "not a regular file",
+    "file is too large": "too large",
     "file is empty": "empty",
     "not an image": "not an image",
     "unsupported": "unsupported",
     "image is too large": "too large",
     "file is truncated or corrupt": "corrupt",
     "cannot read file": "unreadable",
+    "bounding box": "box outside the photo",
 }
 _SUMMARY_LABELS = {"corrupt": "truncated or corrupt"}
 
@@ -71,18 +86,18 @@ def sniff_format(path: str | Path) -> str:
         ImageReadError: the file is missing, a directory, empty, or not an image.
     """
     path = Path(path)
-    head = _check_file(path)
-    for offset, magic, name in _MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            return name
-    if _is_heif(head):
-        return "HEIF"
-    with _opened(path, head, max_pixels=None) as img:
-        return str(img.format)
+    with _check_file(path) as (fh, head):
+        for offset, magic, name in _MAGIC:
+            if head[offset : offset + len(magic)] == magic:
+                return name
+        if _is_heif(head):
+            return "HEIF"
+        with _opened(path, fh, head, max_pixels=None) as img:
+            return str(img.format)
 
 
 def read_image(
-    path: str | Path, *, target_size: int | None = None, max_pixels: int = 200_000_000
+    path: str | Path, *, target_size: int | None = None, max_pixels: int | None = None
 ) -> Image.Image:
     """Read ``path`` as a fully loaded 8-bit RGB image with EXIF orientation applied.
 
@@ -92,13 +107,16 @@ def read_image(
             or 1/8 scale, the smallest scale whose shorter side is still >= ``target_size``.
             The result may be larger than ``target_size``; resizing is the caller's job.
         max_pixels: refuse images whose declared width x height exceeds this, before any
-            pixel is decoded. Pillow itself refuses images above ``2 * MAX_IMAGE_PIXELS``
-            (about 179 MP by default); those are reported the same way.
+            pixel is decoded. ``None`` (default) and any larger value mean Pillow's own
+            ``Image.MAX_IMAGE_PIXELS`` (89,478,485 unless changed): the limit is never raised
+            above it.
 
     Returns:
         A ``PIL.Image.Image`` in mode ``"RGB"`` (uint8, shape H x W x 3 as an array).
         Grey, 1-bit, palette and CMYK are converted; 16-bit and 32-bit integer images are
-        scaled to 0..255 (65535 -> 255); transparent pixels are composited onto
+        scaled to 0..255 (65535 -> 255), except 16-bit PNGs whose ``sBIT`` chunk declares
+        fewer significant bits (12-bit sensor data: 4095 -> 255; see
+        :func:`~photoid.data.png16.significant_bits`); transparent pixels are composited onto
         :data:`BACKGROUND_RGB`.
 
     Raises:
@@ -108,16 +126,25 @@ def read_image(
     if target_size is not None and target_size < 1:
         raise ValueError(f"target_size must be a positive number of pixels, got {target_size}")
     path = Path(path)
-    head = _check_file(path)
-    with _opened(path, head, max_pixels=max_pixels) as img:
+    with _check_file(path) as (fh, head):
+        bits = significant_bits(fh) if head.startswith(_PNG_MAGIC) else None
+        return _decode(path, fh, head, max_pixels, target_size, bits)
+
+
+def _decode(
+    path: Path, fh: BinaryIO, head: bytes, max_pixels: int | None, target_size, bits
+) -> Image.Image:
+    with _opened(path, fh, head, max_pixels) as img:
         try:
+            if bits is not None and img.mode in ("RGB", "RGBA"):
+                return decode_colour(path, fh, bits, BACKGROUND_RGB)
             if target_size is not None and img.format in ("JPEG", "MPO"):
                 img.draft("RGB", (target_size, target_size))
             img.load()
             oriented = ImageOps.exif_transpose(img)
         except _DECODE_ERRORS as exc:
             raise _corrupt(path, exc) from exc
-    return _to_rgb(path, oriented)
+    return _to_rgb(path, oriented, bits)
 
 
 @dataclass(frozen=True)
@@ -162,51 +189,106 @@ class ReadReport:
         return f"{read}, skipped {len(self.skipped)}: {', '.join(parts)}"
 
 
-def check_photos(paths: Sequence[str | Path], size: int = 64) -> ReadReport:
+def check_photos(
+    paths: Sequence[str | Path],
+    size: int = 64,
+    boxes: Sequence[tuple[float, float, float, float] | None] | None = None,
+) -> ReadReport:
     """Read every photo (decoded near ``size`` pixels) and report which cannot be read, and
-    why; nothing is raised for an unreadable photo."""
+    why; with ``boxes`` (one ``(x, y, w, h)`` or None per photo), also which box lies outside
+    its photo (:func:`check_box`). Nothing is raised for an unreadable photo."""
     report = ReadReport()
-    for path in paths:
+    for i, path in enumerate(paths):
         try:
-            read_image(path, target_size=size)
+            image = read_image(path, target_size=size)
+            box = boxes[i] if boxes is not None else None
+            full = declared_size(path) if box else None
+            if box and full:  # the read image may be drafted smaller, and EXIF-rotated
+                scale = max(image.size) / max(full)
+                check_box(path, box, (image.width / scale, image.height / scale))
             report.n_read += 1
         except ImageReadError as exc:
             report.skip(exc)
     return report
 
 
-def _check_file(path: Path) -> bytes:
-    """Raise for a missing, non-regular or empty file; return its first 16 bytes."""
-    if not path.exists():
-        raise ImageReadError(path, "file not found; check the path or drop it from the catalog")
-    if not path.is_file():
-        raise ImageReadError(path, "not a file (a directory?); point the catalog at an image")
+#: A box must keep at least this share of its width and of its height inside the photo;
+#: less is a box for another photo (or another resolution), not a detector's box that
+#: overhangs an edge.
+MIN_BOX_INSIDE = 0.5
+
+
+def check_box(path: str | Path, box: tuple[float, float, float, float], size) -> None:
+    """Raise :class:`~photoid.errors.ImageReadError` unless ``box`` ``(x, y, w, h)`` has at
+    least :data:`MIN_BOX_INSIDE` of its width and height inside a photo of ``size`` (W, H):
+    a box outside the photo would otherwise become a 1-pixel crop embedded as if valid."""
+    x, y, w, h = box
+    width, height = size
+    inside_w = min(x + w, width) - max(x, 0.0)
+    inside_h = min(y + h, height) - max(y, 0.0)
+    if not (inside_w >= MIN_BOX_INSIDE * w and inside_h >= MIN_BOX_INSIDE * h):
+        raise ImageReadError(
+            path,
+            f"bounding box (x={x:g}, y={y:g}, w={w:g}, h={h:g}) lies outside the photo "
+            f"({width:.0f}x{height:.0f} pixels); fix the box columns or leave them empty",
+        )
+
+
+def declared_size(path: str | Path) -> tuple[int, int] | None:
+    """Width and height from the file's header (no pixels decoded), or None if unreadable;
+    :func:`read_image` then reports why."""
+    try:  # a FIFO or device is refused before it is opened by Pillow (it would hang)
+        with open_regular(path) as fh, warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # a bomb: None
+            with Image.open(fh) as img:
+                return img.size
+    except Exception:  # any failure is reported by read_image with its reason
+        return None
+
+
+@contextmanager
+def _check_file(path: Path) -> Iterator[tuple[BinaryIO, bytes]]:
+    """Open ``path`` if it is a regular, non-empty file of at most ``MAX_PHOTO_BYTES``
+    (else raise ImageReadError, having read nothing); yield the open file and its first 16
+    bytes."""
     try:
-        with path.open("rb") as fh:
+        fh = open_regular(path)
+    except NotRegularFile as exc:
+        raise ImageReadError(path, exc.reason) from exc
+    with fh:
+        try:
             head = fh.read(16)
-    except OSError as exc:
-        raise ImageReadError(path, f"cannot read file ({exc}); check its permissions") from exc
-    if not head:
-        raise ImageReadError(path, "file is empty (0 bytes); re-export or remove it")
-    return head
+        except OSError as exc:
+            raise ImageReadError(path, f"cannot read file ({exc}); check its permissions") from exc
+        if not head:
+            raise ImageReadError(path, "file is empty (0 bytes); re-export or remove it")
+        fh.seek(0)
+        yield fh, head
 
 
 def _is_heif(head: bytes) -> bool:
     return head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
 
 
-@contextmanager
-def _opened(path: Path, head: bytes, max_pixels: int | None) -> Iterator[Image.Image]:
-    """Open ``path`` with Pillow (lazily), turning every failure into an ImageReadError.
+def pixel_limit(max_pixels: int | None = None) -> int:
+    """The pixel limit in force: ``max_pixels``, never above Pillow's ``MAX_IMAGE_PIXELS``
+    nor above its default (89,478,485), even where a program raised or unset it."""
+    pillow = min(Image.MAX_IMAGE_PIXELS or PILLOW_DEFAULT_MAX_PIXELS, PILLOW_DEFAULT_MAX_PIXELS)
+    return pillow if max_pixels is None else min(int(max_pixels), pillow)
 
-    Pillow's DecompressionBombWarning is silenced here because our own ``max_pixels`` check
-    replaces it; its DecompressionBombError (above ``2 * MAX_IMAGE_PIXELS``) is "too large".
+
+@contextmanager
+def _opened(path: Path, fh: BinaryIO, head: bytes, max_pixels: int | None) -> Iterator[Image.Image]:
+    """Open ``fh`` with Pillow (lazily), turning every failure into an ImageReadError.
+
+    Pillow's DecompressionBombWarning (above ``MAX_IMAGE_PIXELS``) and DecompressionBombError
+    (above twice that) are both "too large"; so is anything above :func:`pixel_limit`.
     """
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
-    except Image.DecompressionBombError as exc:
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(fh)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _too_large(path, str(exc)) from exc
     except UnidentifiedImageError as exc:
         if _is_heif(head):
@@ -218,16 +300,15 @@ def _opened(path: Path, head: bytes, max_pixels: int | None) -> Iterator[Image.I
         raise _corrupt(path, exc) from exc
     with img:
         width, height = img.size
-        if max_pixels is not None and width * height > max_pixels:
-            detail = f"{width}x{height} = {width * height} pixels > max_pixels={max_pixels}"
+        limit = pixel_limit(max_pixels)
+        if width * height > limit:
+            detail = f"{width}x{height} = {width * height} pixels > the limit of {limit}"
             raise _too_large(path, detail)
         yield img
 
 
 def _too_large(path: Path, detail: str) -> ImageReadError:
-    return ImageReadError(
-        path, f"image is too large ({detail}); downscale it or raise max_pixels if it is genuine"
-    )
+    return ImageReadError(path, f"image is too large ({detail}); downscale it to fewer pixels")
 
 
 def _corrupt(path: Path, exc: BaseException) -> ImageReadError:
@@ -236,10 +317,11 @@ def _corrupt(path: Path, exc: BaseException) -> ImageReadError:
     )
 
 
-def _to_rgb(path: Path, img: Image.Image) -> Image.Image:
-    """Convert a loaded image of any common mode to 8-bit RGB (see :func:`read_image`)."""
+def _to_rgb(path: Path, img: Image.Image, bits: int | None = None) -> Image.Image:
+    """Convert a loaded image of any common mode to 8-bit RGB (see :func:`read_image`);
+    ``bits``: significant bits of a 16-bit PNG (its sBIT chunk), or None."""
     if img.mode in ("I", "F") or img.mode.startswith("I;16"):
-        img = _to_8bit_grey(img)
+        img = _to_8bit_grey(img, bits)
     if img.mode in _ALPHA_MODES or "transparency" in img.info:
         rgba = img.convert("RGBA")
         out = Image.new("RGB", rgba.size, BACKGROUND_RGB)
@@ -255,15 +337,18 @@ def _to_rgb(path: Path, img: Image.Image) -> Image.Image:
         ) from exc
 
 
-def _to_8bit_grey(img: Image.Image) -> Image.Image:
+def _to_8bit_grey(img: Image.Image, bits: int | None = None) -> Image.Image:
     """Scale a 16/32-bit integer or float grey image to mode ``"L"``.
 
-    Values in 0..65535 are scaled by 255/65535 with rounding (65535 -> 255, 32768 -> 128);
-    floats in 0..1 by 255; anything else is stretched from its min..max to 0..255.
+    With ``bits`` (a PNG's sBIT), values in 0..2**bits - 1 are scaled by 255/(2**bits - 1)
+    (12 bits: 4095 -> 255); else values in 0..65535 by 255/65535 with rounding (65535 -> 255,
+    32768 -> 128); floats in 0..1 by 255; anything else is stretched from its min..max.
     """
     values = np.nan_to_num(np.asarray(img).astype(np.float64))
     lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
-    if img.mode == "F" and lo >= 0.0 and hi <= 1.0:
+    if bits is not None and lo >= 0.0 and hi <= 2.0**bits - 1:
+        scaled = values * (255.0 / (2.0**bits - 1))
+    elif img.mode == "F" and lo >= 0.0 and hi <= 1.0:
         scaled = values * 255.0
     elif img.mode != "F" and lo >= 0.0 and hi <= 65535.0:
         scaled = values * (255.0 / 65535.0)

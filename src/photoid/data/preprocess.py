@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from photoid.data.images import read_image
+from photoid.config import IMAGE_SIZE_RANGE
+from photoid.data.images import check_box, declared_size, read_image
+from photoid.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
@@ -43,6 +45,18 @@ class Preprocessing:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     interpolation: str = "bicubic"
+
+
+def check_image_size(image_size: object) -> int:
+    """``image_size`` as an int within :data:`IMAGE_SIZE_RANGE`, else a ConfigError."""
+    lo, hi = IMAGE_SIZE_RANGE
+    whole = isinstance(image_size, int) and not isinstance(image_size, bool)
+    if not whole or not lo <= image_size <= hi:
+        raise ConfigError(
+            f"image size must be a whole number of pixels from {lo} to {hi}, got {image_size!r} "
+            "(--image-size, model.image_size)."
+        )
+    return image_size
 
 
 _FILTERS = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
@@ -83,24 +97,15 @@ def load_model_input(path: str | Path, box: Box, pre: Preprocessing) -> np.ndarr
     if not box:
         image = read_image(path, target_size=DRAFT_OVERSAMPLE * size)
         return np.array(image.resize((size, size), resample))
-    full = _declared_size(path)
+    full = declared_size(path)
     image = read_image(path, target_size=draft_request(full, box, size) if full else None)
     scale = max(image.size) / max(full) if full else 1.0
     width, height = image.size
+    check_box(path, box, (width / scale, height / scale))
     x, y, w, h = (v * scale for v in box)
     left, top = min(max(0.0, x), width - 1.0), min(max(0.0, y), height - 1.0)
     region = (left, top, min(width, max(x + w, left + 1)), min(height, max(y + h, top + 1)))
     return np.array(image.resize((size, size), resample, box=region))
-
-
-def _declared_size(path: str | Path) -> tuple[int, int] | None:
-    """Width and height from the file's header (no pixels decoded), or None if unreadable;
-    :func:`read_image` then reports why."""
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except Exception:  # any failure is reported by read_image with its reason
-        return None
 
 
 #: Aspect ratios (width / height) the random crop of an augmentation draws from, log-uniformly.

@@ -47,6 +47,12 @@ class ClosedSplit:
     name: ClassVar[str] = "closed"
 
     def split(self, catalog: PhotoTable) -> QueryDatabaseSplit:
+        if self.query == self.database:
+            raise ConfigError(
+                f"query and database are the same split ({self.column} = {self.query!r}): every "
+                "query would find its own photo (MAP@5 = 1.0 whatever the model). Use "
+                "--protocol loo (each photo queries all the others), or two different splits."
+            )
         values = catalog.column(self.column).fillna("").astype(str).to_numpy()
         present = sorted(set(values.tolist()))
         for name in (self.query, self.database):

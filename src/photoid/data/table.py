@@ -9,6 +9,7 @@ kept as it is, so a split column of the user's choosing can drive evaluation.
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from photoid.errors import CatalogError, did_you_mean
+from photoid.files import kind_of
 
 REQUIRED_COLUMNS = ("path", "identity")
 OPTIONAL_COLUMNS = (
@@ -96,7 +98,9 @@ def validate_table(table: pd.DataFrame, source: str, *, check_files: bool = True
     """Check ``table`` against the schema and return a cleaned copy.
 
     Every problem is collected before raising, so one :class:`CatalogError` lists every bad row
-    (missing file, empty identity, duplicate path, bad bounding box) with a fix.
+    (missing or non-regular file, empty identity, duplicate path, bounding box that is
+    incomplete, negative, NaN or infinite) with a fix. A box that lies outside its photo is
+    found when the photo is read (:func:`~photoid.data.preprocess.load_model_input`).
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
@@ -141,10 +145,8 @@ def _row_problems(df: pd.DataFrame, check_files: bool) -> list[RowProblem]:
                     "list each photo once",
                 )
             )
-        elif check_files and not Path(path).is_file():
-            problems.append(
-                RowProblem(line, f"file not found: {path}", "fix the path or remove the row")
-            )
+        elif check_files and (kind := _file_kind(path)):
+            problems.append(RowProblem(line, f"{kind}: {path}", "fix the path or remove the row"))
         if not identity:
             problems.append(
                 RowProblem(line, "empty identity", "give the individual's ID or remove the row")
@@ -166,12 +168,26 @@ def _bbox_problems(df: pd.DataFrame) -> list[RowProblem]:
         values = np.asarray(row, dtype=float)
         if np.isnan(values).all():
             continue  # no box on this row: the whole photo is used
-        if np.isnan(values).any() or values[2] <= 0 or values[3] <= 0:
+        finite = np.isfinite(values).all()
+        if not finite or values[0] < 0 or values[1] < 0 or values[2] <= 0 or values[3] <= 0:
             problems.append(
                 RowProblem(
                     i + 2,
                     f"bad bounding box {tuple(df.loc[i, list(BBOX_COLUMNS)])}",
-                    "give numbers x, y >= 0 and width, height > 0, or leave all four empty",
+                    "give finite numbers x, y >= 0 and width, height > 0 (pixels), or leave "
+                    "all four empty",
                 )
             )
     return problems
+
+
+def _file_kind(path: str) -> str:
+    """Why ``path`` cannot be a photo (``"file not found"``, ``"not a regular file (a
+    FIFO …)"``), or ``""`` when it is a regular file."""
+    try:
+        mode = Path(path).stat().st_mode
+    except ValueError:  # "embedded null byte"
+        return "not a valid path (it holds a NUL character)"
+    except OSError:
+        return "file not found"
+    return "" if stat.S_ISREG(mode) else f"not a regular file ({kind_of(mode)})"

@@ -77,7 +77,8 @@ class EmbeddingLoss(nn.Module):
                 f"{labels.dtype} {tuple(labels.shape)}."
             )
         labels = labels.to(device=embeddings.device, dtype=torch.int64)
-        if self.has_classifier and labels.numel():
+        if self.has_classifier and labels.numel() and labels.device.type != "meta":
+            # (the shape-only meta device, used to catch mixed devices, holds no values)
             low, high = int(labels.min()), int(labels.max())
             if low < 0 or high >= self.num_classes:
                 raise ConfigError(

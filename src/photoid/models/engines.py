@@ -296,9 +296,23 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """``None`` → CUDA if available, else CPU; an unavailable CUDA device is a ConfigError."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(
+            f"unknown device {device!r}; expected 'cpu', 'cuda', 'cuda:N' or 'mps' (--device)."
+        ) from exc
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"device {device!r} is not supported; use 'cpu', 'cuda:N' or 'mps'.")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU; use 'cpu'.")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"device {device!r} asked for, but PyTorch sees {torch.cuda.device_count()} CUDA "
+            "GPU(s), numbered from 0."
+        )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {device!r} asked for, but PyTorch sees no MPS; use 'cpu'.")
     return dev
 
 

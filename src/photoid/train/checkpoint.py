@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from photoid.errors import ModelError
+from photoid.files import load_torch_file
 from photoid.models.embedding import model_payload
 
 
@@ -78,12 +79,18 @@ def save_checkpoint(
 
 
 def load_checkpoint(path: Path) -> dict:
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink()):
         raise ModelError(f"{path}: no checkpoint to resume from; start without --resume.")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises pickle and runtime errors of many types
+    blob = load_torch_file(
+        path,
+        "a photoid training checkpoint (RUN/last.pt)",
+        "Restore it, or start without --resume.",
+    )
+    missing = [k for k in ("model", "loss", "progress", "config") if not isinstance(blob, dict)
+               or k not in blob]  # fmt: skip
+    if missing:
         raise ModelError(
-            f"{path}: not a photoid checkpoint, or one that holds more than tensors and plain "
-            f"values ({type(exc).__name__}: {str(exc)[:200]}); start without --resume."
-        ) from exc
+            f"{path}: not a photoid training checkpoint (no {', '.join(missing)}); "
+            "start without --resume."
+        )
+    return blob

@@ -22,6 +22,8 @@ import torch
 
 from photoid.cache import content_key
 from photoid.embed import default_cache_dir, table_boxes
+from photoid.errors import ModelError
+from photoid.files import load_torch_file
 from photoid.models.embedding import PooledFeatures
 from photoid.models.engines import Engine, select_engine
 from photoid.train.common import (
@@ -126,7 +128,10 @@ def _cached(
     key = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:24]
     path = default_cache_dir() / "train-features" / f"{key}.pt"
     if path.is_file():
-        return torch.load(path, map_location="cpu", weights_only=True), False
+        try:
+            return load_torch_file(path, "cached training features", ""), False
+        except ModelError:  # a damaged cache entry is recomputed (and rewritten)
+            pass
     value = compute()
     if state.info.is_main:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,7 +181,9 @@ def train_frozen(state: RunState, start_epoch: int, resume_blob: dict | None) ->
     if resume_blob is not None:
         optimizer.load_state_dict(resume_blob["optimizer"])
         scheduler.load_state_dict(resume_blob["scheduler"])
+    # the cached features stay on the CPU; head_epoch moves each batch to the head's device
     train_feats = torch.cat([clean[torch.as_tensor(split.train)].unsqueeze(0), augmented])
+    clean_on_device = clean.to(state.device)
     label_t = torch.as_tensor(labels)
     for epoch in range(start_epoch, cfg.fast.epochs):
         if state.stopped:
@@ -184,33 +191,64 @@ def train_frozen(state: RunState, start_epoch: int, resume_blob: dict | None) ->
         started = time.perf_counter()
         seed_epoch(cfg.seed, PHASE, epoch)
         sampler.set_epoch(epoch)
-        model.head.train()
-        loss_fn.train()
-        total, n = 0.0, 0
-        for batch in sampler:
-            pos = torch.as_tensor(batch)
-            which = torch.randint(0, train_feats.shape[0], (len(pos),))
-            emb = model.embed_features(train_feats[which, pos], normalize=state.normalize)
-            loss = loss_fn(emb, label_t[pos])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total, n = total + float(loss.detach()), n + 1
+        loss_value = head_epoch(
+            model, loss_fn, optimizer, scheduler, sampler, train_feats, label_t, state.normalize
+        )
         model.eval()
         with torch.no_grad():
-            vectors = model.embed_features(clean).numpy()
+            vectors = model.embed_features(clean_on_device).cpu().numpy()
         end_epoch(
             state,
             PHASE,
             epoch,
-            total / max(n, 1),
+            loss_value,
             scheduler.get_last_lr()[0],
             vectors,
             started,
             optimizer,
             scheduler,
         )
+
+
+def head_epoch(
+    model,
+    loss_fn: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    batches,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    normalize: bool,
+) -> float:
+    """One epoch of head + loss training on cached features; the mean loss.
+
+    ``features`` is ``(passes, n_train, F)`` and ``labels`` ``(n_train,)``, on any device
+    (the CPU, where the feature cache keeps them); each batch is moved to the head's device.
+    ``batches`` yields positions into ``n_train``; each photo of a batch takes one of its
+    passes at random (the global generator, seeded per epoch by the caller). The tests run
+    this with the head and the loss on PyTorch's shape-only ``meta`` device, so a tensor left
+    on the CPU fails on a CPU-only machine as it would on a GPU."""
+    device = next(model.head.parameters()).device
+    model.head.train()
+    loss_fn.train()
+    total, n = 0.0, 0
+    for batch in batches:
+        pos = torch.as_tensor(batch)
+        which = torch.randint(0, features.shape[0], (len(pos),))
+        x = features[which.to(features.device), pos.to(features.device)].to(device)
+        emb = model.embed_features(x, normalize=normalize)
+        loss = loss_fn(emb, labels[pos.to(labels.device)].to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total, n = total + _scalar(loss), n + 1
+    return total / max(n, 1)
+
+
+def _scalar(loss: torch.Tensor) -> float:
+    """The loss as a float (0.0 on the shape-only ``meta`` device)."""
+    return 0.0 if loss.device.type == "meta" else float(loss.detach())
 
 
 def _query_rows(state: RunState) -> np.ndarray:

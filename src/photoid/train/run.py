@@ -20,7 +20,7 @@ from photoid.calibrate import suggest_threshold
 from photoid.config import TrainConfig, save_config
 from photoid.data.splits import ClosedSplit
 from photoid.data.table import PhotoTable
-from photoid.errors import ConfigError
+from photoid.errors import ConfigError, ModelError
 from photoid.evaluate import EvaluationResult, evaluate_embeddings
 from photoid.models.embedding import build_model, load_model
 from photoid.train.checkpoint import load_checkpoint, set_rng_state
@@ -124,7 +124,20 @@ def train(
 
 
 def _resume(state: RunState) -> dict:
-    blob = load_checkpoint(state.out / "last.pt")
+    path = state.out / "last.pt"
+    blob = load_checkpoint(path)
+    try:
+        _restore(state, blob)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # another config's, damaged
+        detail = "; ".join(str(exc).splitlines()[:2])[:300]
+        raise ModelError(
+            f"{path}: this checkpoint does not fit this run ({type(exc).__name__}: {detail}); "
+            "resume with the config that wrote it, or start without --resume."
+        ) from exc
+    return blob
+
+
+def _restore(state: RunState, blob: dict) -> None:
     state.model.load_state_dict(blob["model"]["state_dict"])
     state.loss.load_state_dict(blob["loss"])
     set_rng_state(blob["rng"])
@@ -140,7 +153,6 @@ def _resume(state: RunState) -> dict:
             for r in state.history:
                 fh.write(json.dumps(r.to_json(), sort_keys=True) + "\n")
         state.log(f"resumed after {p['phase']} epoch {p['epoch']}")
-    return blob
 
 
 def _final_evaluation(state: RunState) -> EvaluationResult | None:
