@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 from store_helpers import MODEL, batch
 
+from photoid.catalog.check import check_catalog
 from photoid.catalog.history import change_log, undo
 from photoid.catalog.store import CatalogStore
 from photoid.errors import CatalogError
@@ -55,8 +56,10 @@ def test_an_undone_add_takes_its_vectors_and_new_individuals_with_it(store):
     snap = store.snapshot()
     assert len(snap.paths) == 8 and set(snap.individuals) == {"ind0", "ind1", "ind2", "ind3"}
     assert store.stats().n_segments == 1
+    assert check_catalog(store.root).healthy  # its segment is an orphan the next writer removes
     store.add(*batch(1, n=4, individuals=6), model=MODEL)  # the same photos may come back
     assert store.stats().n_images == 12
+    assert len(list(store.segment_dir.glob("*.npy"))) == 2 and check_catalog(store.root).healthy
 
 
 def test_undo_refuses_what_it_cannot_undo_and_what_is_not_last(store):
