@@ -20,9 +20,7 @@ def register(sub) -> None:
         default="closed",
         help="closed split, leave-one-out, or open set (some individuals removed)",
     )
-    p.add_argument("--split-column", default="split", help="column naming each photo's split")
-    p.add_argument("--query-split", default="test", help="value of the query photos")
-    p.add_argument("--database-split", default="train", help="value of the database photos")
+    common.add_split(p)
     p.add_argument("--unknown-fraction", type=float, default=0.3, help="open set: share removed")
     p.add_argument(
         "--seed",
@@ -55,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from photoid.models.factory import create_model
 
     table = common.load_table(args)
-    protocol = common.protocol(args)
+    protocol = common.protocol(args, table)
     protocol.split(table)  # a bad split fails before the model is built
     model = create_model(**common.model_options(args))
     threshold = args.threshold
