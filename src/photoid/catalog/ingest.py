@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from photoid.catalog.distributed import embed_sharded, finish
+from photoid.catalog.exif import facts_by_path, record_facts
 from photoid.catalog.store import AddReport, CatalogStore
 from photoid.data.table import PhotoTable
 from photoid.errors import CatalogError
@@ -28,6 +29,7 @@ def add_photos(
     report = None
     if emb is not None:
         report = store.add(photos, emb.vectors, emb.valid, model=emb.model, provenance=provenance)
+        record_facts(store)  # content hash, EXIF date and GPS of the photos just added
     finish()
     return report
 
@@ -65,8 +67,13 @@ def export_catalog(
 ) -> int:
     """Write the catalog's photos table to ``csv_path`` and, with ``vectors_path``, an
     ``.npz`` of its vectors (``vectors``, ``paths``, ``identities``, ``fingerprint``,
-    ``spec``). Returns the number of photos."""
+    ``spec``). The photos' EXIF date and GPS position and their content hash are columns
+    ``taken``, ``latitude``, ``longitude``, ``sha256`` (empty where unknown). Returns the
+    number of photos."""
     table = store.table()
+    facts = facts_by_path(store)
+    for column in ("taken", "latitude", "longitude", "sha256"):
+        table[column] = [getattr(facts.get(p), column, None) for p in table["path"]]
     table.to_csv(csv_path, index=False)
     if vectors_path:
         snap = store.snapshot()

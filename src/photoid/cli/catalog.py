@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict
 
 from photoid.cli import args as common
+from photoid.cli import catalog_files
 
 
 def register(sub) -> None:
@@ -82,6 +83,7 @@ def register(sub) -> None:
     common.add_embedding(p)
     common.add_rerank(p)
     p.set_defaults(run=_identify)
+    catalog_files.register(csub)
 
 
 def _store(args: argparse.Namespace):
@@ -102,6 +104,7 @@ def _create(args: argparse.Namespace) -> int:
 
     model = create_model(**common.model_options(args))
     store = CatalogStore.create(args.dir, model.spec.with_metric(args.metric))
+    catalog_files.remember_model(store, args)
     m = store.model
     print(f"created {store.root}: {m.architecture}, {m.dim}-d {m.metric}, {m.fingerprint[:12]}")
     return 0
@@ -140,8 +143,16 @@ def _rename(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    for name, n in _store(args).individuals():
-        print(json.dumps({"individual": name, "photos": n}) if args.json else f"{name}\t{n}")
+    from photoid.catalog.exif import sightings
+
+    store = _store(args)
+    seen = sightings(store)  # EXIF dates and GPS, where the photos had them
+    for name, n in store.individuals():
+        s = seen.get(name)
+        if args.json:
+            print(json.dumps({"individual": name, "photos": n, **(asdict(s) if s else {})}))
+        else:
+            print(f"{name}\t{n}" + (f"\t{s.format()}" if s else ""))
     return 0
 
 
@@ -178,6 +189,7 @@ def _reindex(args: argparse.Namespace) -> int:
     store = _store(args)
     model = reindex(store, create_model(**common.model_options(args)), **common.embed_options(args))
     if model is not None:
+        catalog_files.remember_model(store, args)
         print(
             f"{store.root}: re-embedded with {model.architecture} ({model.dim}-d); the "
             "threshold was dropped: run photoid calibrate --catalog again"
