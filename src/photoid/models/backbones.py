@@ -39,6 +39,15 @@ PACKAGED_WEIGHTS = {
         "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
     ),
 }
+#: timm options that make its model the packaged weights' network exactly: TensorFlow's
+#: "same" padding (asymmetric on stride 2) and BatchNorm eps 1e-3. With them timm's logits
+#: equal the packaged model's own code (efficientnet_lite_pytorch) to 0.0 on lion and cow
+#: photos; without, they differ by up to 4.5 and the ImageNet top-5 differs on 6 of 6 photos.
+#: (Lite0, the default, is still built without them: changing it changes every fingerprint.)
+EXACT_BUILD = {
+    "efficientnet_lite1": {"bn_eps": 1e-3, "pad_type": "same"},
+    "efficientnet_lite2": {"bn_eps": 1e-3, "pad_type": "same"},
+}
 #: Version of the photo → input-tensor pipeline (decode, crop, resize). Part of every
 #: fingerprint, so that a change to it never serves vectors cached by the old one.
 PIPELINE_VERSION = 2
@@ -119,7 +128,9 @@ def create_backbone(
         # "random", so two of them must embed alike); the caller's RNG is left untouched
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_INIT_SEED)
-            model = timm.create_model(name, pretrained=False, num_classes=0)
+            model = timm.create_model(
+                name, pretrained=False, num_classes=0, **EXACT_BUILD.get(name, {})
+            )
     except Exception as exc:  # timm raises many types for odd configs
         raise ModelError(f"timm could not build {name!r}: {exc}") from exc
     cfg = model.pretrained_cfg
