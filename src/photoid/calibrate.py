@@ -319,6 +319,15 @@ def suggest_threshold(
     )
 
 
+def model_file_threshold(model_file) -> Threshold | None:
+    """The new_individual threshold a trained model file carries (the suggestion calibrated
+    on held-out photos after training, with its scale), or None."""
+    from photoid.models.embedding import saved_threshold
+
+    found = saved_threshold(model_file)
+    return None if found is None else Threshold.from_json(found)
+
+
 @dataclass(frozen=True)
 class Calibration:
     """What :func:`calibrate_threshold` did: the fitted ``calibrator`` (its ``threshold()``,

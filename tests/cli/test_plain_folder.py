@@ -11,6 +11,7 @@ from conftest import write_photo
 
 from photoid.catalog.store import CatalogStore
 from photoid.cli.main import main
+from photoid.models.embedding import saved_threshold
 
 TINY = ["--backbone", "resnet10t", "--weights", "random", "--image-size", "32", "--quiet"]
 
@@ -55,6 +56,13 @@ def test_train_a_plain_folder(plain_folder: Path, tmp_path: Path, capsys):
     final = json.loads((run / "final.json").read_text())
     assert final["n_queries"] == 6 and final["n_database"] == 25
     assert "split_column: split" in (run / "config.yaml").read_text()  # the user's config
+    # best.pt carries the threshold suggested after training; identify uses it by default
+    carried = saved_threshold(run / "best.pt")
+    assert carried["scale"] == "cosine" and carried["method"].startswith("suggested")
+    photo = str(plain_folder / "lion0" / "0.jpg")
+    assert main(["identify", str(plain_folder), photo, "--model", str(run / "best.pt"),
+                 "--quiet"]) == 0  # fmt: skip
+    assert f"threshold {carried['value']:.4f} cosine carried by" in capsys.readouterr().err
 
 
 def test_calibrate_a_plain_folder_and_a_catalog(plain_folder: Path, tmp_path: Path, capsys):

@@ -73,6 +73,34 @@ def add_answers(p: argparse.ArgumentParser, *, threshold_help: str) -> None:
     p.add_argument("--json", action="store_true", help="one JSON line per photo")
 
 
+def identify_threshold(args: argparse.Namespace, source: str, stored=None):
+    """The threshold identification uses: ``--threshold``, else ``stored`` (a catalog's
+    calibrated one), else the one a trained ``--model`` carries (not with ``--rerank
+    local``, whose scores are probabilities). Which one is said; without any, that
+    new_individual is off and how to calibrate one."""
+    if args.threshold is not None:
+        return args.threshold
+    if stored is not None:
+        say(f"new_individual: threshold {stored.value:.4f} {stored.scale} ({stored.method})")
+        return stored
+    if getattr(args, "model", None) and args.rerank == "none":
+        from photoid.calibrate import model_file_threshold
+
+        carried = model_file_threshold(args.model)
+        if carried is not None:
+            say(
+                f"new_individual: threshold {carried.value:.4f} {carried.scale} carried by "
+                f"{args.model} ({carried.method}); --threshold T to choose another"
+            )
+            return carried
+    say(
+        "new_individual is off: no threshold (every answer names a known individual). "
+        f"Calibrate one: photoid calibrate {source} (prints it and what it costs; with a "
+        "catalog it is stored there and used by default), then pass --threshold T."
+    )
+    return None
+
+
 def load_table(args: argparse.Namespace) -> PhotoTable:
     columns = {}
     if args.path_column:

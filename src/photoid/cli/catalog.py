@@ -214,7 +214,7 @@ def _identify(args: argparse.Namespace) -> int:
         location=args.location,
         aggregation=args.aggregation,
         top_photos=args.top_photos,
-        threshold=args.threshold,
+        threshold=common.identify_threshold(args, str(store.root), store.threshold),
         rerank=common.rerank_config(args),
         **common.embed_options(args),
     )

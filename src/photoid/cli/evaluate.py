@@ -60,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
     if threshold is None and args.protocol == "open":
         threshold = DEFAULT_OPEN_THRESHOLD
         say(f"open set: new_individual threshold {threshold} (fixed; pass --threshold)")
+    elif threshold is None:
+        say(
+            "new_individual is off (no --threshold): the figures rank known individuals only; "
+            f"photoid calibrate {args.source} chooses a threshold"
+        )
     rerank = common.rerank_config(args)
     embed = common.embed_options(args)
     if rerank is None:

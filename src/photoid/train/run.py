@@ -23,7 +23,7 @@ from photoid.data.splits import ClosedSplit
 from photoid.data.table import PhotoTable
 from photoid.errors import ConfigError
 from photoid.evaluate import EvaluationResult, evaluate_embeddings
-from photoid.models.embedding import build_model, load_model
+from photoid.models.embedding import attach_threshold, build_model, load_model
 from photoid.train.checkpoint import load_checkpoint, set_rng_state
 from photoid.train.common import PassTiming, RunState, build_loss, embed_rows
 from photoid.train.data import make_train_split, with_split_column
@@ -179,6 +179,8 @@ def _final_evaluation(state: RunState) -> EvaluationResult | None:
             desc="final evaluation",
         ).vectors
     threshold = suggest_threshold(vectors, split.labels, split.val, split.train)
+    if threshold is not None:  # best.pt carries it: identification uses it by default
+        attach_threshold(state.out / "best.pt", threshold.to_json())
     if not has_query:
         return None
     protocol = ClosedSplit(data.query_split, data.train_split, data.split_column)
