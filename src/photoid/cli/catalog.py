@@ -15,13 +15,18 @@ def register(sub) -> None:
     csub = cat.add_subparsers(dest="catalog_command", required=True)
 
     p = csub.add_parser("create", help="make an empty catalog for one embedding model")
-    p.add_argument("dir")
+    p.add_argument("dir", help="the catalog directory")
     common.add_model(p)
-    p.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine")
+    p.add_argument(
+        "--metric",
+        choices=("cosine", "euclidean"),
+        default="cosine",
+        help="how vectors are compared (default cosine)",
+    )
     p.set_defaults(run=_create)
 
     p = csub.add_parser("add", help="embed a folder/CSV of photos and add them (one transaction)")
-    p.add_argument("dir")
+    p.add_argument("dir", help="the catalog directory")
     common.add_source(p)
     p.add_argument("--provenance", default="", help="where these photos come from (survey …)")
     common.add_model(p)
@@ -29,21 +34,21 @@ def register(sub) -> None:
     p.set_defaults(run=_add)
 
     p = csub.add_parser("remove", help="remove photos and/or whole individuals")
-    p.add_argument("dir")
+    p.add_argument("dir", help="the catalog directory")
     p.add_argument("--photo", action="append", default=[], help="stored path (repeatable)")
     p.add_argument("--individual", action="append", default=[], help="name (repeatable)")
     p.set_defaults(run=_remove)
 
     p = csub.add_parser("merge", help="two IDs are one animal: move SOURCE's photos to INTO")
-    p.add_argument("dir")
-    p.add_argument("source")
-    p.add_argument("into")
+    p.add_argument("dir", help="the catalog directory")
+    p.add_argument("source", help="the individual whose photos move (it is then deleted)")
+    p.add_argument("into", help="the individual that receives them")
     p.set_defaults(run=_merge)
 
     p = csub.add_parser("rename", help="rename an individual")
-    p.add_argument("dir")
-    p.add_argument("old")
-    p.add_argument("new")
+    p.add_argument("dir", help="the catalog directory")
+    p.add_argument("old", help="the individual's name now")
+    p.add_argument("new", help="its new name (must not exist; see merge)")
     p.set_defaults(run=_rename)
 
     for name, text, run in (
@@ -51,12 +56,12 @@ def register(sub) -> None:
         ("stats", "what it holds", _stats),
     ):
         p = csub.add_parser(name, help=text)
-        p.add_argument("dir")
-        p.add_argument("--json", action="store_true")
+        p.add_argument("dir", help="the catalog directory")
+        p.add_argument("--json", action="store_true", help="one JSON line per record")
         p.set_defaults(run=run)
 
     p = csub.add_parser("export", help="write the photos table (CSV) and optionally vectors")
-    p.add_argument("dir")
+    p.add_argument("dir", help="the catalog directory")
     p.add_argument("output", help="CSV file")
     p.add_argument("--vectors", help=".npz file for vectors, paths and identities")
     p.set_defaults(run=_export)
@@ -64,13 +69,13 @@ def register(sub) -> None:
     p = csub.add_parser(
         "reindex", help="re-embed every photo with another model (--backbone or --model RUN.pt)"
     )
-    p.add_argument("dir")
+    p.add_argument("dir", help="the catalog directory")
     common.add_model(p)
     common.add_embedding(p)
     p.set_defaults(run=_reindex)
 
     p = csub.add_parser("identify", help="top-5 individuals of the catalog for each photo")
-    p.add_argument("dir")
+    p.add_argument("dir", help="the catalog directory")
     p.add_argument("queries", nargs="+", help="photo files or folders")
     for column in ("species", "viewpoint", "location"):
         p.add_argument(f"--{column}", action="append", help=f"only photos of this {column}")

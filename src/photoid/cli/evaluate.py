@@ -34,8 +34,18 @@ def register(sub) -> None:
         help="score under which new_individual ranks (cosine similarity; with "
         "--rerank local a probability)",
     )
-    p.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine")
-    p.add_argument("--aggregation", choices=("max", "mean_top"), default="max")
+    p.add_argument(
+        "--metric",
+        choices=("cosine", "euclidean"),
+        default="cosine",
+        help="how vectors are compared (default cosine)",
+    )
+    p.add_argument(
+        "--aggregation",
+        choices=("max", "mean_top"),
+        default="max",
+        help="an individual scores its best photo, or the mean of its best three",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.add_argument("--output", help="also write the JSON to this file")
     common.add_model(p)

@@ -18,7 +18,12 @@ def register(sub) -> None:
         "--rerank local a probability); default: the one a trained --model carries, else "
         "none (new_individual off; photoid calibrate chooses one)",
     )
-    p.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine")
+    p.add_argument(
+        "--metric",
+        choices=("cosine", "euclidean"),
+        default="cosine",
+        help="how vectors are compared (default cosine)",
+    )
     common.add_model(p)
     common.add_embedding(p)
     common.add_rerank(p)

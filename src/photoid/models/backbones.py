@@ -24,6 +24,7 @@ from torch import nn
 from photoid.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from photoid.errors import ModelError, did_you_mean
 from photoid.models.spec import ModelSpec
+from photoid.models.weights import RANDOM_INIT_SEED, read_state_dict
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
 LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
@@ -51,8 +52,6 @@ EXACT_BUILD = {
 #: Version of the photo → input-tensor pipeline (decode, crop, resize). Part of every
 #: fingerprint, so that a change to it never serves vectors cached by the old one.
 PIPELINE_VERSION = 2
-#: ``weights="random"`` networks are initialised from this seed.
-RANDOM_INIT_SEED = 0
 LITE0_MEAN = (0.5, 0.5, 0.5)
 LITE0_STD = (0.5, 0.5, 0.5)
 
@@ -206,18 +205,6 @@ def load_packaged(model: nn.Module, name: str, classifier: bool = False) -> str:
         mapped[dst_key] = tensor
     model.load_state_dict(mapped)
     return f"{PACKAGED_WEIGHTS[name][0]}:{PACKAGED_WEIGHTS[name][1]}"
-
-
-def read_state_dict(path: Path) -> dict:
-    """A state dict from a ``.safetensors`` file or a PyTorch file (``weights_only``)."""
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path), device="cpu")
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ModelError(f"{path}: not a PyTorch or safetensors weights file ({exc}).") from exc
 
 
 def _load_file(model: nn.Module, path: Path) -> str:

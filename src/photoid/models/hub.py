@@ -21,6 +21,7 @@ import torch
 
 from photoid.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from photoid.errors import ModelError
+from photoid.models.weights import RANDOM_INIT_SEED, read_state_dict
 
 HUB_PREFIX = "hf-hub:"
 CONFIG_FILE = "config.json"
@@ -103,8 +104,6 @@ def create_hub_backbone(name: str, weights, image_size: int | None, backbone_cla
     ``pretrained_cfg``; ``weights="random"`` keeps the architecture and preprocessing but
     not the weights."""
     import timm
-
-    from photoid.models.backbones import RANDOM_INIT_SEED, read_state_dict
 
     if is_hub_name(name):
         repo = name[len(HUB_PREFIX) :]
