@@ -116,6 +116,10 @@ def test_a_catalog_of_a_hub_folder_remembers_it(saved, folder_catalog, tmp_path,
     photo = str(folder_catalog / "bob" / "1.jpg")
     assert main(["catalog", "identify", cat, photo, "--json", "--quiet"]) == 0
     assert json.loads(capsys.readouterr().out)["individuals"][0] == "bob"
+    # naming the same folder again is the catalog's own model, not another
+    args = ["catalog", "identify", cat, photo, "--backbone", str(folder), "--json", "--quiet"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["individuals"][0] == "bob"
 
 
 @pytest.mark.parametrize("name,size", [("efficientnet_lite1", 240), ("efficientnet_lite2", 260)])

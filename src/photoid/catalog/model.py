@@ -12,6 +12,7 @@ from pathlib import Path
 from photoid.catalog.store import CatalogStore
 from photoid.errors import ModelError
 from photoid.models.factory import create_model
+from photoid.models.hub import is_hub_folder
 
 #: The :meth:`CatalogStore.note` key of the remembered model file.
 MODEL_FILE_NOTE = "model_file"
@@ -92,6 +93,8 @@ def catalog_model(
         )
         store.check_model(model.spec, f"model {model_file}")
         return model
+    if weights is None and backbone is not None and is_hub_folder(None, backbone):
+        weights, backbone = backbone, None  # a saved folder names its weights, not a name
     source = spec.weights_source
     hub_name = "hf-hub:" + spec.weights.split(":", 1)[1].rsplit("@", 1)[0] if (
         source == "hf-hub"
