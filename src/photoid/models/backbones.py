@@ -72,15 +72,15 @@ class Backbone(nn.Module):
     def fingerprint(self) -> str:
         """SHA-256 over name, weights identity and preprocessing: equal fingerprints mean equal
         embeddings for equal photos."""
-        blob = json.dumps(
-            {
-                "name": self.name,
-                "weights": self.weights_id,
-                "pre": asdict(self.preprocessing),
-                "pipeline": PIPELINE_VERSION,
-            },
-            sort_keys=True,
-        )
+        identity = {
+            "name": self.name,
+            "weights": self.weights_id,
+            "pre": asdict(self.preprocessing),
+            "pipeline": PIPELINE_VERSION,
+        }
+        if self.name in EXACT_BUILD:  # the build options change the network's outputs
+            identity["build"] = EXACT_BUILD[self.name]
+        blob = json.dumps(identity, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     @property
