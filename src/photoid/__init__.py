@@ -27,6 +27,7 @@ _EXPORTS = {
     "ClosedSplit": "photoid.data.splits",
     "LeaveOneOut": "photoid.data.splits",
     "OpenSet": "photoid.data.splits",
+    "PerIndividualSplit": "photoid.data.splits",
     # models
     "ModelSpec": "photoid.models.spec",
     "create_model": "photoid.models.factory",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -46,6 +47,12 @@ class ThresholdCalibrator:
     figures at the threshold ``map_at_5_``, ``known_accuracy_``, ``unknown_accuracy_``,
     ``false_match_rate_``; ``scale_``: the answers' score scale. :meth:`threshold` gives the
     result as a :class:`~photoid.identify.Threshold` that says how it was chosen.
+
+    ``max_known_loss``: if given, maximise MAP@5 only among thresholds that keep the known
+    queries' top-1 within this much of ``known_top1_without_`` (their top-1 with no
+    threshold). On weak embeddings MAP@5 alone is best served by answering new_individual
+    first almost always (a known individual then still scores 1/2 at rank 2);
+    :meth:`within_known_loss` finds the alternative and :func:`describe_cost` says so.
     """
 
     def __init__(
@@ -53,14 +60,23 @@ class ThresholdCalibrator:
         *,
         expected_new_share: float | None = None,
         false_match_rate: float | None = None,
+        max_known_loss: float | None = None,
         k: int = 5,
     ):
         if expected_new_share is not None and not 0.0 <= expected_new_share <= 1.0:
             raise ConfigError(f"expected_new_share must be in [0, 1], got {expected_new_share}.")
         if false_match_rate is not None and not 0.0 <= false_match_rate <= 1.0:
             raise ConfigError(f"false_match_rate must be in [0, 1], got {false_match_rate}.")
+        if max_known_loss is not None and not 0.0 <= max_known_loss <= 1.0:
+            raise ConfigError(f"max_known_loss must be in [0, 1], got {max_known_loss}.")
+        if false_match_rate is not None and max_known_loss is not None:
+            raise ConfigError(
+                "give either a false-match rate to hold or a maximum known top-1 loss, not both "
+                "(--false-match-rate or --max-known-loss)."
+            )
         self.expected_new_share = expected_new_share
         self.false_match_rate = false_match_rate
+        self.max_known_loss = max_known_loss
         self.k = k
 
     def fit(self, answers: Sequence[Identification], truths: Sequence[str]) -> ThresholdCalibrator:
@@ -86,28 +102,63 @@ class ThresholdCalibrator:
         share = unknown.mean() if self.expected_new_share is None else self.expected_new_share
         self.new_share_ = float(share)
         self.curve_ = _curve(scores, position, unknown, candidates, share, self.k)
-        if self.false_match_rate is None:
-            score = self.curve_.map_at_5
-            best = np.flatnonzero(score >= score.max() - 1e-12)
-            j = int(best[len(best) // 2])  # the middle of a plateau of equal figures
-        else:
+        self.known_top1_without_ = float(np.mean(position[~unknown] == 0))
+        rank = (scores[:, :, None] >= candidates[None, None, :]).sum(axis=1)
+        self.new_first_share_curve_ = (rank == 0).mean(axis=0)
+        if self.false_match_rate is not None:
             ok = np.flatnonzero(self.curve_.false_match_rate <= self.false_match_rate + 1e-12)
             j = int(ok[0])
-        low = candidates[j - 1] if j > 0 else candidates[0] - 1e-3
-        self.threshold_ = float((low + candidates[j]) / 2)  # mid-interval: same figures
+        elif self.max_known_loss is not None:
+            j = self._best_index(self.max_known_loss)
+        else:
+            j = self._best_index(None)
         self.index_ = j
+        self.threshold_ = self._value(j)
         self.scale_ = answers[0].scale
+        self.new_first_share_ = float(self.new_first_share_curve_[j])
         for name in ("map_at_5", "known_accuracy", "unknown_accuracy", "false_match_rate"):
             setattr(self, f"{name}_", float(getattr(self.curve_, name)[j]))
         return self
 
+    def _best_index(self, max_known_loss: float | None) -> int:
+        """The middle of the plateau of best MAP@5, among thresholds whose known top-1 is
+        within ``max_known_loss`` of no threshold's (all thresholds for None)."""
+        score = self.curve_.map_at_5.copy()
+        if max_known_loss is not None:
+            floor = self.known_top1_without_ - max_known_loss - 1e-12
+            score[self.curve_.known_accuracy < floor] = -np.inf  # index 0 always qualifies
+        best = np.flatnonzero(score >= score.max() - 1e-12)
+        return int(best[len(best) // 2])
+
+    def _value(self, j: int) -> float:
+        """A threshold in the middle of candidate ``j``'s interval (the same figures)."""
+        t = self.curve_.thresholds
+        low = t[j - 1] if j > 0 else t[0] - 1e-3
+        return float((low + t[j]) / 2)
+
+    def within_known_loss(self, max_known_loss: float) -> ThresholdChoice:
+        """The best-MAP@5 threshold that keeps known top-1 within ``max_known_loss`` of its
+        value without a threshold, and its figures."""
+        self._check_fitted()
+        j = self._best_index(max_known_loss)
+        c = self.curve_
+        return ThresholdChoice(
+            self._value(j), float(c.map_at_5[j]), float(c.known_accuracy[j]),
+            float(c.unknown_accuracy[j]), float(self.new_first_share_curve_[j]),
+        )  # fmt: skip
+
     def threshold(self) -> Threshold:
         """The chosen threshold, on the answers' scale, with how it was chosen."""
         self._check_fitted()
-        if self.false_match_rate is None:
-            how = f"max MAP@5 at new share {self.new_share_:.2f}"
-        else:
+        if self.false_match_rate is not None:
             how = f"false-match rate <= {self.false_match_rate:.3f}"
+        elif self.max_known_loss is not None:
+            how = (
+                f"max MAP@5 at new share {self.new_share_:.2f}, known top-1 loss <= "
+                f"{self.max_known_loss:.3f}"
+            )
+        else:
+            how = f"max MAP@5 at new share {self.new_share_:.2f}"
         return Threshold(self.threshold_, self.scale_, f"calibrated: {how}")
 
     def _check_fitted(self) -> None:
@@ -129,6 +180,49 @@ class ThresholdCalibrator:
                 f"{c.unknown_accuracy[j]:12.4f}  {c.false_match_rate[j]:11.4f}{mark}"
             )
         return "\n".join(lines)
+
+
+class ThresholdChoice(NamedTuple):
+    """A threshold ``value`` and its figures on the calibration queries: ``map_at_5``,
+    ``known_accuracy`` / ``unknown_accuracy`` (top-1), ``new_first_share`` (share of all
+    queries answered new_individual first)."""
+
+    value: float
+    map_at_5: float
+    known_accuracy: float
+    unknown_accuracy: float
+    new_first_share: float
+
+
+#: ``describe_cost`` warns when known top-1 falls by more than this (``--max-known-loss``).
+WARN_KNOWN_LOSS = 0.05
+
+
+def describe_cost(cal: ThresholdCalibrator, warn_loss: float = WARN_KNOWN_LOSS) -> str:
+    """In words, what the calibrator's threshold costs: known-individual top-1 before (no
+    threshold) and after, how often new_individual comes first; a warning, with the best
+    threshold that keeps known top-1 within ``warn_loss``, when it falls by more."""
+    cal._check_fitted()
+    before, after = cal.known_top1_without_, cal.known_accuracy_
+    lines = [
+        f"cost: known individuals' top-1 goes from {before:.3f} without a threshold to "
+        f"{after:.3f} with {cal.threshold_:.4f}; new_individual comes first for "
+        f"{cal.new_first_share_:.0%} of the calibration queries (unknown top-1 "
+        f"{cal.unknown_accuracy_:.3f})."
+    ]
+    loss = before - after
+    limit = warn_loss if cal.max_known_loss is None else cal.max_known_loss
+    if loss > limit + 1e-12:
+        alt = cal.within_known_loss(warn_loss)
+        lines.append(
+            f"WARNING: this threshold amounts to answering new_individual almost always: known "
+            f"top-1 falls by {loss:.3f}, more than {warn_loss}. MAP@5 rewards it because a "
+            "known individual still scores 1/2 at rank 2. The best threshold that keeps known "
+            f"top-1 within {warn_loss} is {alt.value:.4f} (MAP@5 {alt.map_at_5:.4f}, known "
+            f"top-1 {alt.known_accuracy:.3f}, unknown top-1 {alt.unknown_accuracy:.3f}): "
+            f"choose it with --max-known-loss {warn_loss}."
+        )
+    return "\n".join(lines)
 
 
 def _score_table(answers, truths, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -225,6 +319,15 @@ def suggest_threshold(
     )
 
 
+def model_file_threshold(model_file) -> Threshold | None:
+    """The new_individual threshold a trained model file carries (the suggestion calibrated
+    on held-out photos after training, with its scale), or None."""
+    from photoid.models.embedding import saved_threshold
+
+    found = saved_threshold(model_file)
+    return None if found is None else Threshold.from_json(found)
+
+
 @dataclass(frozen=True)
 class Calibration:
     """What :func:`calibrate_threshold` did: the fitted ``calibrator`` (its ``threshold()``,
@@ -245,6 +348,7 @@ def calibrate_threshold(
     *,
     expected_new_share: float | None = None,
     false_match_rate: float | None = None,
+    max_known_loss: float | None = None,
     aggregation: str = "max",
     **embed,
 ) -> Calibration:
@@ -256,15 +360,36 @@ def calibrate_threshold(
 
     from photoid.embed import embed_table, log_embedding
 
-    parts = split.split(table)
+    split.split(table)  # a bad split fails before any photo is read
     started = time.perf_counter()
     emb = embed_table(table, model, **embed)
     log_embedding(emb, started)
+    return calibrate_embeddings(
+        emb, table, split, expected_new_share=expected_new_share,
+        false_match_rate=false_match_rate, max_known_loss=max_known_loss,
+        aggregation=aggregation,
+    )  # fmt: skip
+
+
+def calibrate_embeddings(
+    embeddings,
+    table: PhotoTable,
+    split,
+    *,
+    expected_new_share: float | None = None,
+    false_match_rate: float | None = None,
+    max_known_loss: float | None = None,
+    aggregation: str = "max",
+) -> Calibration:
+    """:func:`calibrate_threshold` on ready embeddings (``vectors`` and ``valid`` of
+    ``table``'s rows, e.g. a catalog's stored vectors)."""
+    parts = split.split(table)
     answers, truths = open_set_answers(
-        emb.vectors, emb.valid, table, parts, aggregation=aggregation
+        embeddings.vectors, embeddings.valid, table, parts, aggregation=aggregation
     )
     calibrator = ThresholdCalibrator(
-        expected_new_share=expected_new_share, false_match_rate=false_match_rate
-    ).fit(answers, truths)
+        expected_new_share=expected_new_share, false_match_rate=false_match_rate,
+        max_known_loss=max_known_loss,
+    ).fit(answers, truths)  # fmt: skip
     n_new = int(np.sum(np.asarray(truths) == NEW_INDIVIDUAL))
-    return Calibration(calibrator, emb, len(truths), n_new)
+    return Calibration(calibrator, embeddings, len(truths), n_new)

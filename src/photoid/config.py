@@ -29,13 +29,17 @@ class DataConfig:
     held out to validate every epoch; with ``val_group_regex`` (matched on the file name, its
     first group naming e.g. a recording) whole groups are held out, so near-duplicate video
     frames do not leak into validation. After training, ``query_split`` photos are scored against
-    the ``train_split`` ones (``query_split: null`` skips that). ``workers``: data-loading
+    the ``train_split`` ones (``query_split: null`` skips that). A catalog without the split
+    column (or ``split_column: null``) is split per individual, seeded by ``seed``:
+    ``query_fraction`` of each individual's photos become the query split
+    (:class:`~photoid.data.splits.PerIndividualSplit`). ``workers``: data-loading
     processes of every pass over the photos (``null``: chosen as for embedding, e.g. half the
     cores on a CPU)."""
 
-    split_column: str = "split"
+    split_column: str | None = "split"
     train_split: str = "train"
     query_split: str | None = "test"
+    query_fraction: float = 0.2
     val_fraction: float = 0.2
     val_group_regex: str | None = None
     workers: int | None = None

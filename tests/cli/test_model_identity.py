@@ -4,6 +4,7 @@ which two models differ when asked for another."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,10 @@ def _weights_file(tmp_path: Path) -> Path:
     return path
 
 
-def _trained_file(tmp_path: Path) -> Path:
+def _trained_file(tmp_path: Path, seed: int = 0) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "best.pt"
+    torch.manual_seed(seed)  # the head's initial weights
     save_model(EmbeddingModel(create_backbone("resnet10t", "random", 32), embedding_dim=16), path)
     return path
 
@@ -88,11 +91,27 @@ def test_a_trained_models_catalog_answers_with_that_model_only(folder_catalog, t
     assert main(["catalog", "create", cat, "--model", model]) == 0
     assert main(["catalog", "add", cat, str(folder_catalog), "--model", model, "--quiet"]) == 0
     photo = str(folder_catalog / "ann" / "2.jpg")
-    assert main(["catalog", "identify", cat, photo, "--quiet"]) == 2  # which file? say so
-    assert "--model RUN/best.pt" in capsys.readouterr().err
-    assert main(["catalog", "identify", cat, photo, "--model", model, "--quiet", "--json"]) == 0
+    capsys.readouterr()
+    # the catalog remembers its model file: no --model needed again
+    assert main(["catalog", "identify", cat, photo, "--quiet", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["individuals"][0] == "ann" and answer["scores"][0] == pytest.approx(1, abs=1e-5)
+    assert main(["catalog", "identify", cat, photo, "--model", model, "--quiet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == answer
     # a trained model carries its own backbone: naming one as well is a mistake
     assert main(["catalog", "identify", cat, photo, "--model", model, "--backbone", "x"]) == 2
     assert "carries its own backbone" in capsys.readouterr().err
+    # the remembered file changed (another training run written over it): refused, saying so
+    shutil.copy(model, tmp_path / "original.pt")
+    shutil.copy(_trained_file(tmp_path / "other", seed=1), model)
+    assert main(["catalog", "identify", cat, photo, "--quiet"]) == 2
+    assert f"the model file {Path(model).resolve()} changed since" in capsys.readouterr().err
+    # gone: refused, naming it and the ways out
+    Path(model).unlink()
+    assert main(["catalog", "identify", cat, photo, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "which is gone" in err and "--model PATH" in err
+    # passed from its new place: answers as before
+    moved = str(tmp_path / "original.pt")
+    assert main(["catalog", "identify", cat, photo, "--model", moved, "--quiet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == answer

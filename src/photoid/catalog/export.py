@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from photoid.catalog.exif import facts_by_path
 from photoid.catalog.store import CatalogStore
 
 #: A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
@@ -32,8 +33,13 @@ def export_catalog(
     """Write the catalog's photos table to ``csv_path`` (:func:`spreadsheet_safe`, CRLF line
     ends as in RFC 4180) and, with
     ``vectors_path``, an ``.npz`` of its vectors (``vectors``, ``paths``, ``identities``,
-    ``fingerprint``, ``spec``; raw values). Returns the number of photos."""
+    ``fingerprint``, ``spec``; raw values). The photos' EXIF date and GPS position and their
+    content hash are columns ``taken``, ``latitude``, ``longitude``, ``sha256`` (empty where
+    unknown). Returns the number of photos."""
     table = store.table()
+    facts = facts_by_path(store)
+    for column in ("taken", "latitude", "longitude", "sha256"):
+        table[column] = [getattr(facts.get(p), column, None) for p in table["path"]]
     # RFC 4180 line ends: a field holding a bare CR or LF is then quoted, never split
     spreadsheet_safe(table).to_csv(csv_path, index=False, lineterminator="\r\n")
     if vectors_path:

@@ -26,6 +26,10 @@ from photoid.catalog.store import CatalogStore
 from photoid.errors import CatalogError
 
 UNDOABLE = ("add", "merge", "rename", "calibrate", "skip")
+#: Bookkeeping that rides along a change, not a change a reviewer makes: the facts read from
+#: the photos an ``add`` brought (EXIF date, GPS, content hash) and the remembered model file.
+#: Undo passes over them to the change before.
+BOOKKEEPING = ("facts", "note")
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,16 @@ def _events(db: sqlite3.Connection) -> list[ChangeEvent]:
 
 
 def last_change(events: list[ChangeEvent]) -> ChangeEvent | None:
-    """The most recent event that is a change (not an undo) and not undone yet."""
-    return next((e for e in reversed(events) if e.action != "undo" and e.undone_by is None), None)
+    """The most recent event that is a change (not an undo, not bookkeeping) and not undone
+    yet."""
+    return next(
+        (
+            e
+            for e in reversed(events)
+            if e.action != "undo" and e.action not in BOOKKEEPING and e.undone_by is None
+        ),
+        None,
+    )
 
 
 def undo(store: CatalogStore, expected: int | None = None) -> ChangeEvent:
@@ -112,6 +124,7 @@ def undo(store: CatalogStore, expected: int | None = None) -> ChangeEvent:
 _WHY_NOT = {
     "remove": "the removed rows are gone; add the photos again (photoid catalog add)",
     "reindex": "the old vectors are gone; reindex again with the previous model",
+    "relocate": "move the paths back with photoid catalog relocate CAT NEW_PREFIX OLD_PREFIX",
 }
 
 

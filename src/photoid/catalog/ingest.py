@@ -8,6 +8,7 @@ from contextlib import nullcontext
 import pandas as pd
 
 from photoid.catalog.distributed import current_rank, embed_sharded, finish
+from photoid.catalog.exif import record_facts
 from photoid.catalog.names import check_photos
 from photoid.catalog.store import AddReport, CatalogStore
 from photoid.data.table import PhotoTable
@@ -34,6 +35,7 @@ def add_photos(
             report = store.add(
                 photos, emb.vectors, emb.valid, model=emb.model, provenance=provenance
             )
+            record_facts(store)  # content hash, EXIF date and GPS of the photos just added
     finish()
     return report
 

@@ -520,6 +520,23 @@ class CatalogStore:
                 (json.dumps(threshold.to_json(), sort_keys=True),),
             )
 
+    def set_note(self, key: str, value: dict | None) -> None:
+        """Store a JSON record under ``note:<key>`` in the meta table (None removes it), one
+        transaction; see :meth:`note`. (Modules beside the store keep their records here.)"""
+        with self._write("note", {"key": key, "value": value}) as db:
+            if value is None:
+                db.execute("DELETE FROM meta WHERE key=?", (f"note:{key}",))
+            else:
+                db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                    (f"note:{key}", json.dumps(value, sort_keys=True)),
+                )
+
+    def note(self, key: str) -> dict | None:
+        """The record :meth:`set_note` stored under ``key``, or None."""
+        value = self._meta().get(f"note:{key}")
+        return None if value is None else json.loads(value)
+
     def replace_vectors(self, model: ModelSpec, image_ids: np.ndarray, vectors: np.ndarray):
         """Reindex: the vectors of every image (``image_ids`` must cover them all) from
         ``model``, written as one new segment; the model record changes and the threshold,

@@ -7,8 +7,9 @@ import argparse
 import sys
 
 from photoid.cli import validate
+from photoid.cli.output import say
 from photoid.data.loaders import load_photos
-from photoid.data.splits import ClosedSplit, LeaveOneOut, OpenSet
+from photoid.data.splits import LeaveOneOut, OpenSet, PerIndividualSplit, choose_split
 from photoid.data.table import PhotoTable
 
 
@@ -93,6 +94,34 @@ def add_answers(p: argparse.ArgumentParser, *, threshold_help: str) -> None:
     p.add_argument("--json", action="store_true", help="one JSON line per photo")
 
 
+def identify_threshold(args: argparse.Namespace, source: str, stored=None):
+    """The threshold identification uses: ``--threshold``, else ``stored`` (a catalog's
+    calibrated one), else the one a trained ``--model`` carries (not with ``--rerank
+    local``, whose scores are probabilities). Which one is said; without any, that
+    new_individual is off and how to calibrate one."""
+    if args.threshold is not None:
+        return args.threshold
+    if stored is not None:
+        say(f"new_individual: threshold {stored.value:.4f} {stored.scale} ({stored.method})")
+        return stored
+    if getattr(args, "model", None) and args.rerank == "none":
+        from photoid.calibrate import model_file_threshold
+
+        carried = model_file_threshold(args.model)
+        if carried is not None:
+            say(
+                f"new_individual: threshold {carried.value:.4f} {carried.scale} carried by "
+                f"{args.model} ({carried.method}); --threshold T to choose another"
+            )
+            return carried
+    say(
+        "new_individual is off: no threshold (every answer names a known individual). "
+        f"Calibrate one: photoid calibrate {source} (prints it and what it costs; with a "
+        "catalog it is stored there and used by default), then pass --threshold T."
+    )
+    return None
+
+
 def load_table(args: argparse.Namespace) -> PhotoTable:
     columns = {}
     if args.path_column:
@@ -135,11 +164,52 @@ def rerank_config(args: argparse.Namespace):
     return preset(args.rerank_preset, args.rerank_top)
 
 
-def protocol(args: argparse.Namespace):
+def add_split(p: argparse.ArgumentParser, *, default_column: str = "split", what: str = "") -> None:
+    """Which photos are queries and which the database: a split column, or a seeded split
+    made per individual when the catalog has none."""
+    g = p.add_argument_group(f"split{what}")
+    g.add_argument(
+        "--split-column",
+        help=f"column naming each photo's split (default: {default_column!r} when it holds the "
+        "query and database values; else a seeded split per individual is made)",
+    )
+    g.add_argument("--query-split", default="test", help="split value of the query photos")
+    g.add_argument("--database-split", default="train", help="split value of the database photos")
+    g.add_argument(
+        "--query-fraction",
+        type=validate.fraction,
+        default=0.2,
+        help="made split: share of each individual's photos used as queries (default 0.2)",
+    )
+    g.add_argument(
+        "--split-seed",
+        type=validate.seed,
+        default=0,
+        help="made split: which photos are queries (default 0)",
+    )
+
+
+def closed_split(args: argparse.Namespace, table: PhotoTable, *, default_column: str = "split"):
+    """The split of the split options (:func:`photoid.data.splits.choose_split`); a split made
+    per individual is announced: what it holds, its seed and how to change it."""
+    split, reason = choose_split(
+        table, args.split_column, args.query_split, args.database_split,
+        default_column=default_column, query_fraction=args.query_fraction, seed=args.split_seed,
+    )  # fmt: skip
+    if isinstance(split, PerIndividualSplit):
+        say(
+            f"{table.source}: {reason}, so photoid made {split.summary(table).format()}. Change "
+            "it with --split-seed N or --query-fraction F, or name a split column with "
+            "--split-column."
+        )
+    return split
+
+
+def protocol(args: argparse.Namespace, table: PhotoTable):
     """The split object of ``--protocol`` and the split options."""
-    closed = ClosedSplit(args.query_split, args.database_split, args.split_column)
-    if args.protocol == "closed":
-        return closed
     if args.protocol == "loo":
         return LeaveOneOut()
+    closed = closed_split(args, table)
+    if args.protocol == "closed":
+        return closed
     return OpenSet(closed, args.unknown_fraction, args.seed)

@@ -7,34 +7,51 @@ import json
 
 from photoid.cli import args as common
 from photoid.cli import validate
+from photoid.cli.output import say
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "calibrate",
         help="choose the new_individual threshold on an open-set validation split",
-        description="Calibrate on one split (e.g. cows' trainval: closed_split test vs train "
-        "with a seeded share of individuals removed), then score an evaluation split (e.g. "
-        "query vs gallery) with the calibrated and with a fixed threshold.",
+        description="Calibrate on one split (its query photos against its database photos, a "
+        "seeded share of individuals removed from the database), say what the threshold "
+        "costs, and optionally score an evaluation split with it and with a fixed threshold. "
+        "SOURCE may be a folder, a CSV or a catalog directory (its stored vectors are used "
+        "and the threshold is stored in it). Without a split column a seeded split per "
+        "individual is made.",
     )
     common.add_source(p)
-    p.add_argument("--split-column", default="closed_split", help="column of the calibration split")
-    p.add_argument("--query-split", default="test", help="its query photos")
-    p.add_argument("--database-split", default="train", help="its database photos")
+    common.add_split(p, what=" (calibration)")
     p.add_argument(
         "--unknown-fraction",
         type=validate.fraction,
         default=0.3,
-        help="share of individuals removed from the database",
+        help="share of individuals removed from the database (default 0.3)",
     )
     p.add_argument("--seed", type=validate.seed, default=0, help="which individuals are removed")
     p.add_argument(
-        "--expected-new-share", type=validate.share, help="default: the validation share"
+        "--expected-new-share",
+        type=validate.share,
+        help="share of new individuals expected in use (default: the calibration split's)",
     )
     p.add_argument(
-        "--false-match-rate", type=validate.share, help="hold this rate instead of max MAP@5"
+        "--false-match-rate",
+        type=validate.share,
+        help="hold this false-match rate instead of max MAP@5",
     )
-    p.add_argument("--aggregation", choices=("max", "mean_top"), default="max")
+    p.add_argument(
+        "--max-known-loss",
+        type=validate.share,
+        help="max MAP@5 only among thresholds that keep known individuals' top-1 within this "
+        "loss of its value without a threshold, e.g. 0.05",
+    )
+    p.add_argument(
+        "--aggregation",
+        choices=("max", "mean_top"),
+        default="max",
+        help="an individual scores its best photo, or the mean of its best few",
+    )
     p.add_argument("--catalog", help="store the threshold in this catalog directory")
     p.add_argument("--evaluate-split-column", help="score this split too (e.g. split)")
     p.add_argument("--evaluate-query-split", default="query", help="its query photos")
@@ -55,36 +72,66 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from photoid.calibrate import calibrate_threshold
+def _photos(args: argparse.Namespace):
+    """``(table, store to write to or None, embeddings or None, model or None)``."""
     from photoid.catalog.model import catalog_model
     from photoid.catalog.store import CatalogStore
-    from photoid.data.splits import ClosedSplit, OpenSet
-    from photoid.evaluate import compare_open_set
+    from photoid.catalog.vectors import catalog_table, is_catalog
+    from photoid.errors import ConfigError
     from photoid.models.factory import create_model
 
-    table = common.load_table(args)
-    base = ClosedSplit(args.query_split, args.database_split, args.split_column)
-    split = OpenSet(base, args.unknown_fraction, args.seed)
-    split.split(table)  # a bad split fails before the model is built
-    store = CatalogStore(args.catalog) if args.catalog else None
     options = common.model_options(args)
+    if is_catalog(args.source):
+        given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
+        if given:
+            raise ConfigError(
+                f"{args.source} is a catalog: its stored vectors are calibrated, so "
+                f"{', '.join(given)} is not needed; drop it."
+            )
+        store = CatalogStore(args.source)
+        if args.catalog and CatalogStore(args.catalog).root.resolve() != store.root.resolve():
+            raise ConfigError(
+                f"{args.source} is a catalog and receives the threshold; --catalog "
+                f"{args.catalog} names another one: drop --catalog."
+            )
+        table, emb = catalog_table(store)
+        return table, store, emb, None
+    table = common.load_table(args)
+    store = CatalogStore(args.catalog) if args.catalog else None
     # with --catalog, the catalog's own model (another one is refused before any work)
     model = catalog_model(store, **options) if store else create_model(**options)
-    done = calibrate_threshold(
-        table,
-        model,
-        split,
-        expected_new_share=args.expected_new_share,
-        false_match_rate=args.false_match_rate,
-        aggregation=args.aggregation,
-        **common.embed_options(args),
-    )
+    return table, store, None, model
+
+
+def run(args: argparse.Namespace) -> int:
+    from photoid.calibrate import calibrate_embeddings, calibrate_threshold, describe_cost
+    from photoid.data.splits import ClosedSplit, OpenSet
+    from photoid.evaluate import compare_open_set
+
+    table, store, emb, model = _photos(args)
+    base = common.closed_split(args, table)
+    split = OpenSet(base, args.unknown_fraction, args.seed)
+    split.split(table)  # a bad split fails before the model is built
+    choice = {
+        "expected_new_share": args.expected_new_share,
+        "false_match_rate": args.false_match_rate,
+        "max_known_loss": args.max_known_loss,
+        "aggregation": args.aggregation,
+    }
+    if emb is None:
+        done = calibrate_threshold(table, model, split, **choice, **common.embed_options(args))
+    else:
+        done = calibrate_embeddings(emb, table, split, **choice)
     cal, threshold = done.calibrator, done.calibrator.threshold()
+    where = (
+        f"{base.column} {base.query} vs {base.database}"
+        if isinstance(base, ClosedSplit)
+        else "the split made per individual"
+    )
     print(
-        f"calibration set: {args.split_column} {args.query_split} vs {args.database_split}, "
-        f"{done.n_queries} queries ({done.n_new} of {args.unknown_fraction:.0%} individuals "
-        f"removed, seed {args.seed}); expected new share {cal.new_share_:.3f}"
+        f"calibration set: {where}, {done.n_queries} queries ({done.n_new} of "
+        f"{args.unknown_fraction:.0%} individuals removed, seed {args.seed}); expected new "
+        f"share {cal.new_share_:.3f}"
     )
     print(cal.format_curve())
     print(
@@ -92,8 +139,15 @@ def run(args: argparse.Namespace) -> int:
         f"known top-1 {cal.known_accuracy_:.4f}, unknown top-1 {cal.unknown_accuracy_:.4f}, "
         f"false-match rate {cal.false_match_rate_:.4f} (on the calibration queries)"
     )
-    figures = {"bench": "calibrate", "threshold": threshold.value,
-               "calibration_map5": cal.map_at_5_}  # fmt: skip
+    print(describe_cost(cal))
+    figures = {
+        "bench": "calibrate",
+        "threshold": threshold.value,
+        "calibration_map5": cal.map_at_5_,
+        "known_top1_without": cal.known_top1_without_,
+        "known_top1": cal.known_accuracy_,
+        "unknown_top1": cal.unknown_accuracy_,
+    }
     if args.evaluate_split_column:
         evaluation = ClosedSplit(
             args.evaluate_query_split, args.evaluate_database_split, args.evaluate_split_column
@@ -103,18 +157,11 @@ def run(args: argparse.Namespace) -> int:
             f"{args.evaluate_database_split}, {args.unknown_fraction:.0%} of individuals "
             "removed from the database per seed"
         )
-        emb = done.embeddings
         comparison = compare_open_set(
-            emb.vectors,
-            emb.valid,
-            table,
-            evaluation,
-            threshold,
-            args.fixed_threshold,
-            unknown_fraction=args.unknown_fraction,
-            seeds=args.evaluate_seeds,
-            aggregation=args.aggregation,
-        )
+            done.embeddings.vectors, done.embeddings.valid, table, evaluation, threshold,
+            args.fixed_threshold, unknown_fraction=args.unknown_fraction,
+            seeds=args.evaluate_seeds, aggregation=args.aggregation,
+        )  # fmt: skip
         print(comparison.format())
         figures.update(
             evaluation_map5_calibrated=comparison.calibrated_map5,
@@ -123,6 +170,12 @@ def run(args: argparse.Namespace) -> int:
     if store is not None:
         store.set_threshold(threshold, {"map_at_5": cal.map_at_5_, "source": table.source})
         print(f"stored threshold {threshold.value:.4f} in {store.root}")
+    else:
+        say(
+            "not stored: pass --catalog DIR to store it in a catalog (or calibrate the catalog "
+            "itself: photoid calibrate DIR), or use it with --threshold "
+            f"{threshold.value:.4f}."
+        )
     if args.json:
         print(json.dumps(figures, sort_keys=True))
     return 0

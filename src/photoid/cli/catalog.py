@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict
 
 from photoid.cli import args as common
-from photoid.cli import catalog_check, review
+from photoid.cli import catalog_check, catalog_files, review
 
 
 def register(sub) -> None:
@@ -15,13 +15,18 @@ def register(sub) -> None:
     csub = cat.add_subparsers(dest="catalog_command", required=True)
 
     p = csub.add_parser("create", help="make an empty catalog for one embedding model")
-    p.add_argument("dir")
+    p.add_argument("dir", help="the catalog directory")
     common.add_model(p)
-    p.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine")
+    p.add_argument(
+        "--metric",
+        choices=("cosine", "euclidean"),
+        default="cosine",
+        help="how vectors are compared (default cosine)",
+    )
     p.set_defaults(run=_create)
 
     p = csub.add_parser("add", help="embed a folder/CSV of photos and add them (one transaction)")
-    p.add_argument("dir")
+    p.add_argument("dir", help="the catalog directory")
     common.add_source(p)
     p.add_argument("--provenance", default="", help="where these photos come from (survey …)")
     p.add_argument("--individual", help="SOURCE is one photo of this individual")
@@ -30,21 +35,21 @@ def register(sub) -> None:
     p.set_defaults(run=_add)
 
     p = csub.add_parser("remove", help="remove photos and/or whole individuals")
-    p.add_argument("dir")
+    p.add_argument("dir", help="the catalog directory")
     p.add_argument("--photo", action="append", default=[], help="stored path (repeatable)")
     p.add_argument("--individual", action="append", default=[], help="name (repeatable)")
     p.set_defaults(run=_remove)
 
     p = csub.add_parser("merge", help="two IDs are one animal: move SOURCE's photos to INTO")
-    p.add_argument("dir")
-    p.add_argument("source")
-    p.add_argument("into")
+    p.add_argument("dir", help="the catalog directory")
+    p.add_argument("source", help="the individual whose photos move (it is then deleted)")
+    p.add_argument("into", help="the individual that receives them")
     p.set_defaults(run=_merge)
 
     p = csub.add_parser("rename", help="rename an individual")
-    p.add_argument("dir")
-    p.add_argument("old")
-    p.add_argument("new")
+    p.add_argument("dir", help="the catalog directory")
+    p.add_argument("old", help="the individual's name now")
+    p.add_argument("new", help="its new name (must not exist; see merge)")
     p.set_defaults(run=_rename)
 
     for name, text, run in (
@@ -52,12 +57,12 @@ def register(sub) -> None:
         ("stats", "what it holds", _stats),
     ):
         p = csub.add_parser(name, help=text)
-        p.add_argument("dir")
-        p.add_argument("--json", action="store_true")
+        p.add_argument("dir", help="the catalog directory")
+        p.add_argument("--json", action="store_true", help="one JSON line per record")
         p.set_defaults(run=run)
 
     p = csub.add_parser("export", help="write the photos table (CSV) and optionally vectors")
-    p.add_argument("dir")
+    p.add_argument("dir", help="the catalog directory")
     p.add_argument("output", help="CSV file")
     p.add_argument("--vectors", help=".npz file for vectors, paths and identities")
     p.set_defaults(run=_export)
@@ -65,13 +70,13 @@ def register(sub) -> None:
     p = csub.add_parser(
         "reindex", help="re-embed every photo with another model (--backbone or --model RUN.pt)"
     )
-    p.add_argument("dir")
+    p.add_argument("dir", help="the catalog directory")
     common.add_model(p)
     common.add_embedding(p)
     p.set_defaults(run=_reindex)
 
     p = csub.add_parser("identify", help="top-5 individuals of the catalog for each photo")
-    p.add_argument("dir")
+    p.add_argument("dir", help="the catalog directory")
     p.add_argument("queries", nargs="+", help="photo files or folders")
     for column in ("species", "viewpoint", "location"):
         p.add_argument(f"--{column}", action="append", help=f"only photos of this {column}")
@@ -84,6 +89,7 @@ def register(sub) -> None:
     common.add_embedding(p)
     common.add_rerank(p)
     p.set_defaults(run=_identify)
+    catalog_files.register(csub)
 
     review.register(csub)  # confirm, log, undo
     catalog_check.register(csub)
@@ -107,6 +113,7 @@ def _create(args: argparse.Namespace) -> int:
 
     model = create_model(**common.model_options(args))
     store = CatalogStore.create(args.dir, model.spec.with_metric(args.metric))
+    catalog_files.remember_model(store, args)
     m = store.model
     print(f"created {store.root}: {m.architecture}, {m.dim}-d {m.metric}, {m.fingerprint[:12]}")
     return 0
@@ -147,8 +154,16 @@ def _rename(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    for name, n in _store(args).individuals():
-        print(json.dumps({"individual": name, "photos": n}) if args.json else f"{name}\t{n}")
+    from photoid.catalog.exif import sightings
+
+    store = _store(args)
+    seen = sightings(store)  # EXIF dates and GPS, where the photos had them
+    for name, n in store.individuals():
+        s = seen.get(name)
+        if args.json:
+            print(json.dumps({"individual": name, "photos": n, **(asdict(s) if s else {})}))
+        else:
+            print(f"{name}\t{n}" + (f"\t{s.format()}" if s else ""))
     return 0
 
 
@@ -190,6 +205,7 @@ def _reindex(args: argparse.Namespace) -> int:
     store = _store(args)
     model = reindex(store, create_model(**common.model_options(args)), **common.embed_options(args))
     if model is not None:
+        catalog_files.remember_model(store, args)
         print(
             f"{store.root}: re-embedded with {model.architecture} ({model.dim}-d); the "
             "threshold was dropped: run photoid calibrate --catalog again"
@@ -214,7 +230,7 @@ def _identify(args: argparse.Namespace) -> int:
         location=args.location,
         aggregation=args.aggregation,
         top_photos=args.top_photos,
-        threshold=args.threshold,
+        threshold=common.identify_threshold(args, str(store.root), store.threshold),
         rerank=common.rerank_config(args),
         **common.embed_options(args),
     )

@@ -21,9 +21,7 @@ def register(sub) -> None:
         default="closed",
         help="closed split, leave-one-out, or open set (some individuals removed)",
     )
-    p.add_argument("--split-column", default="split", help="column naming each photo's split")
-    p.add_argument("--query-split", default="test", help="value of the query photos")
-    p.add_argument("--database-split", default="train", help="value of the database photos")
+    common.add_split(p)
     p.add_argument(
         "--unknown-fraction", type=validate.fraction, default=0.3, help="open set: share removed"
     )
@@ -39,8 +37,18 @@ def register(sub) -> None:
         help="score under which new_individual ranks (cosine similarity; with "
         "--rerank local a probability)",
     )
-    p.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine")
-    p.add_argument("--aggregation", choices=("max", "mean_top"), default="max")
+    p.add_argument(
+        "--metric",
+        choices=("cosine", "euclidean"),
+        default="cosine",
+        help="how vectors are compared (default cosine)",
+    )
+    p.add_argument(
+        "--aggregation",
+        choices=("max", "mean_top"),
+        default="max",
+        help="an individual scores its best photo, or the mean of its best three",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.add_argument("--output", help="also write the JSON to this file")
     common.add_model(p)
@@ -60,13 +68,18 @@ def run(args: argparse.Namespace) -> int:
     from photoid.models.factory import create_model
 
     table = common.load_table(args)
-    protocol = common.protocol(args)
+    protocol = common.protocol(args, table)
     protocol.split(table)  # a bad split fails before the model is built
     model = create_model(**common.model_options(args))
     threshold = args.threshold
     if threshold is None and args.protocol == "open":
         threshold = DEFAULT_OPEN_THRESHOLD
         say(f"open set: new_individual threshold {threshold} (fixed; pass --threshold)")
+    elif threshold is None:
+        say(
+            "new_individual is off (no --threshold): the figures rank known individuals only; "
+            f"photoid calibrate {args.source} chooses a threshold"
+        )
     rerank = common.rerank_config(args)
     embed = common.embed_options(args)
     if rerank is None:

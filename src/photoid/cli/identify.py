@@ -15,9 +15,15 @@ def register(sub) -> None:
     common.add_answers(
         p,
         threshold_help="score under which new_individual ranks (cosine similarity; with "
-        "--rerank local a probability); default: never",
+        "--rerank local a probability); default: the one a trained --model carries, else "
+        "none (new_individual off; photoid calibrate chooses one)",
     )
-    p.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine")
+    p.add_argument(
+        "--metric",
+        choices=("cosine", "euclidean"),
+        default="cosine",
+        help="how vectors are compared (default cosine)",
+    )
     common.add_model(p)
     common.add_embedding(p)
     common.add_rerank(p)
@@ -35,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     model = create_model(**common.model_options(args))
     options = {
         "k": args.k,
-        "threshold": args.threshold,
+        "threshold": common.identify_threshold(args, args.source),
         "aggregation": args.aggregation,
         "top_photos": args.top_photos,
         **common.embed_options(args),

@@ -6,6 +6,7 @@ randomness comes only from its explicit ``seed``, so a split is reproducible acr
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -89,11 +90,12 @@ class LeaveOneOut:
 
 @dataclass(frozen=True)
 class OpenSet:
-    """A closed split with a seeded share of the database's individuals removed from it:
-    their queries should then answer ``new_individual``. ``unknown_fraction`` of the
+    """A closed split (``base``: a :class:`ClosedSplit` or :class:`PerIndividualSplit`) with
+    a seeded share of the database's individuals removed from it: their queries should then
+    answer ``new_individual``. ``unknown_fraction`` of the
     individuals that have queries is removed (at least one when the fraction is > 0)."""
 
-    base: ClosedSplit
+    base: ClosedSplit | PerIndividualSplit
     unknown_fraction: float = 0.3
     seed: int = 0
     name: ClassVar[str] = "open"
@@ -124,3 +126,121 @@ class OpenSet:
             dtype=object,
         )
         return QueryDatabaseSplit(closed.query, database, truth)
+
+
+@dataclass(frozen=True)
+class PerIndividualSplit:
+    """A seeded split of any catalog, made per individual: ``query_fraction`` of each
+    individual's photos (at least one, never all) become queries, the rest the database;
+    an individual with a single photo stays in the database only. Every query's individual
+    is in the database (a closed split).
+
+    Reproducible across versions and catalog growth: an individual's photos are ordered by
+    path and drawn with a generator seeded from ``(seed, crc32(name))``, so adding photos of
+    one individual never changes another's split."""
+
+    query_fraction: float = 0.2
+    seed: int = 0
+    name: ClassVar[str] = "per-individual"
+
+    def split(self, catalog: PhotoTable) -> QueryDatabaseSplit:
+        if not 0.0 < self.query_fraction < 1.0:
+            raise ConfigError(
+                f"query fraction must be in (0, 1), got {self.query_fraction}; e.g. 0.2 makes "
+                "a fifth of each individual's photos queries (--query-fraction)."
+            )
+        labels = catalog.identities.astype(str)
+        paths = np.asarray(catalog.paths, dtype=object)
+        query: list[int] = []
+        for name in sorted(set(labels.tolist())):
+            rows = np.flatnonzero(labels == name)
+            if len(rows) < 2:
+                continue
+            rows = rows[np.argsort(paths[rows], kind="stable")]
+            n = min(max(1, int(round(self.query_fraction * len(rows)))), len(rows) - 1)
+            rng = np.random.default_rng([self.seed, zlib.crc32(name.encode())])
+            query.extend(rows[rng.permutation(len(rows))[:n]].tolist())
+        q = np.array(sorted(query), dtype=np.int64)
+        database = np.setdiff1d(np.arange(len(labels)), q).astype(np.int64)
+        return QueryDatabaseSplit(q, database, catalog.identities[q])
+
+    def summary(self, catalog: PhotoTable) -> SplitSummary:
+        """What :meth:`split` makes of ``catalog``, counted, for saying it to the user."""
+        parts = self.split(catalog)
+        labels = catalog.identities.astype(str)
+        _names, counts = np.unique(labels, return_counts=True)
+        return SplitSummary(
+            n_query=len(parts.query),
+            n_database=len(parts.database),
+            n_query_individuals=len(set(labels[parts.query].tolist())),
+            n_individuals=len(counts),
+            n_single=int((counts == 1).sum()),
+            query_fraction=self.query_fraction,
+            seed=self.seed,
+        )
+
+    def labelled(
+        self, catalog: PhotoTable, column: str = "split", query: str = "test",
+        database: str = "train",
+    ) -> PhotoTable:  # fmt: skip
+        """``catalog`` with ``column`` set to ``query`` on this split's queries and to
+        ``database`` on the rest (for code that reads a split column, e.g. training)."""
+        parts = self.split(catalog)
+        table = catalog.table.copy()
+        values = np.full(len(table), database, dtype=object)
+        values[parts.query] = query
+        table[column] = values
+        return PhotoTable(table, catalog.source, check_files=False)
+
+
+@dataclass(frozen=True)
+class SplitSummary:
+    """Counts of a :class:`PerIndividualSplit`: query and database photos, individuals with
+    queries, all individuals, those with one photo (database only), and its settings."""
+
+    n_query: int
+    n_database: int
+    n_query_individuals: int
+    n_individuals: int
+    n_single: int
+    query_fraction: float
+    seed: int
+
+    def format(self) -> str:
+        return (
+            f"a seeded split per individual (seed {self.seed}, {self.query_fraction:.0%} of "
+            f"each individual's photos as queries): {self.n_query} query photos of "
+            f"{self.n_query_individuals} individuals, {self.n_database} database photos of "
+            f"{self.n_individuals} individuals ({self.n_single} with one photo stay in the "
+            "database only)"
+        )
+
+
+def choose_split(
+    catalog: PhotoTable,
+    column: str | None,
+    query: str = "test",
+    database: str = "train",
+    *,
+    default_column: str = "split",
+    query_fraction: float = 0.2,
+    seed: int = 0,
+    need_query: bool = True,
+) -> tuple[ClosedSplit | PerIndividualSplit, str | None]:
+    """The split a command uses: the named ``column`` (a :class:`ClosedSplit`); without one,
+    ``default_column`` when the catalog has it with both the ``query`` and ``database``
+    values (only ``database`` with ``need_query=False``); otherwise a
+    :class:`PerIndividualSplit`. Returns the split and, for a made split, a sentence saying
+    why (None when a column is used)."""
+    if column is not None:
+        return ClosedSplit(query, database, column), None
+    made = PerIndividualSplit(query_fraction, seed)
+    if default_column not in catalog.table.columns:
+        return made, f"no column {default_column!r}"
+    values = set(catalog.column(default_column).fillna("").astype(str).tolist())
+    if ({query, database} if need_query else {database}) <= values:
+        return ClosedSplit(query, database, default_column), None
+    return made, (
+        f"column {default_column!r} has no {query!r} and {database!r} values "
+        f"(it has {', '.join(sorted(values))})"
+    )

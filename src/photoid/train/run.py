@@ -6,6 +6,7 @@ per epoch), ``best.pt`` (the model with the best validation figure, loadable by
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -22,10 +23,10 @@ from photoid.data.splits import ClosedSplit
 from photoid.data.table import PhotoTable
 from photoid.errors import ConfigError, ModelError
 from photoid.evaluate import EvaluationResult, evaluate_embeddings
-from photoid.models.embedding import build_model, load_model
+from photoid.models.embedding import attach_threshold, build_model, load_model
 from photoid.train.checkpoint import load_checkpoint, set_rng_state
 from photoid.train.common import PassTiming, RunState, build_loss, embed_rows
-from photoid.train.data import make_train_split
+from photoid.train.data import make_train_split, with_split_column
 from photoid.train.distributed import DistInfo, barrier, device_for, setup_distributed
 from photoid.train.monitor import EpochRecord
 
@@ -62,6 +63,12 @@ def train(
     out = Path(out_dir)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
+    saved_config = config
+    catalog, data_config, note = with_split_column(catalog, config.data, config.seed)
+    if note is not None:
+        config = dataclasses.replace(config, data=data_config)
+        if info.is_main:
+            log(note)
     split = make_train_split(catalog, config.data, config.seed)
     if len(split.classes) < 2:
         raise ConfigError(f"{catalog.source}: training needs at least 2 individuals.")
@@ -82,7 +89,7 @@ def train(
     blob = _resume(state) if resume else None
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        save_config(config, out / "config.yaml")
+        save_config(saved_config, out / "config.yaml")
         if blob is None:
             (out / "metrics.jsonl").write_text("")
         state.log(
@@ -184,6 +191,8 @@ def _final_evaluation(state: RunState) -> EvaluationResult | None:
             desc="final evaluation",
         ).vectors
     threshold = suggest_threshold(vectors, split.labels, split.val, split.train)
+    if threshold is not None:  # best.pt carries it: identification uses it by default
+        attach_threshold(state.out / "best.pt", threshold.to_json())
     if not has_query:
         return None
     protocol = ClosedSplit(data.query_split, data.train_split, data.split_column)
