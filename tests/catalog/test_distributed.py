@@ -27,7 +27,7 @@ def test_two_ranks_embed_shards_gathered_into_the_catalog(folder_catalog, tmp_pa
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("added 9 photo(s)") == 1  # rank 0 alone wrote, once
     store = CatalogStore(cat)
-    assert [e[1] for e in store.events()] == ["add", "facts"]  # facts: hashes and EXIF, once
+    assert [e[1] for e in store.events()] == ["add"]  # facts (hashes, EXIF) ride along the add
     snap = store.snapshot()
     # the same vectors as one process embedding everything with the same model
     photos = load_photos(folder_catalog)

@@ -280,8 +280,11 @@ def test_a_happywhale_folder_is_never_one_individual(tmp_path: Path, store_dir, 
     assert main(["catalog", "list", str(store_dir), "--json"]) == 0
     names = {json.loads(line)["individual"] for line in capsys.readouterr().out.splitlines()}
     assert {"w1", "w2"} <= names and "train_images" not in names
-    code, text = _run(["evaluate", str(hw), *TINY, *FAST], capsys)  # no split column
-    _assert_refused(code, text, "no column 'split'")
+    # no split column: a seeded split per individual, over the whales (not one individual)
+    code, text = _run(["evaluate", str(hw), *TINY, *FAST], capsys)
+    assert code == 0 and "Traceback" not in text
+    assert "made a seeded split per individual" in text
+    assert "2 query photos of 2 individuals, 2 database photos of 2 individuals" in text
 
 
 def test_bad_boxes_are_listed_by_row(tmp_path: Path, capsys):

@@ -89,9 +89,42 @@ def ensure_table(db) -> None:
     db.execute(TABLE)
 
 
+def read_facts_of(paths) -> dict[str, PhotoFacts]:
+    """The facts of each readable photo of ``paths``, by path; photos that cannot be read are
+    logged by name (the facts are an addition to the catalog, never a condition of it)."""
+    facts, unreadable = {}, []
+    for path in dict.fromkeys(str(p) for p in paths):
+        try:
+            facts[path] = read_facts(path)
+        except OSError as exc:
+            unreadable.append(f"{path}: {exc}")
+    if unreadable:
+        listed = "; ".join(unreadable[:5])
+        log.info("EXIF and hash not read for %d photo(s): %s", len(unreadable), listed)
+    return facts
+
+
+def facts_writer(facts: dict[str, PhotoFacts]):
+    """A ``with_added`` hook for :meth:`CatalogStore.add`: stores the facts of the images the
+    add creates, inside the add's own transaction (one event, one undo)."""
+
+    def write(db, added: list[tuple[int, str]]) -> None:
+        ensure_table(db)
+        db.executemany(
+            "INSERT OR REPLACE INTO photo_facts VALUES (?, ?, ?, ?, ?)",
+            [
+                (i, f.sha256, f.taken, f.latitude, f.longitude)
+                for i, path in added
+                if (f := facts.get(path)) is not None
+            ],
+        )
+
+    return write
+
+
 def record_facts(store: CatalogStore) -> tuple[int, int]:
-    """Read the facts of every catalog photo that has none yet and store them, one
-    transaction. Returns ``(recorded, unreadable)``; unreadable files are logged by name."""
+    """Read the facts of every catalog photo that has none yet (a catalog made before photoid
+    read them) and store them, one transaction. Returns ``(recorded, unreadable)``."""
     with store.reading() as db:
         if _missing_table(db):
             rows = db.execute("SELECT id, path FROM images ORDER BY id").fetchall()
@@ -102,22 +135,10 @@ def record_facts(store: CatalogStore) -> tuple[int, int]:
             ).fetchall()
     if not rows:
         return 0, 0
-    facts, unreadable = [], []
-    for image_id, path in rows:
-        try:
-            facts.append((image_id, read_facts(path)))
-        except OSError as exc:
-            unreadable.append(f"{path}: {exc}")
-    if unreadable:
-        listed = "; ".join(unreadable[:5])
-        log.info("EXIF and hash not read for %d photo(s): %s", len(unreadable), listed)
+    facts = read_facts_of(path for _, path in rows)
     with store.transaction("facts", {"n": len(facts)}) as db:
-        ensure_table(db)
-        db.executemany(
-            "INSERT OR REPLACE INTO photo_facts VALUES (?, ?, ?, ?, ?)",
-            [(i, f.sha256, f.taken, f.latitude, f.longitude) for i, f in facts],
-        )
-    return len(facts), len(unreadable)
+        facts_writer(facts)(db, [(i, p) for i, p in rows])
+    return len(facts), len(rows) - len(facts)
 
 
 def _missing_table(db) -> bool:

@@ -8,7 +8,7 @@ from contextlib import nullcontext
 import pandas as pd
 
 from photoid.catalog.distributed import current_rank, embed_sharded, finish
-from photoid.catalog.exif import record_facts
+from photoid.catalog.exif import facts_writer, read_facts_of
 from photoid.catalog.names import check_photos
 from photoid.catalog.store import AddReport, CatalogStore
 from photoid.data.table import PhotoTable
@@ -32,10 +32,16 @@ def add_photos(
         emb = embed_sharded(photos, backbone, **embed)
         report = None
         if emb is not None:
+            # content hash, EXIF date and GPS of the photos, stored with them (one transaction)
+            facts = read_facts_of(photos.paths)
             report = store.add(
-                photos, emb.vectors, emb.valid, model=emb.model, provenance=provenance
+                photos,
+                emb.vectors,
+                emb.valid,
+                model=emb.model,
+                provenance=provenance,
+                with_added=facts_writer(facts),
             )
-            record_facts(store)  # content hash, EXIF date and GPS of the photos just added
     finish()
     return report
 

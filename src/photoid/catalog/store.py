@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager, suppress
 from dataclasses import asdict
 from pathlib import Path
@@ -389,12 +389,15 @@ class CatalogStore:
         *,
         model: ModelSpec,
         provenance: str = "",
+        with_added: Callable[[sqlite3.Connection, list[tuple[int, str]]], None] | None = None,
     ) -> AddReport:
         """Add the photos of catalog table ``photos`` (a :class:`photoid.data.table.PhotoTable`)
         with their embeddings ``vectors`` float32 ``(n, d)`` made by ``model``.
 
         Rows with ``valid`` False (unreadable photos) and paths already in the catalog are
-        skipped and counted. All-or-nothing: one transaction.
+        skipped and counted. All-or-nothing: one transaction. ``with_added(db, [(image_id,
+        path), …])`` runs inside that transaction once the new images have their rows (the
+        tables kept beside the store, such as the photos' EXIF facts, ride along the add).
         """
         self.check_model(model)
         check_photos(photos.source, photos.table["path"], photos.table["identity"])
@@ -443,6 +446,11 @@ class CatalogStore:
                     for j, r in enumerate(rows.tolist())
                 ],
             )
+            if with_added is not None:  # every image of this segment is this add's
+                found = db.execute(
+                    "SELECT id, path FROM images WHERE segment_id=?", (segment_id,)
+                ).fetchall()
+                with_added(db, [(int(i), str(p)) for i, p in found])
             n_ind = db.execute("SELECT COUNT(*) FROM individuals").fetchone()[0]
         return AddReport(len(rows), n_unreadable, n_dup, n_ind - n_individuals_before)
 
@@ -523,6 +531,8 @@ class CatalogStore:
     def set_note(self, key: str, value: dict | None) -> None:
         """Store a JSON record under ``note:<key>`` in the meta table (None removes it), one
         transaction; see :meth:`note`. (Modules beside the store keep their records here.)"""
+        if self.note(key) == value:  # unchanged: no transaction, no event
+            return
         with self._write("note", {"key": key, "value": value}) as db:
             if value is None:
                 db.execute("DELETE FROM meta WHERE key=?", (f"note:{key}",))

@@ -14,7 +14,7 @@ def register(csub) -> None:
     p = csub.add_parser(
         "check", help="verify catalog.sqlite, every segment (checksum) and index; say the repair"
     )
-    p.add_argument("dir")
+    p.add_argument("dir", help="the catalog directory")
     p.add_argument(
         "--repair",
         action="store_true",

@@ -12,7 +12,7 @@ from photoid.cli import args as common
 def register(csub) -> None:
     """Add the review subcommands to ``photoid catalog``'s subparsers ``csub``."""
     p = csub.add_parser("confirm", help="a photo shows a known individual: add it to that one")
-    p.add_argument("dir")
+    p.add_argument("dir", help="the catalog directory")
     p.add_argument("photo", help="the photo file")
     p.add_argument("individual", help="the individual it shows (must exist)")
     p.add_argument("--provenance", default="confirmed", help="where the photo comes from")
@@ -20,13 +20,13 @@ def register(csub) -> None:
     p.set_defaults(run=_confirm)
 
     p = csub.add_parser("log", help="the change log (newest last; undone changes marked)")
-    p.add_argument("dir")
+    p.add_argument("dir", help="the catalog directory")
     p.add_argument("--last", type=int, help="only the last N changes")
     p.add_argument("--json", action="store_true", help="one JSON line per change")
     p.set_defaults(run=_log)
 
     p = csub.add_parser("undo", help="undo the last change not undone yet (merge included)")
-    p.add_argument("dir")
+    p.add_argument("dir", help="the catalog directory")
     p.add_argument("--event", type=int, help="the change you mean to undo: refused if not last")
     p.set_defaults(run=_undo)
 
