@@ -34,6 +34,12 @@ def register(sub) -> None:
         default=0.9,
         help="a predicted species/viewpoint narrows the gallery only at this confidence",
     )
+    p.add_argument(
+        "--ladder",
+        metavar="RUNG",
+        help="first write the synthetic ladder's rung RUNG (easy, medium, small, happywhale) "
+        "into the folder SOURCE",
+    )
     p.add_argument("--save-crop", help="folder to write the fitted crop models to")
     p.add_argument("--json", action="store_true", help="one JSON line per design")
     common.add_model(p, trained=False)
@@ -45,6 +51,13 @@ def run(args: argparse.Namespace) -> int:
     from photoid.models.factory import create_model
     from photoid.pipeline.compare import compare_designs
 
+    if args.ladder:
+        from photoid.cli.output import say
+        from photoid.data.ladder import generate_ladder, ladder_rung
+
+        config = ladder_rung(args.ladder)
+        generate_ladder(args.source, config)
+        say(f"ladder rung {args.ladder!r}: {config} written to {args.source}/")
     table = common.load_table(args)
     split = ClosedSplit(args.query_split, args.database_split, args.split_column)
     split.split(table)  # a bad split fails before the model is built
