@@ -19,8 +19,8 @@ from photoid.pipeline.crop import (
     activation_box,
     box_iou,
     crop_table,
-    pixel_boxes,
     photo_sizes,
+    pixel_boxes,
     with_margin,
 )
 from photoid.pipeline.features import backbone_features, foreground_weights, pass_outputs
