@@ -18,6 +18,7 @@ from photoid.pipeline.crop import (
     CropModel,
     activation_box,
     box_iou,
+    crop_photos,
     crop_table,
     photo_sizes,
     pixel_boxes,
@@ -134,3 +135,16 @@ def test_crop_table_fills_boxes_and_keeps_given_ones(folder_catalog):
     assert out.loc[0, ["bbox_x", "bbox_y", "bbox_w", "bbox_h"]].tolist() == [1, 2, 3, 4]
     assert out.loc[1, ["bbox_x", "bbox_y", "bbox_w", "bbox_h"]].isna().all()
     assert out.loc[2, ["bbox_x", "bbox_y", "bbox_w", "bbox_h"]].tolist() == [5, 6, 7, 8]
+
+
+def test_crop_photos_writes_found_boxes_for_the_one_reader(tmp_path, brightness):
+    import pandas as pd
+
+    from photoid.data.table import PhotoTable
+    from photoid.embed import table_boxes
+
+    paths = [bright_object(tmp_path / f"{i}.jpg", (32, 48, 48, 32), seed=i) for i in range(2)]
+    table = PhotoTable(pd.DataFrame({"path": paths, "identity": ["a", "b"]}))
+    cropped = crop_photos(table, brightness, CropModel("activation", brightness.spec, margin=0))
+    assert table_boxes(cropped) == [(32.0, 48.0, 48.0, 32.0)] * 2
+    assert crop_photos(table, brightness, CropModel("foreground", brightness.spec)) is table

@@ -244,3 +244,20 @@ def crop_table(table: PhotoTable, pixel: np.ndarray, *, keep_given: bool = True)
         old = df[col].to_numpy(dtype=np.float64) if col in df.columns else np.full(len(df), np.nan)
         df[col] = np.where(given, old, values[:, j])
     return PhotoTable(pd.DataFrame(df), table.source, check_files=False)
+
+
+def crop_photos(table: PhotoTable, backbone, crop: CropModel, **features) -> PhotoTable:
+    """``table`` with each photo's box found by ``crop`` (fit on ``backbone``, checked) in
+    its ``bbox_*`` columns, rows that had a box keeping it: every later read of these photos
+    (embedding, training, evaluation, the catalog) then goes through the one reader with the
+    crop. ``features``: options of :func:`~photoid.pipeline.features.backbone_features`
+    (cached). A kind that does not cut (``none``, ``foreground``) returns ``table`` as it is.
+    """
+    from photoid.pipeline.features import backbone_features
+
+    crop.check_backbone(backbone.spec)
+    if not crop.cuts:
+        return table
+    full = backbone_features(table.paths, backbone, **features)
+    pixel = pixel_boxes(crop.boxes(full), photo_sizes(table.paths))
+    return crop_table(table, pixel)
