@@ -67,3 +67,23 @@ def test_text_output_and_errors(tiny_ladder, tmp_path, capsys):
     assert "needs boxes" in capsys.readouterr().err
     assert main(["compare", str(plain), "--crops", "box", *TINY]) == 2
     assert main(["compare", str(plain), "--routes", "colour", *TINY]) == 2
+
+
+def test_crop_command_writes_boxes_that_evaluate_reads(tiny_ladder, tmp_path, capsys):
+    out = tmp_path / "boxed.csv"
+    plain = tmp_path / "plain.csv"
+    table = load_photos(tiny_ladder).table.drop(columns=["bbox_x", "bbox_y", "bbox_w", "bbox_h"])
+    table.to_csv(plain, index=False)
+    assert main(["crop", str(plain), "--out", str(out), *TINY]) == 0
+    boxed = load_photos(out).table
+    assert boxed[["bbox_x", "bbox_y", "bbox_w", "bbox_h"]].notna().all().all()
+    assert (boxed["bbox_w"] <= 64).all() and (boxed["bbox_x"] >= 0).all()
+    assert main(["compare", str(tiny_ladder), "--crops", "regressor", "--routes", "unified",
+                 "--save-crop", str(tmp_path), *TINY]) == 0  # fmt: skip
+    model_file = tmp_path / "crop-regressor.json"
+    assert main(["crop", str(plain), "--out", str(out), "--crop-model", str(model_file),
+                 *TINY]) == 0  # fmt: skip
+    other = ["--backbone", "resnet10t", "--weights", "random", "--image-size", "32"]
+    assert main(["crop", str(plain), "--out", str(out), "--crop-model", str(model_file),
+                 *other]) == 2  # fmt: skip
+    assert "another model" in capsys.readouterr().err
