@@ -67,7 +67,7 @@ RUNGS = {
     "easy": LadderConfig(20, (8, 8), 224, 1.0),
     "medium": LadderConfig(60, (3, 5), 320, 0.6),
     "small": LadderConfig(120, (2, 3), 448, 0.35),
-    "happywhale": LadderConfig(240, (2, 3), 512, 0.25),
+    "happywhale": LadderConfig(160, (2, 3), 512, 0.25),
 }
 
 
