@@ -51,6 +51,13 @@ _EXPORTS = {
     "calibrate_threshold": "photoid.calibrate",
     "evaluate_photos": "photoid.evaluate",
     "evaluate_embeddings": "photoid.evaluate",
+    # pipeline stages: crop, species/viewpoint, routing, designs compared
+    "CropModel": "photoid.pipeline.crop",
+    "crop_photos": "photoid.pipeline.crop",
+    "AttributeClassifier": "photoid.pipeline.classify",
+    "routed_identify": "photoid.pipeline.routing",
+    "compare_designs": "photoid.pipeline.compare",
+    "generate_ladder": "photoid.data.ladder",
     # the persistent catalog
     "CatalogStore": "photoid.catalog.store",
     "catalog_model": "photoid.catalog.model",

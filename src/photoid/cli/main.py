@@ -9,12 +9,23 @@ import os
 import sys
 
 from photoid import __version__
-from photoid.cli import calibrate, catalog, demo, embed, evaluate, identify, serve, train
+from photoid.cli import (
+    calibrate,
+    catalog,
+    compare,
+    crop,
+    demo,
+    embed,
+    evaluate,
+    identify,
+    serve,
+    train,
+)
 from photoid.cli.output import show_library_messages
 from photoid.errors import PhotoidError
 
 #: Command modules, in the order ``photoid --help`` lists them.
-COMMANDS = (demo, evaluate, identify, embed, train, catalog, calibrate, serve)
+COMMANDS = (demo, evaluate, compare, crop, identify, embed, train, catalog, calibrate, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

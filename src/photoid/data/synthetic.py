@@ -399,7 +399,16 @@ def render_photo(
 
     ``mirror`` flips the animal left-right before posing: for a dolphin, the right-side view.
     """
-    n = image_size
+    rgba, waterline = pose_animal(individual, rng, image_size, mirror)
+    bg = _background(individual.species, rng, image_size)
+    return finish_photo(rgba, bg, individual.species, waterline, rng)
+
+
+def pose_animal(
+    individual: Individual, rng: np.random.Generator, n: int, mirror: bool = False
+) -> tuple[np.ndarray, float]:
+    """The animal posed in an ``n``-square: float32 RGBA ``(n, n, 4)`` (alpha 0-255) and the
+    row of a dolphin's waterline (where the sea starts; NaN for other species)."""
     layer = (_fin_layer if individual.species == "dolphin" else _leopard_layer)(individual, n)
     if mirror:
         layer = layer.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
@@ -408,13 +417,27 @@ def render_photo(
     inverse = np.linalg.inv(forward)
     coeffs = tuple((inverse / inverse[2, 2]).ravel()[:8])
     posed = layer.transform((n, n), Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BILINEAR)
-    bg = _background(individual.species, rng, n)
-    rgba = np.asarray(posed, dtype=np.float32)
-    alpha = rgba[:, :, 3:] / 255.0
-    img = rgba[:, :, :3] * alpha + bg * (1 - alpha)
+    waterline = math.nan
     if individual.species == "dolphin":
         base = forward @ np.array([margin + n / 2, margin + _FIN_BASE_Y * n, 1.0])
-        img = _sea_surface(img, bg, float(base[1] / base[2]), rng)
+        waterline = float(base[1] / base[2])
+    return np.asarray(posed, dtype=np.float32), waterline
+
+
+def species_background(species: str, rng: np.random.Generator, n: int) -> np.ndarray:
+    """A sea (dolphin) or savanna (leopard) background, float32 ``(n, n, 3)`` in 0-255."""
+    return _background(species, rng, n)
+
+
+def finish_photo(
+    rgba: np.ndarray, bg: np.ndarray, species: str, waterline: float, rng: np.random.Generator
+) -> Image.Image:
+    """Composite the posed animal ``rgba`` over ``bg`` (same size), then the sea surface below
+    ``waterline`` (dolphins), occlusion, lighting and the camera."""
+    alpha = rgba[:, :, 3:] / 255.0
+    img = rgba[:, :, :3] * alpha + bg * (1 - alpha)
+    if species == "dolphin":
+        img = _sea_surface(img, bg, waterline, rng)
     return _camera(_lighting(_occlude(img, rng), rng), rng)
 
 

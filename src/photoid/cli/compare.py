@@ -1,0 +1,84 @@
+"""``photoid compare``: pipeline designs side by side (crop kinds × routes) on one catalog."""
+
+from __future__ import annotations
+
+import argparse
+
+from photoid.cli import args as common
+from photoid.cli.output import emit_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="score pipeline designs side by side: no crop vs crop kinds, unified vs routed",
+    )
+    common.add_source(p)
+    p.add_argument("--split-column", default="split", help="column naming each photo's split")
+    p.add_argument("--query-split", default="test", help="value of the query photos")
+    p.add_argument("--database-split", default="train", help="value of the database photos")
+    p.add_argument(
+        "--crops",
+        help="comma-separated crop kinds: none, activation, regressor, foreground, truebox "
+        "(default: all that apply; regressor and truebox need bbox_* columns)",
+    )
+    p.add_argument(
+        "--routes",
+        help="comma-separated routes: unified, species, viewpoint, species+viewpoint "
+        "(default: unified and each column the catalog has)",
+    )
+    p.add_argument("--route-crop", default="none", help="crop kind of the routed designs")
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        default=0.9,
+        help="a predicted species/viewpoint narrows the gallery only at this confidence",
+    )
+    p.add_argument(
+        "--ladder",
+        metavar="RUNG",
+        help="first write the synthetic ladder's rung RUNG (easy, medium, small, happywhale) "
+        "into the folder SOURCE",
+    )
+    p.add_argument("--save-crop", help="folder to write the fitted crop models to")
+    p.add_argument("--json", action="store_true", help="one JSON line per design")
+    common.add_model(p, trained=False)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from photoid.data.splits import ClosedSplit
+    from photoid.models.factory import create_model
+    from photoid.pipeline.compare import compare_designs
+
+    if args.ladder:
+        from photoid.cli.output import say
+        from photoid.data.ladder import generate_ladder, ladder_rung
+
+        config = ladder_rung(args.ladder)
+        generate_ladder(args.source, config)
+        say(f"ladder rung {args.ladder!r}: {config} written to {args.source}/")
+    table = common.load_table(args)
+    split = ClosedSplit(args.query_split, args.database_split, args.split_column)
+    split.split(table)  # a bad split fails before the model is built
+    model = create_model(**common.model_options(args))
+    result = compare_designs(
+        table,
+        model,
+        split,
+        crops=_names(args.crops),
+        routes=_names(args.routes),
+        route_crop=args.route_crop,
+        min_confidence=args.min_confidence,
+        save_dir=args.save_crop,
+    )
+    if args.json:
+        for line in result.json_lines():
+            emit_json(line)
+    else:
+        print(result.format())
+    return 0
+
+
+def _names(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())

@@ -1,0 +1,279 @@
+"""Designs side by side on one catalog: crop kinds × routes, each scored on the same queries.
+
+Everything a design learns comes from the database (training) photos of the split: the box
+regressor from their boxes, the species and viewpoint classifiers from their columns. The
+query photos are read once per design, scored once, and their labels are used only to score.
+``ms_per_query`` is the query side of a design: its backbone passes over the query photos
+(the full frame, plus the cropped read for a box crop; never served from the cache), the
+classifiers, routing and search, divided by the number of queries.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from photoid.data.splits import ClosedSplit
+from photoid.data.table import BBOX_COLUMNS, PhotoTable
+from photoid.errors import ConfigError, PhotoidError, check_choice
+from photoid.metrics import json_ready, map_at_k, top_k_accuracy
+from photoid.models.backbones import Backbone
+from photoid.pipeline.classify import AttributeClassifier, HeldOutAccuracy, labelled
+from photoid.pipeline.crop import (
+    CROP_KINDS,
+    CropModel,
+    box_iou,
+    photo_sizes,
+    pixel_boxes,
+    table_fractions,
+)
+from photoid.pipeline.features import BackboneFeatures, backbone_features
+from photoid.pipeline.routing import MIN_CONFIDENCE, ROUTES, QueryAttributes, routed_identify
+
+#: ``"truebox"``: the catalog's own boxes on every photo, queries included: a reference (an
+#: upper bound for cropping), not a design a user could run on new photos.
+REFERENCE_CROPS = ("truebox",)
+
+
+@dataclass(frozen=True)
+class DesignResult:
+    """One design's figures: ``design`` is ``"<crop>/<route>"``; ``map5`` Happywhale's
+    MAP@5, ``top1`` top-1 accuracy over ``n_queries``; ``ms_per_query`` (see the module);
+    ``n_routed``: queries matched within part of the gallery; ``box_iou``: mean IoU of the
+    design's query boxes with the catalog's true boxes (NaN without boxes or without a cut)."""
+
+    design: str
+    map5: float
+    top1: float
+    ms_per_query: float
+    n_queries: int
+    n_routed: int
+    box_iou: float = math.nan
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """All designs' results, the classifiers' held-out accuracy (None where the catalog has
+    no such column), database size and the photos left out as unreadable."""
+
+    source: str
+    designs: tuple[DesignResult, ...]
+    species: HeldOutAccuracy | None
+    viewpoint: HeldOutAccuracy | None
+    n_database: int
+    n_skipped: int
+    notes: tuple[str, ...] = field(default=())
+
+    def json_lines(self) -> list[dict]:
+        """One dict per design (keys ``design``, ``map5``, ``top1``, ``ms_per_query``, …)
+        and one with ``species_accuracy``/``viewpoint_accuracy`` and their chance levels."""
+        lines = [json_ready(d) for d in self.designs]
+        accuracy: dict = {}
+        for name, held in (("species", self.species), ("viewpoint", self.viewpoint)):
+            if held is not None:
+                accuracy |= {
+                    f"{name}_accuracy": held.accuracy, f"{name}_majority": held.majority,
+                    f"{name}_uniform": held.uniform, f"{name}_n": held.n,
+                }  # fmt: skip
+        return lines + ([json_ready(accuracy)] if accuracy else [])
+
+    def format(self) -> str:
+        lines = [f"{self.source}: {self.designs[0].n_queries} queries, {self.n_database} "
+                 f"database photos, {self.n_skipped} unreadable left out",
+                 f"{'design':28s} {'MAP@5':>7s} {'top-1':>7s} {'ms/query':>9s} {'routed':>7s}"
+                 f" {'box IoU':>8s}"]  # fmt: skip
+        for d in self.designs:
+            iou = "" if math.isnan(d.box_iou) else f"{d.box_iou:.3f}"
+            lines.append(f"{d.design:28s} {d.map5:7.4f} {d.top1:7.4f} {d.ms_per_query:9.1f} "
+                         f"{d.n_routed:7d} {iou:>8s}")  # fmt: skip
+        for held in (self.species, self.viewpoint):
+            if held is not None:
+                lines.append(
+                    f"{held.column} classifier: {held.accuracy:.4f} on {held.n} held-out photos "
+                    f"(chance: majority {held.majority:.4f}, uniform {held.uniform:.4f})"
+                )
+        return "\n".join([*lines, *self.notes])
+
+
+@dataclass
+class _Side:
+    """One side of the split: rows, full-frame features, sizes, true fractional boxes."""
+
+    rows: np.ndarray
+    full: BackboneFeatures
+    sizes: list
+    true: np.ndarray
+
+    def paths(self, table: PhotoTable) -> list[str]:
+        return [table.paths[i] for i in self.rows]
+
+
+def _side(table, rows, backbone, use_cache, cache_dir) -> _Side:
+    paths = [table.paths[i] for i in rows]
+    sizes = photo_sizes(paths)
+    full = backbone_features(paths, backbone, use_cache=use_cache, cache_dir=cache_dir)
+    return _Side(rows, full, sizes, table_fractions(table, rows, sizes))
+
+
+def compare_designs(
+    table: PhotoTable,
+    backbone: Backbone,
+    split: ClosedSplit,
+    *,
+    crops: tuple[str, ...] | None = None,
+    routes: tuple[str, ...] | None = None,
+    route_crop: str = "none",
+    min_confidence: float = MIN_CONFIDENCE,
+    cache_dir=None,
+    save_dir=None,
+) -> Comparison:
+    """Run every design (crop kind × route) on ``table`` under the closed ``split``; see
+    :class:`Comparison`. ``crops``: default every kind that applies (the regressor and the
+    ``truebox`` reference only where the catalog has boxes); ``routes``: default unified and
+    each column the catalog has (``species``, ``viewpoint``), each with crop ``route_crop``.
+    ``save_dir``: write each fitted crop model there as ``crop-<kind>.json``."""
+    qd = split.split(table)
+    has_boxes = set(BBOX_COLUMNS) <= set(table.table.columns)
+    crops, routes = _choose(table, qd.database, crops, routes, has_boxes)
+    db = _side(table, qd.database, backbone, True, cache_dir)
+    query = _side(table, qd.query, backbone, False, cache_dir)
+    classifiers, held, classify_s = _classifiers(table, db, query, routes)
+    vectors: dict[str, tuple[np.ndarray, np.ndarray, float, float]] = {}
+    for kind in dict.fromkeys([*crops, route_crop]):
+        vectors[kind] = _crop_vectors(kind, table, backbone, db, query, cache_dir, save_dir)
+    designs = [(c, "unified") for c in crops] + [(route_crop, r) for r in routes if r != "unified"]
+    results = []
+    for crop, route in dict.fromkeys(designs):
+        d_vec, q_vec, seconds, iou = vectors[crop]
+        results.append(_score(table, qd, db, query, d_vec, q_vec, seconds, iou, crop, route,
+                              classifiers, classify_s, min_confidence))  # fmt: skip
+    n_skipped = int((~db.full.valid).sum() + (~query.full.valid).sum())
+    notes = ("truebox: the catalog's own boxes, queries included (a reference, not a design)",)
+    return Comparison(
+        table.source, tuple(results), held.get("species"), held.get("viewpoint"),
+        len(qd.database), n_skipped, notes if "truebox" in crops else (),
+    )  # fmt: skip
+
+
+def _choose(table, database, crops, routes, has_boxes):
+    kinds = (*CROP_KINDS, *REFERENCE_CROPS)
+    if crops is None:
+        crops = tuple(k for k in kinds if has_boxes or k not in ("regressor", "truebox"))
+    for kind in crops:
+        check_choice("crop kind", kind, kinds)
+        if kind in ("regressor", "truebox") and not has_boxes:
+            raise ConfigError(
+                f"crop kind {kind!r} needs boxes (bbox_x, bbox_y, bbox_w, bbox_h columns) in "
+                f"{table.source}; use 'activation' or 'foreground' for a catalog without boxes."
+            )
+    columns = table.table.columns
+    if routes is None:
+        routes = ("unified",) + tuple(
+            c for c in ("species", "viewpoint")
+            if c in columns and len(set(table.table[c].astype(str)[database])) > 1
+        )  # fmt: skip
+    for route in routes:
+        check_choice("route", route, ROUTES)
+        for column in ("species", "viewpoint"):
+            if column in route and column not in columns:
+                raise ConfigError(
+                    f"route {route!r} needs a {column!r} column in {table.source}; it has "
+                    f"{', '.join(map(str, columns))}."
+                )
+    return tuple(crops), tuple(routes)
+
+
+def _classifiers(table, db: _Side, query: _Side, routes):
+    """Fit a classifier per column a route needs, on database photos; held-out accuracy."""
+    classifiers, held, seconds = {}, {}, 0.0
+    for column in ("species", "viewpoint"):
+        if not any(column in r for r in routes):
+            continue
+        values = table.table[column].astype(str).to_numpy()
+        train = values[db.rows]
+        if len(set(train[labelled(train)].tolist())) < 2:
+            continue
+        model = AttributeClassifier(column).fit(db.full.classifier_inputs(), train)
+        started = time.perf_counter()
+        classifiers[column] = model.predict(query.full.classifier_inputs())
+        seconds += time.perf_counter() - started
+        held[column] = model.held_out(query.full.classifier_inputs(), values[query.rows])
+    return classifiers, held, seconds
+
+
+def _crop_vectors(kind, table, backbone, db: _Side, query: _Side, cache_dir, save_dir):
+    """Database vectors, query vectors, query-side seconds, mean query-box IoU."""
+    if kind in ("none", "foreground"):
+        pick = (lambda f: f.pooled) if kind == "none" else (lambda f: f.foreground)
+        return pick(db.full), pick(query.full), query.full.seconds, math.nan
+    if kind == "truebox":
+        d_frac, q_frac = db.true, query.true
+    else:
+        model = CropModel(kind, backbone.spec).fit(db.full, db.true)
+        if save_dir is not None:
+            from pathlib import Path
+
+            model.save(Path(save_dir) / f"crop-{kind}.json")
+        d_frac, q_frac = model.boxes(db.full), model.boxes(query.full)
+    d_crop = backbone_features(db.paths(table), backbone, _as_boxes(d_frac, db.sizes),
+                               cache_dir=cache_dir)  # fmt: skip
+    q_crop = backbone_features(query.paths(table), backbone, _as_boxes(q_frac, query.sizes),
+                               use_cache=False)  # fmt: skip
+    ok = ~np.isnan(query.true).any(axis=1) & ~np.isnan(q_frac).any(axis=1)
+    iou = float(box_iou(q_frac[ok], query.true[ok]).mean()) if ok.any() else math.nan
+    return d_crop.pooled, q_crop.pooled, query.full.seconds + q_crop.seconds, iou
+
+
+def _as_boxes(fractions: np.ndarray, sizes) -> list:
+    pixel = pixel_boxes(fractions, sizes)
+    return [None if np.isnan(b).any() else tuple(float(v) for v in b) for b in pixel]
+
+
+def _score(table, qd, db, query, d_vec, q_vec, seconds, iou, crop, route, classifiers,
+           classify_s, min_confidence) -> DesignResult:  # fmt: skip
+    d_ok = ~np.isnan(d_vec).any(axis=1)
+    q_ok = ~np.isnan(q_vec).any(axis=1)
+    if not d_ok.any() or not q_ok.any():
+        raise PhotoidError(f"{table.source}: no readable photos left on one side of the split.")
+    gallery_attr = {c: _column(table, c, db.rows) for c in ("species", "viewpoint")}
+    attributes = _attributes(classifiers, route, len(query.rows))
+    started = time.perf_counter()
+    routed = routed_identify(
+        q_vec[q_ok], _take(attributes, q_ok), d_vec[d_ok], table.identities[db.rows][d_ok],
+        gallery_attr["species"][d_ok], gallery_attr["viewpoint"][d_ok], route=route,
+        min_confidence=min_confidence,
+    )  # fmt: skip
+    search_s = time.perf_counter() - started
+    predictions = [list(a.individuals) for a in routed.answers]
+    truths = qd.truth[q_ok].tolist()
+    n = int(q_ok.sum())
+    spent = seconds + search_s + (classify_s if route != "unified" else 0.0)
+    return DesignResult(
+        f"{crop}/{route}", map_at_k(predictions, truths, 5), top_k_accuracy(predictions, truths, 1),
+        1000.0 * spent / n, n, routed.n_routed, iou,
+    )  # fmt: skip
+
+
+def _attributes(classifiers, route, n) -> QueryAttributes:
+    empty, zero = np.full(n, "", dtype=object), np.zeros(n)
+    s = classifiers.get("species") if "species" in route else None
+    v = classifiers.get("viewpoint") if "viewpoint" in route else None
+    return QueryAttributes(
+        s.labels if s else empty, s.confidence if s else zero,
+        v.labels if v else empty, v.confidence if v else zero,
+    )  # fmt: skip
+
+
+def _take(a: QueryAttributes, rows: np.ndarray) -> QueryAttributes:
+    return QueryAttributes(a.species[rows], a.species_confidence[rows], a.viewpoint[rows],
+                           a.viewpoint_confidence[rows])  # fmt: skip
+
+
+def _column(table: PhotoTable, column: str, rows: np.ndarray) -> np.ndarray:
+    """``column``'s values of ``rows`` as str (``""`` when the catalog has no such column)."""
+    if column not in table.table.columns:
+        return np.full(len(rows), "", dtype=object)
+    return table.table[column].fillna("").astype(str).to_numpy()[rows]

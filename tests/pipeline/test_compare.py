@@ -1,0 +1,89 @@
+"""``photoid compare``: designs side by side, JSON keys, and what is learned from where."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from photoid.cli.main import main
+from photoid.data.loaders import load_photos
+from photoid.data.splits import ClosedSplit
+from photoid.pipeline import classify, compare
+
+TINY = ["--backbone", "resnet10t", "--weights", "random", "--image-size", "64"]
+
+
+def test_compare_json_has_the_keys_for_every_design(tiny_ladder, capsys):
+    assert main(["compare", str(tiny_ladder), "--json", *TINY]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    designs = [line for line in lines if "design" in line]
+    assert [d["design"] for d in designs] == [
+        "none/unified", "activation/unified", "regressor/unified", "foreground/unified",
+        "truebox/unified", "none/species", "none/viewpoint",
+    ]  # fmt: skip
+    for d in designs:
+        assert {"design", "map5", "top1", "ms_per_query"} <= set(d)
+        assert 0.0 <= d["top1"] <= d["map5"] <= 1.0 and d["ms_per_query"] > 0
+        assert d["n_queries"] == 16
+    (accuracy,) = [line for line in lines if "design" not in line]
+    assert {"species_accuracy", "viewpoint_accuracy"} <= set(accuracy)
+    assert accuracy["species_n"] == accuracy["viewpoint_n"] == 16
+    truebox = next(d for d in designs if d["design"] == "truebox/unified")
+    assert truebox["box_iou"] == pytest.approx(1.0)
+
+
+def test_classifiers_and_regressor_learn_from_database_photos_only(
+    tiny_ladder, map_backbone, monkeypatch
+):
+    table = load_photos(tiny_ladder)
+    database = set(np.flatnonzero(table.table["split"] == "train").tolist())
+    seen = []
+    original = classify.AttributeClassifier.fit
+
+    def spy(self, inputs, values):
+        seen.append(len(values))
+        return original(self, inputs, values)
+
+    monkeypatch.setattr(classify.AttributeClassifier, "fit", spy)
+    result = compare.compare_designs(
+        table, map_backbone, ClosedSplit(), crops=("none",), routes=("unified", "species")
+    )
+    assert seen == [len(database)]  # the species classifier saw the 32 training photos
+    assert [d.design for d in result.designs] == ["none/unified", "none/species"]
+    assert result.viewpoint is None and result.species.n == 16
+
+
+def test_text_output_and_errors(tiny_ladder, tmp_path, capsys):
+    assert main(["compare", str(tiny_ladder), "--crops", "none,foreground", "--routes",
+                 "unified", "--save-crop", str(tmp_path), *TINY]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "none/unified" in out and "foreground/unified" in out and "species" not in out
+    plain = tmp_path / "plain.csv"
+    table = load_photos(tiny_ladder).table.drop(columns=["bbox_x", "bbox_y", "bbox_w", "bbox_h"])
+    table.to_csv(plain, index=False)
+    assert main(["compare", str(plain), "--crops", "regressor", *TINY]) == 2
+    assert "needs boxes" in capsys.readouterr().err
+    assert main(["compare", str(plain), "--crops", "box", *TINY]) == 2
+    assert main(["compare", str(plain), "--routes", "colour", *TINY]) == 2
+
+
+def test_crop_command_writes_boxes_that_evaluate_reads(tiny_ladder, tmp_path, capsys):
+    out = tmp_path / "boxed.csv"
+    plain = tmp_path / "plain.csv"
+    table = load_photos(tiny_ladder).table.drop(columns=["bbox_x", "bbox_y", "bbox_w", "bbox_h"])
+    table.to_csv(plain, index=False)
+    assert main(["crop", str(plain), "--out", str(out), *TINY]) == 0
+    boxed = load_photos(out).table
+    assert boxed[["bbox_x", "bbox_y", "bbox_w", "bbox_h"]].notna().all().all()
+    assert (boxed["bbox_w"] <= 64).all() and (boxed["bbox_x"] >= 0).all()
+    assert main(["compare", str(tiny_ladder), "--crops", "regressor", "--routes", "unified",
+                 "--save-crop", str(tmp_path), *TINY]) == 0  # fmt: skip
+    model_file = tmp_path / "crop-regressor.json"
+    assert main(["crop", str(plain), "--out", str(out), "--crop-model", str(model_file),
+                 *TINY]) == 0  # fmt: skip
+    other = ["--backbone", "resnet10t", "--weights", "random", "--image-size", "32"]
+    assert main(["crop", str(plain), "--out", str(out), "--crop-model", str(model_file),
+                 *other]) == 2  # fmt: skip
+    assert "another model" in capsys.readouterr().err
