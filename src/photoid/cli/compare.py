@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from photoid.cli import args as common
+from photoid.cli import validate
 from photoid.cli.output import emit_json
 
 
@@ -30,7 +31,7 @@ def register(sub) -> None:
     p.add_argument("--route-crop", default="none", help="crop kind of the routed designs")
     p.add_argument(
         "--min-confidence",
-        type=float,
+        type=validate.share,
         default=0.9,
         help="a predicted species/viewpoint narrows the gallery only at this confidence",
     )

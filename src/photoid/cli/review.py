@@ -7,6 +7,7 @@ import argparse
 import json
 
 from photoid.cli import args as common
+from photoid.cli import validate
 
 
 def register(csub) -> None:
@@ -21,13 +22,17 @@ def register(csub) -> None:
 
     p = csub.add_parser("log", help="the change log (newest last; undone changes marked)")
     p.add_argument("dir", help="the catalog directory")
-    p.add_argument("--last", type=int, help="only the last N changes")
+    p.add_argument("--last", type=validate.positive_int, help="only the last N changes")
     p.add_argument("--json", action="store_true", help="one JSON line per change")
     p.set_defaults(run=_log)
 
     p = csub.add_parser("undo", help="undo the last change not undone yet (merge included)")
     p.add_argument("dir", help="the catalog directory")
-    p.add_argument("--event", type=int, help="the change you mean to undo: refused if not last")
+    p.add_argument(
+        "--event",
+        type=validate.positive_int,
+        help="the change you mean to undo: refused if not last",
+    )
     p.set_defaults(run=_undo)
 
 

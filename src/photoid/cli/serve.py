@@ -7,6 +7,7 @@ import ipaddress
 import secrets
 
 from photoid.cli import args as common
+from photoid.cli import validate
 from photoid.cli.output import say
 from photoid.errors import ConfigError
 
@@ -17,14 +18,23 @@ def register(sub) -> None:
     p = sub.add_parser("serve", help="the match-review web page for a catalog (local by default)")
     p.add_argument("dir", help="the catalog directory")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--port", type=validate.port, default=8000, help="port (default 8000)")
     p.add_argument(
         "--token",
         help="secret that write actions must carry; beyond localhost one is made up if not given",
     )
-    p.add_argument("--max-upload-mb", type=float, default=20, help="largest photo accepted (MiB)")
+    p.add_argument(
+        "--max-upload-mb",
+        type=validate.positive_float,
+        default=20,
+        help="largest photo accepted (MiB)",
+    )
     common.add_model(p)
-    p.add_argument("--device", help="'cpu', 'cuda' or 'cuda:N' (default: a GPU if there is one)")
+    p.add_argument(
+        "--device",
+        type=validate.device,
+        help="'cpu', 'cuda' or 'cuda:N' (default: a GPU if there is one)",
+    )
     p.set_defaults(run=run)
 
 

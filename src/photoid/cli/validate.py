@@ -79,6 +79,18 @@ def fraction(text: str) -> float:
     return value
 
 
+def positive_float(text: str) -> float:
+    """A finite number above zero: ``--max-upload-mb``."""
+    value = _float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {value}")
+    return value
+
+
+#: ``--port``: a TCP port.
+port = int_range(1, 65535)
+
+
 def share(text: str) -> float:
     """A share in [0, 1]: ``--expected-new-share``, ``--false-match-rate``."""
     value = _float(text)
