@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     metas = sorted(args.mutants.rglob("*.py.meta"))
     if not metas:
-        print(f"no mutmut results under {args.mutants}/: run `make mutation` first", file=sys.stderr)
+        print(f"no mutmut results under {args.mutants}/: run `make mutation`", file=sys.stderr)
         return 2
     total = Counter()
     for meta in metas:

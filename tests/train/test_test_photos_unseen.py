@@ -27,7 +27,6 @@ from photoid.data.loaders import load_photos
 from photoid.models.embedding import load_model
 from photoid.train.run import train
 
-
 TINY = [
     "model.backbone=resnet10t",
     "model.weights=random",
