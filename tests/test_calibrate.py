@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from photoid.calibrate import ThresholdCalibrator, suggest_threshold
+from photoid.calibrate import ThresholdCalibrator, open_set_answers, suggest_threshold
 from photoid.errors import NotFittedError, PhotoidError
 from photoid.identify import Identification, place_new_individual
 from photoid.metrics import NEW_INDIVIDUAL, map_at_k
@@ -79,3 +79,79 @@ def test_training_suggestion_uses_the_calibrator():
     assert t.value == pytest.approx((cos10 + cos80) / 2, abs=1e-6)
     assert t.scale == "cosine" and t.method.startswith("suggested: max MAP@5")
     assert suggest_threshold(vectors, labels, val=np.array([], int), train=np.array([0, 1])) is None
+
+
+def _unit_rows(degrees) -> np.ndarray:
+    rad = np.deg2rad(np.asarray(degrees, float))
+    return np.column_stack([np.cos(rad), np.sin(rad)]).astype(np.float32)
+
+
+def test_open_set_answers_rank_readable_queries_against_readable_database_photos():
+    import pandas as pd
+
+    from photoid.data.splits import QueryDatabaseSplit
+    from photoid.data.table import PhotoTable
+
+    # database: a at 0° and 20°, b at 90°, c at 180° (unreadable); queries: a at 10°, one of
+    # an individual removed from the database at 170°, b at 80° (unreadable)
+    vectors = _unit_rows([0, 20, 90, 180, 10, 170, 80])
+    names = ["a", "a", "b", "c", "a", "c", "b"]
+    table = pd.DataFrame({"path": [f"/p/{i}.jpg" for i in range(7)], "identity": names})
+    catalog = PhotoTable(table, "angles", check_files=False)
+    valid = np.array([True, True, True, False, True, True, False])
+    split = QueryDatabaseSplit(
+        query=np.array([4, 5, 6]), database=np.arange(4), truth=np.array(["a", NEW, "b"])
+    )
+    answers, truths = open_set_answers(vectors, valid, catalog, split)
+    assert truths.tolist() == ["a", NEW]
+    assert [a.individuals for a in answers] == [("a", "b"), ("b", "a")]  # c: unreadable
+    cos = lambda d: np.cos(np.deg2rad(d))  # noqa: E731
+    np.testing.assert_allclose(answers[0].scores, [cos(10), cos(80)], atol=1e-6)
+    np.testing.assert_allclose(answers[1].scores, [cos(80), cos(150)], atol=1e-6)
+    mean, _ = open_set_answers(vectors, valid, catalog, split, aggregation="mean_top")
+    np.testing.assert_allclose(mean[1].scores, [cos(80), (cos(150) + cos(170)) / 2], atol=1e-6)
+    euclid, _ = open_set_answers(vectors, valid, catalog, split, metric="euclidean")
+    assert euclid[0].scale == "euclidean"
+    np.testing.assert_allclose(euclid[0].scores[0], -2 * np.sin(np.deg2rad(5)), atol=1e-5)
+
+
+def test_calibrate_threshold_embeds_the_table_and_fits_on_its_open_set_answers(
+    folder_catalog, tiny_backbone, tmp_path, caplog
+):
+    import logging
+
+    from photoid.calibrate import calibrate_threshold
+    from photoid.data.loaders import from_folders
+    from photoid.data.splits import QueryDatabaseSplit
+    from photoid.embed import embed_table
+
+    table = from_folders(folder_catalog)
+    names = table.identities
+    first = [list(names).index(n) for n in ("ann", "bob", "cid")]  # one query each
+    database = [i for i in range(len(names)) if i not in first and names[i] != "cid"]
+    parts = QueryDatabaseSplit(
+        query=np.array(first), database=np.array(database), truth=np.array(["ann", "bob", NEW])
+    )
+
+    class Split:  # any split object: split(table) -> QueryDatabaseSplit
+        def split(self, catalog):
+            assert catalog is table
+            return parts
+
+    kw = dict(cache_dir=tmp_path, progress=False, engine="torch")
+    with caplog.at_level(logging.INFO, logger="photoid"):
+        result = calibrate_threshold(
+            table, tiny_backbone, Split(), expected_new_share=0.2, aggregation="mean_top", **kw
+        )
+    assert "embedded 9 photos (9 computed, 0 from cache)" in caplog.text
+    assert (result.n_queries, result.n_new) == (3, 1)
+    vectors = embed_table(table, tiny_backbone, **kw).vectors
+    np.testing.assert_array_equal(result.embeddings.vectors, vectors)
+    answers, truths = open_set_answers(
+        vectors, np.ones(9, bool), table, parts, aggregation="mean_top"
+    )
+    expected = ThresholdCalibrator(expected_new_share=0.2).fit(answers, truths)
+    assert result.calibrator.threshold_ == expected.threshold_
+    assert result.calibrator.new_share_ == 0.2
+    held = calibrate_threshold(table, tiny_backbone, Split(), false_match_rate=0.0, **kw)
+    assert held.calibrator.false_match_rate_ == 0.0

@@ -131,3 +131,55 @@ def test_a_rescorer_reorders_the_index_shortlist_only(gallery: Gallery):
         identify(
             np.array([_unit(45)]), gallery, rescore=rescorer, threshold=Threshold(0.5, "cosine")
         )
+
+
+def test_identify_photos_ranks_by_hand_and_says_why_a_photo_has_no_answer(
+    folder_catalog, tiny_backbone, tmp_path, caplog
+):
+    """Photos in, answers out: the gallery is the table's photos embedded by the model, and the
+    answer is what ranking those vectors by hand gives; an unreadable photo keeps its place
+    with the reason."""
+    import logging
+
+    from photoid.data.loaders import from_folders
+    from photoid.embed import embed_table
+    from photoid.identify import identify_photos
+
+    table = from_folders(folder_catalog)
+    kw = dict(cache_dir=tmp_path / "cache", progress=False, engine="torch")
+    vectors = embed_table(table, tiny_backbone, **kw).vectors
+    labels = table.identities
+    query = str(folder_catalog / "bob" / "1.jpg")
+    missing = str(tmp_path / "gone.jpg")
+    sims = vectors @ vectors[table.paths.index(query)]
+    by_hand = {name: np.sort(sims[labels == name])[::-1] for name in set(labels.tolist())}
+
+    with caplog.at_level(logging.INFO, logger="photoid"):
+        got = identify_photos(table, tiny_backbone, [missing, query], k=2, **kw)
+    assert "embedded 9 photos (0 computed, 9 from cache)" in caplog.text
+    assert [g.path for g in got] == [missing, query]
+    assert got[0].answer is None and got[0].reason
+    answer = got[1].answer
+    order = sorted(by_hand, key=lambda n: -by_hand[n][0])
+    assert answer.individuals == tuple(order[:2]) and answer.individuals[0] == "bob"
+    np.testing.assert_allclose(answer.scores, [by_hand[n][0] for n in order[:2]], atol=1e-5)
+    assert answer.scores[0] == pytest.approx(1.0, abs=1e-5)  # the photo itself
+    assert table.paths[answer.photo_ids[0]] == query  # every photo readable: rows align
+
+    # the options reach identify: mean of the best two photos, a threshold, Euclidean scores
+    means = {n: float(np.mean(s[:2])) for n, s in by_hand.items()}
+    expected = sorted(means, key=lambda n: -means[n])
+    between = (means[expected[0]] + means[expected[1]]) / 2
+    [mean_top] = identify_photos(
+        table, tiny_backbone, [query], aggregation="mean_top", top_photos=2, threshold=between, **kw
+    )
+    assert mean_top.answer.individuals == (expected[0], NEW_INDIVIDUAL, *expected[1:3])
+    np.testing.assert_allclose(
+        mean_top.answer.scores,
+        [means[expected[0]], between, means[expected[1]], means[expected[2]]],
+        atol=1e-5,
+    )
+    [euclid] = identify_photos(table, tiny_backbone, [query], metric="euclidean", k=1, **kw)
+    euclid = euclid.answer
+    assert euclid.scale == "euclidean" and euclid.individuals == ("bob",)
+    assert euclid.scores[0] == pytest.approx(0.0, abs=1e-3)
