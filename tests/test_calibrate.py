@@ -155,3 +155,80 @@ def test_calibrate_threshold_embeds_the_table_and_fits_on_its_open_set_answers(
     assert result.calibrator.new_share_ == 0.2
     held = calibrate_threshold(table, tiny_backbone, Split(), false_match_rate=0.0, **kw)
     assert held.calibrator.false_match_rate_ == 0.0
+
+
+def test_format_curve_prints_the_hand_worked_figures():
+    # the MAP@5 column is test_threshold_maximises_map5_hand_computed's; known top-1: query a
+    # is ranked first until the threshold passes 0.9, query b never; unknown top-1: 0.4 and
+    # 0.8 are their best scores. The chosen row shows the chosen (mid-interval) threshold.
+    cal = ThresholdCalibrator().fit(ANSWERS, TRUTHS)
+    header = "threshold  MAP@5   known-top1  unknown-top1  false-match"
+    rows = [
+        "   0.2000  0.5417      0.5000        0.0000       1.0000",
+        "   0.3000  0.5833      0.5000        0.0000       1.0000",
+        "   0.4000  0.6250      0.5000        0.0000       1.0000",
+        "   0.5000  0.7500      0.5000        0.5000       0.5000",
+        "   0.6000  0.7500      0.5000        0.5000       0.5000",
+        "   0.7000  0.7083      0.5000        0.5000       0.5000",
+        "   0.8000  0.7083      0.5000        0.5000       0.5000",
+        "   0.8500  0.8333      0.5000        1.0000       0.0000  <- chosen",
+        "   0.9010  0.7083      0.0000        1.0000       0.0000",
+    ]
+    assert cal.format_curve() == "\n".join([header, *rows])
+    # fewer rows: evenly spaced ones (first, middle, last) plus the chosen one
+    assert cal.format_curve(rows=3) == "\n".join([header, rows[0], rows[4], rows[7], rows[8]])
+
+
+def test_curve_agrees_with_identify_and_map_at_5_on_random_answers():
+    """Property: at every threshold of the curve, its MAP@5 and top-1 rates are what inserting
+    new_individual by identify's rule and scoring with metrics.map_at_k give. The random
+    answers have truths absent from the list, at rank 5 (pushed out by new_individual) and
+    unknown queries whose five scores all pass the threshold."""
+    rng = np.random.default_rng(0)
+    names = [f"i{j}" for j in range(8)]
+    for case in range(40):
+        answers, truths = [], []
+        for q in range(12):
+            m = int(rng.integers(1, 8))
+            who = [str(x) for x in rng.permutation(names)[:m]]
+            scores = np.sort(rng.choice(np.arange(1, 40) / 40, m, replace=False))[::-1]
+            answers.append(Identification(tuple(who), tuple(float(s) for s in scores)))
+            kind = q % 4  # unknown, truth in the list, truth absent, truth in the list
+            if kind == 0:
+                truths.append(NEW)
+            elif kind == 2:
+                truths.append(next(n for n in names if n not in who) if m < 8 else who[-1])
+            else:
+                truths.append(who[int(rng.integers(0, m))])
+        cal = ThresholdCalibrator().fit(answers, truths)
+        c = cal.curve_
+        for j, t in enumerate(c.thresholds):
+            placed = [place_new_individual(a.individuals, a.scores, 5, t) for a in answers]
+            predicted = [list(p.individuals) for p in placed]
+            assert c.map_at_5[j] == pytest.approx(map_at_k(predicted, truths, 5)), (case, t)
+            top1 = np.array([p[0] == truth for p, truth in zip(predicted, truths, strict=True)])
+            unknown = np.array(truths) == NEW
+            assert c.known_accuracy[j] == pytest.approx(top1[~unknown].mean())
+            assert c.unknown_accuracy[j] == pytest.approx(top1[unknown].mean())
+        assert cal.new_share_ == pytest.approx(0.25)
+
+
+def test_suggest_threshold_edge_cases():
+    # three individuals at 0°, 120°, 240°; held-out photos 10° from their own
+    deg = np.deg2rad([0, 120, 240, 10, 130, 250, 60])
+    vectors = np.column_stack([np.cos(deg), np.sin(deg)]).astype(np.float32)
+    labels = np.array(["a", "b", "c", "a", "b", "c", "z"], dtype=object)
+    train = np.array([0, 1, 2])
+    # as known queries each scores cos 10° for its own individual; as unknown ones the best
+    # other individual is 110° away: every threshold in (cos 110°, cos 10°] is perfect
+    t = suggest_threshold(vectors, labels, val=np.array([3, 4, 5]), train=train)
+    assert t.value == pytest.approx((np.cos(np.deg2rad(10)) + np.cos(np.deg2rad(110))) / 2)
+    # one held-out photo is enough; one of an individual without training photos is skipped
+    one = suggest_threshold(vectors, labels, val=np.array([3]), train=train)
+    assert one.value == pytest.approx(t.value)
+    skipped = suggest_threshold(vectors, labels, val=np.array([6, 3, 4, 5]), train=train)
+    assert skipped.value == pytest.approx(t.value)
+    assert suggest_threshold(vectors, labels, val=np.array([6]), train=train) is None
+    assert suggest_threshold(vectors, labels, val=np.array([3]), train=np.array([], int)) is None
+    # a single individual in training: no unknown answer to calibrate with
+    assert suggest_threshold(vectors, labels, val=np.array([3]), train=np.array([0])) is None
