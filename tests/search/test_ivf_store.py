@@ -1,0 +1,67 @@
+"""IVFIndex.fit (train and tune without keeping the vectors) and save_ivf / load_ivf."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from photoid.search.ivf import IVFIndex, load_ivf, save_ivf
+
+
+def _spread(n: int, dim: int = 16, seed: int = 3) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("encoding", ["sq8", "flat"])
+def test_fit_trains_and_tunes_like_a_first_add_but_keeps_nothing(encoding: str):
+    data, queries = _spread(2000), _spread(50, seed=4)
+    added = IVFIndex(16, nlist=32, target_recall=0.9, encoding=encoding)
+    added.add(data)
+    fitted = IVFIndex(16, nlist=32, target_recall=0.9, encoding=encoding).fit(data)
+    assert fitted.ntotal == 0  # the vectors are not kept
+    assert (fitted.nlist_, fitted.nprobe_) == (added.nlist_, added.nprobe_)
+    assert fitted.tuned_recall_ == added.tuned_recall_ and 1 < fitted.nprobe_ < 32
+    fitted.add(data)  # cells already trained: a plain append
+    assert fitted.ntotal == 2000 and fitted.nprobe_ == added.nprobe_
+    a, b = added.search(queries, 5), fitted.search(queries, 5)
+    np.testing.assert_array_equal(a.ids, b.ids)
+    np.testing.assert_allclose(a.similarities, b.similarities, atol=1e-6)
+
+
+@pytest.mark.parametrize(("encoding", "metric"), [("sq8", "cosine"), ("flat", "euclidean")])
+def test_save_and_load_give_the_same_index(tmp_path: Path, encoding: str, metric: str):
+    data, queries = _spread(2000), _spread(50, seed=4)
+    index = IVFIndex(
+        16, metric, nlist=32, target_recall=0.9, encoding=encoding, refine_factor=3, seed=1
+    )
+    index.add(data)
+    path = tmp_path / "index" / "ivf.faiss"
+    save_ivf(index, path)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["ivf.faiss", "ivf.faiss.json"]
+    settings = json.loads((path.parent / "ivf.faiss.json").read_text())
+    assert settings == {
+        "dim": 16,
+        "metric": metric,
+        "nlist": 32,
+        "nprobe": index.nprobe_,
+        "tuned_recall": index.tuned_recall_,
+        "target_recall": 0.9,
+        "encoding": encoding,
+        "refine_factor": 3,
+    }
+    loaded = load_ivf(path)
+    assert (loaded.dim, loaded.metric, loaded.encoding) == (16, metric, encoding)
+    assert (loaded.nlist_, loaded.nprobe_, loaded.refine_factor) == (32, index.nprobe_, 3)
+    assert loaded.tuned_recall_ == index.tuned_recall_ and loaded.target_recall == 0.9
+    assert loaded.ntotal == 2000
+    if encoding == "sq8":
+        assert loaded._index.k_factor == 3
+    a, b = index.search(queries, 5), loaded.search(queries, 5)
+    np.testing.assert_array_equal(a.ids, b.ids)
+    np.testing.assert_allclose(a.similarities, b.similarities, atol=1e-6)
+    with pytest.raises(FileNotFoundError):
+        load_ivf(tmp_path / "nothing.faiss")
