@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from photoid.calibrate import ThresholdCalibrator, open_set_answers, suggest_threshold
-from photoid.errors import NotFittedError, PhotoidError
+from photoid.errors import ConfigError, NotFittedError, PhotoidError
 from photoid.identify import Identification, place_new_individual
 from photoid.metrics import NEW_INDIVIDUAL, map_at_k
 
@@ -49,6 +49,21 @@ def test_hold_a_false_match_rate(rate, threshold):
     cal = ThresholdCalibrator(false_match_rate=rate).fit(ANSWERS, TRUTHS)
     assert cal.threshold_ == pytest.approx(threshold)
     assert cal.false_match_rate_ <= rate
+
+
+def test_settings_in_range_and_one_truth_per_answer():
+    for share in (0.0, 1.0):
+        assert ThresholdCalibrator(expected_new_share=share).expected_new_share == share
+        assert ThresholdCalibrator(false_match_rate=share).false_match_rate == share
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ConfigError, match="expected_new_share"):
+            ThresholdCalibrator(expected_new_share=bad)
+        with pytest.raises(ConfigError, match="false_match_rate"):
+            ThresholdCalibrator(false_match_rate=bad)
+    with pytest.raises(PhotoidError, match="one truth per answer"):
+        ThresholdCalibrator().fit(ANSWERS, TRUTHS[:3])
+    with pytest.raises(PhotoidError, match="one truth per answer"):
+        ThresholdCalibrator().fit([], [])
 
 
 def test_needs_known_and_unknown_queries_and_fit():
@@ -145,7 +160,9 @@ def test_calibrate_threshold_embeds_the_table_and_fits_on_its_open_set_answers(
         )
     assert "embedded 9 photos (9 computed, 0 from cache)" in caplog.text
     assert (result.n_queries, result.n_new) == (3, 1)
-    vectors = embed_table(table, tiny_backbone, **kw).vectors
+    again = embed_table(table, tiny_backbone, **kw)  # the options reached the embedding
+    assert again.n_computed == 0
+    vectors = again.vectors
     np.testing.assert_array_equal(result.embeddings.vectors, vectors)
     answers, truths = open_set_answers(
         vectors, np.ones(9, bool), table, parts, aggregation="mean_top"
@@ -154,7 +171,7 @@ def test_calibrate_threshold_embeds_the_table_and_fits_on_its_open_set_answers(
     assert result.calibrator.threshold_ == expected.threshold_
     assert result.calibrator.new_share_ == 0.2
     held = calibrate_threshold(table, tiny_backbone, Split(), false_match_rate=0.0, **kw)
-    assert held.calibrator.false_match_rate_ == 0.0
+    assert held.calibrator.false_match_rate == 0.0 and held.calibrator.false_match_rate_ == 0.0
 
 
 def test_format_curve_prints_the_hand_worked_figures():
@@ -211,6 +228,10 @@ def test_curve_agrees_with_identify_and_map_at_5_on_random_answers():
             assert c.known_accuracy[j] == pytest.approx(top1[~unknown].mean())
             assert c.unknown_accuracy[j] == pytest.approx(top1[unknown].mean())
         assert cal.new_share_ == pytest.approx(0.25)
+        # about 12 evenly spaced rows of the curve, plus the chosen one
+        picks = set(np.linspace(0, len(c.thresholds) - 1, 12).round().astype(int).tolist())
+        lines = cal.format_curve().splitlines()
+        assert len(lines) == 1 + len(picks | {cal.index_}) and len(c.thresholds) > 13
 
 
 def test_suggest_threshold_edge_cases():
