@@ -25,7 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/embed.py
 
 # Mutation testing of the core modules ([tool.mutmut] in pyproject.toml), from scratch, then
-# the per-module report. Long (see README, Testing); not part of CI. Restrict it with
+# the per-module report and issue 17's hand-made mutants (benchmarks/named_mutants.py). Long (see README, Testing); not part of CI. Restrict it with
 # MUTANTS='photoid.metrics*' (mutmut's name patterns). PYTHONPATH=src is relative: it names
 # mutated copy through PYTHONPATH.
 MUTANTS ?=
@@ -35,6 +35,7 @@ mutation: $(STAMP)
 		nice -n 10 $(BIN)/mutmut run --max-children 2 $(MUTANTS) > mutmut.log 2>&1 || \
 		(tail -40 mutmut.log; exit 1)
 	$(BIN)/python benchmarks/mutation_report.py
+	$(if $(MUTANTS),,nice -n 10 $(BIN)/python benchmarks/named_mutants.py)
 
 mutation-report: $(STAMP)
 	$(BIN)/python benchmarks/mutation_report.py
