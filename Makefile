@@ -24,10 +24,11 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/embed.py
 
-# Mutation testing of the core modules ([tool.mutmut] in pyproject.toml), from scratch, then
-# the per-module report and issue 17's hand-made mutants (benchmarks/named_mutants.py). Long (see README, Testing); not part of CI. Restrict it with
-# MUTANTS='photoid.metrics*' (mutmut's name patterns). PYTHONPATH=src is relative: it names
-# mutated copy through PYTHONPATH.
+# Mutation testing of the core modules ([tool.mutmut] in pyproject.toml) from scratch, the
+# per-module report, then issue 17's hand-made mutants (benchmarks/named_mutants.py). Long (see
+# README, Testing); not part of CI. MUTANTS='photoid.metrics.*' reruns only those mutants,
+# keeping the other results. PYTHONPATH=src is relative on purpose: mutmut runs the tests in
+# mutants/, so processes the tests start import the mutated copy (mutmut itself drops ./src).
 MUTANTS ?=
 mutation: $(STAMP)
 	$(if $(MUTANTS),,rm -rf mutants)
