@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from photoid.errors import ConfigError
-from photoid.identify import Gallery, Threshold, identify, place_new_individual
+from photoid.identify import Gallery, Identification, Threshold, identify, place_new_individual
 from photoid.metrics import NEW_INDIVIDUAL
 
 
@@ -183,3 +183,39 @@ def test_identify_photos_ranks_by_hand_and_says_why_a_photo_has_no_answer(
     euclid = euclid.answer
     assert euclid.scale == "euclidean" and euclid.individuals == ("bob",)
     assert euclid.scores[0] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_answer_photos_ranks_only_the_readable_photos_and_keeps_the_reasons(
+    tiny_backbone, tmp_path
+):
+    from conftest import write_photo
+
+    from photoid.embed import embed_paths
+    from photoid.identify import PhotoAnswer, answer_photos
+
+    good = [str(write_photo(tmp_path / f"{i}.jpg", seed=i)) for i in range(2)]
+    missing = str(tmp_path / "gone.jpg")
+    kw = dict(cache_dir=tmp_path / "cache", progress=False, engine="torch")
+    reason = embed_paths([missing], tiny_backbone, **kw).report.skipped[0].reason
+    calls = []
+
+    def rank(vectors, rows):
+        calls.append((vectors.copy(), rows.tolist()))
+        return [Identification((f"ind{r}",), (1.0,)) for r in rows.tolist()]
+
+    got = answer_photos([good[0], missing, good[1]], tiny_backbone, rank, **kw)
+    assert got == [
+        PhotoAnswer(good[0], Identification(("ind0",), (1.0,))),
+        PhotoAnswer(missing, None, reason),
+        PhotoAnswer(good[1], Identification(("ind2",), (1.0,))),
+    ]
+    [(vectors, rows)] = calls  # one batch: the readable photos, with their positions
+    assert rows == [0, 2]
+    again = embed_paths(good, tiny_backbone, **kw)  # the options reached the embedding
+    assert again.n_computed == 0
+    np.testing.assert_array_equal(vectors, again.vectors)
+    # nothing readable: nothing to rank, every photo says why
+    assert answer_photos([missing], tiny_backbone, rank, **kw) == [
+        PhotoAnswer(missing, None, reason)
+    ]
+    assert len(calls) == 1
