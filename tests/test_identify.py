@@ -219,3 +219,17 @@ def test_answer_photos_ranks_only_the_readable_photos_and_keeps_the_reasons(
         PhotoAnswer(missing, None, reason)
     ]
     assert len(calls) == 1
+
+
+def test_a_wrong_scale_names_the_fix_that_exists():
+    hint = "(or calibrate one: photoid calibrate)"
+    for scores in ("cosine", "euclidean"):  # similarity scales can be calibrated
+        with pytest.raises(ConfigError) as err:
+            Threshold(0.5, "probability").check_scale(scores)
+        assert f"threshold on the {scores} scale (--threshold) {hint}" in str(err.value)
+    with pytest.raises(ConfigError) as err:  # re-ranked probabilities: give one, that is all
+        Threshold(0.5, "cosine", "calibrated: x").check_scale("probability")
+    assert str(err.value).endswith("on the probability scale (--threshold).")
+    assert "(calibrated: x)" in str(err.value)
+    Threshold(0.5, "euclidean").check_scale("euclidean")  # same scale: fine
+    assert Threshold.from_json({"value": 0.5, "scale": "cosine"}).method == "given"

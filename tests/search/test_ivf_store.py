@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from photoid.errors import PhotoidError
 from photoid.search.ivf import IVFIndex, load_ivf, save_ivf
 
 
@@ -23,6 +24,8 @@ def test_fit_trains_and_tunes_like_a_first_add_but_keeps_nothing(encoding: str):
     added.add(data)
     fitted = IVFIndex(16, nlist=32, target_recall=0.9, encoding=encoding).fit(data)
     assert fitted.ntotal == 0  # the vectors are not kept
+    with pytest.raises(PhotoidError, match="training vectors"):
+        IVFIndex(16, nlist=32).fit(data[:, :8])
     assert (fitted.nlist_, fitted.nprobe_) == (added.nlist_, added.nprobe_)
     assert fitted.tuned_recall_ == added.tuned_recall_ and 1 < fitted.nprobe_ < 32
     fitted.add(data)  # cells already trained: a plain append
@@ -39,7 +42,7 @@ def test_save_and_load_give_the_same_index(tmp_path: Path, encoding: str, metric
         16, metric, nlist=32, target_recall=0.9, encoding=encoding, refine_factor=3, seed=1
     )
     index.add(data)
-    path = tmp_path / "index" / "ivf.faiss"
+    path = tmp_path / "catalog" / "index" / "ivf.faiss"  # folders made as needed
     save_ivf(index, path)
     assert sorted(p.name for p in path.parent.iterdir()) == ["ivf.faiss", "ivf.faiss.json"]
     settings = json.loads((path.parent / "ivf.faiss.json").read_text())
