@@ -21,3 +21,71 @@ def test_logit_by_hand_and_clipped_at_the_ends():
 def test_an_unknown_preset_is_named_as_a_preset():
     with pytest.raises(ConfigError, match="re-ranking preset"):
         rerank_preset("surf")
+
+
+def test_isotonic_calibration_by_hand():
+    from photoid.local.calibration import ScoreCalibrator
+
+    # pool adjacent violators: (F, T, F, T) at 1..4 -> 0, 1/2, 1/2, 1
+    cal = ScoreCalibrator().fit(np.array([1.0, 2.0, 3.0, 4.0]), np.array([0, 1, 0, 1], bool))
+    assert (cal.n_pairs_, cal.positive_rate_) == (4, 0.5)
+    got = cal.predict(np.array([[1.0, 2.5], [3.0, 9.0]]))  # shape kept, clipped outside
+    np.testing.assert_allclose(got, [[0.0, 0.5], [0.5, 1.0]])
+    assert got.dtype == np.float64
+    assert cal.predict(np.zeros((0,))).shape == (0,)
+    assert cal.predict(np.array([-5.0])).tolist() == [0.0]
+
+
+def test_log_scale_calibration_compresses_counts_and_floors_negatives():
+    from photoid.local.calibration import ScoreCalibrator
+
+    counts = np.array([0.0, 3.0, 10.0, 100.0])
+    cal = ScoreCalibrator(log_scale=True).fit(counts, np.array([0, 0, 1, 1], bool))
+    np.testing.assert_allclose(cal._x(np.array([-4.0, 0.0, np.e - 1])), [0.0, 0.0, 1.0])
+    np.testing.assert_allclose(cal.predict(np.array([-4.0, 3.0, 50.0])), [0.0, 0.0, 1.0])
+    # the isotonic steps sit at log1p of the counts: between 3 and 10 it interpolates there
+    mid = np.expm1((np.log1p(3.0) + np.log1p(10.0)) / 2)
+    assert cal.predict(np.array([mid]))[0] == pytest.approx(0.5)
+
+
+def test_logistic_calibration_rises_through_one_half_at_the_midpoint():
+    from photoid.local.calibration import ScoreCalibrator
+
+    x = np.array([-2.0, -1.0, 1.0, 2.0] * 5)
+    same = x > 0
+    same[:2] = [True, False]  # a little overlap so the fit stays finite
+    cal = ScoreCalibrator("logistic").fit(x, same)
+    p = cal.predict(np.array([-3.0, 0.0, 3.0]))
+    assert p[0] < 0.5 < p[2] and p[1] == pytest.approx(cal.model_.predict_proba([[0.0]])[0, 1])
+
+
+def test_calibrator_and_fusion_input_errors():
+    from photoid.errors import PhotoidError
+    from photoid.local.calibration import ProbabilityFusion, ScoreCalibrator
+
+    with pytest.raises(PhotoidError, match="3 scores but 2 labels"):
+        ScoreCalibrator().fit(np.zeros(3), np.array([True, False]))
+    with pytest.raises(PhotoidError, match="same- and different-individual"):
+        ScoreCalibrator().fit(np.zeros(3), np.zeros(3, bool))
+    with pytest.raises(PhotoidError, match="2 rows of probabilities but 3 labels"):
+        ProbabilityFusion().fit(np.zeros((2, 2)), np.zeros(3, bool))
+    with pytest.raises(PhotoidError, match="fusion needs"):
+        ProbabilityFusion("logistic").fit(np.full((3, 2), 0.5), np.ones(3, bool))
+    with pytest.raises(ConfigError, match="calibration"):
+        ScoreCalibrator("platt")
+    with pytest.raises(ConfigError, match="fusion"):
+        ProbabilityFusion("max")
+
+
+def test_weighted_fusion_by_hand():
+    from photoid.local.calibration import ProbabilityFusion, fuse_probabilities
+
+    a, b = np.array([0.2, 1.0]), np.array([0.6, 0.0])
+    np.testing.assert_allclose(fuse_probabilities([a, b], [1, 3]), [0.5, 0.25])
+    np.testing.assert_allclose(fuse_probabilities([a, b]), [0.4, 0.5])
+    for bad in ([1], [1, -1], [0, 0]):
+        with pytest.raises(ConfigError, match="fusion weights"):
+            fuse_probabilities([a, b], bad)
+    fusion = ProbabilityFusion(weights=[1, 3]).fit(np.column_stack([a, b]), [True, False])
+    np.testing.assert_allclose(fusion.weights_, [0.25, 0.75])
+    np.testing.assert_allclose(fusion.predict(np.column_stack([a, b])), [0.5, 0.25])
