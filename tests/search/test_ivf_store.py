@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from photoid.errors import PhotoidError
-from photoid.search.ivf import IVFIndex, load_ivf, save_ivf
+from photoid.search.flat import FlatIndex
+from photoid.search.ivf import IVFIndex, load_ivf, recall_at_k, save_ivf
 
 
 def _spread(n: int, dim: int = 16, seed: int = 3) -> np.ndarray:
@@ -68,3 +69,17 @@ def test_save_and_load_give_the_same_index(tmp_path: Path, encoding: str, metric
     np.testing.assert_allclose(a.similarities, b.similarities, atol=1e-6)
     with pytest.raises(FileNotFoundError):
         load_ivf(tmp_path / "nothing.faiss")
+
+
+def test_euclidean_tuning_measures_recall_against_exact_l2_search():
+    # vectors of very different lengths: L2 neighbours are not inner-product neighbours
+    rng = np.random.default_rng(5)
+    both = _spread(2200) * rng.uniform(0.2, 3.0, (2200, 1)).astype(np.float32)
+    data, queries = both[:2000], both[2000:]
+    ivf = IVFIndex(16, "euclidean", nlist=32, target_recall=0.9, encoding="flat")
+    ivf.add(data)
+    assert 1 < ivf.nprobe_ < 32 and 0.9 <= ivf.tuned_recall_ <= 1.0
+    exact = FlatIndex(16, "euclidean")
+    exact.add(data)
+    truth = exact.search(queries, 5).ids
+    assert recall_at_k(ivf.search(queries, 5).ids, truth) >= 0.85
