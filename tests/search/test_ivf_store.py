@@ -83,3 +83,24 @@ def test_euclidean_tuning_measures_recall_against_exact_l2_search():
     exact.add(data)
     truth = exact.search(queries, 5).ids
     assert recall_at_k(ivf.search(queries, 5).ids, truth) >= 0.85
+
+
+def test_recall_and_self_exclusion_by_hand():
+    from photoid.search.ivf import _drop_self
+
+    # id 0 counts like any other id; -1 (no neighbour) never counts
+    assert recall_at_k(np.array([[0, 1]]), np.array([[0, 1]])) == 1.0
+    assert recall_at_k(np.array([[0, 7]]), np.array([[0, -1]])) == 1.0
+    assert recall_at_k(np.array([[5, 6]]), np.array([[-1, -1]])) == 0.0
+    with pytest.raises(ValueError):  # one row of truth per row found
+        recall_at_k(np.array([[0], [1]]), np.array([[0]]))
+    dropped = _drop_self(np.array([[3, 1, 2], [4, 6, 5], [8, -1, -1]]), np.array([1, 9, 8]), 2)
+    assert dropped.tolist() == [[3, 2], [4, 6], [-1, -1]] and dropped.dtype == np.int64
+
+
+def test_ivf_defaults_are_the_documented_ones():
+    # README: recall@5 >= 0.99 against exact search, 8-bit cells re-ranked exactly
+    ivf = IVFIndex(8)
+    assert (ivf.metric, ivf.target_recall, ivf.recall_k, ivf.encoding) == ("cosine", 0.99, 5, "sq8")
+    assert (ivf.n_tuning_queries, ivf.max_training_points, ivf.refine_factor) == (256, 100_000, 4)
+    assert (ivf.nlist, ivf.seed, ivf.ntotal) == (None, 0, 0)
