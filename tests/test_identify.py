@@ -111,7 +111,7 @@ def test_a_threshold_carries_its_scale(gallery: Gallery):
     assert answer.scale == "cosine" and answer.scores[2] == 0.9
     with pytest.raises(ConfigError, match="probability value"):
         identify(np.array([_unit(45)]), gallery, threshold=Threshold(0.5, "probability"))
-    with pytest.raises(ConfigError, match="threshold scale"):
+    with pytest.raises(ConfigError, match=r"\bthreshold scale\b"):
         Threshold(0.5, "cosin")
     assert Threshold.from_json(t.to_json()) == t
 
@@ -134,13 +134,16 @@ def test_a_rescorer_reorders_the_index_shortlist_only(gallery: Gallery):
 
 
 def test_identify_photos_ranks_by_hand_and_says_why_a_photo_has_no_answer(
-    folder_catalog, tiny_backbone, tmp_path, caplog
+    folder_catalog, tiny_backbone, tmp_path, caplog, monkeypatch
 ):
     """Photos in, answers out: the gallery is the table's photos embedded by the model, and the
     answer is what ranking those vectors by hand gives; an unreadable photo keeps its place
     with the reason."""
     import logging
 
+    from conftest import write_photo
+
+    import photoid.identify
     from photoid.data.loaders import from_folders
     from photoid.embed import embed_table
     from photoid.identify import identify_photos
@@ -180,6 +183,18 @@ def test_identify_photos_ranks_by_hand_and_says_why_a_photo_has_no_answer(
         atol=1e-5,
     )
     [euclid] = identify_photos(table, tiny_backbone, [query], metric="euclidean", k=1, **kw)
+    # the defaults reach identify, and the query photos are embedded with the same options
+    seen = []
+    real = photoid.identify.identify
+    monkeypatch.setattr(
+        photoid.identify, "identify", lambda *a, **o: seen.append(o) or real(*a, **o)
+    )
+    new = str(write_photo(tmp_path / "new.jpg", seed=5))
+    identify_photos(table, tiny_backbone, [new], **kw)
+    assert seen == [{"k": 5, "threshold": None, "aggregation": "max", "top_photos": 3}]
+    from photoid.embed import embed_paths
+
+    assert embed_paths([new], tiny_backbone, **kw).n_computed == 0
     euclid = euclid.answer
     assert euclid.scale == "euclidean" and euclid.individuals == ("bob",)
     assert euclid.scores[0] == pytest.approx(0.0, abs=1e-3)
