@@ -417,3 +417,15 @@ def test_separation_samples_without_replacement_only_past_max_pairs():
 def test_separation_exclude_self_needs_one_label_list():
     with pytest.raises(PhotoidError, match="exclude_self"):
         separation(np.eye(2), ["A", "B"], ["B", "A"], exclude_self=True)
+
+
+def test_k_must_be_a_whole_number_and_defaults_to_five():
+    from photoid.errors import ConfigError
+    from photoid.metrics import map_at_k_per_query
+
+    for bad in (2.5, "5", True, 0):
+        with pytest.raises(ConfigError, match="k must be an integer >= 1"):
+            map_at_k([["a"]], ["a"], k=bad)
+    assert map_at_k([["a"]], ["a"], k=np.int64(1)) == 1.0
+    six = [["b", "c", "d", "e", "f", "a"], ["a"]]
+    assert map_at_k_per_query(six, ["a", "a"]).tolist() == [0.0, 1.0]  # rank 6: past k=5
