@@ -89,3 +89,29 @@ def test_weighted_fusion_by_hand():
     fusion = ProbabilityFusion(weights=[1, 3]).fit(np.column_stack([a, b]), [True, False])
     np.testing.assert_allclose(fusion.weights_, [0.25, 0.75])
     np.testing.assert_allclose(fusion.predict(np.column_stack([a, b])), [0.5, 0.25])
+
+
+def test_rerank_config_bounds_and_presets():
+    from photoid.local.rerank import PRESETS, RerankConfig
+
+    RerankConfig(top_n=1, calibration_anchors=1, global_weight=0.0)
+    RerankConfig(global_weight=1.0)
+    for bad in (dict(top_n=0), dict(calibration_anchors=0)):
+        with pytest.raises(ConfigError, match="top_n and calibration_anchors must be >= 1"):
+            RerankConfig(**bad)
+    for w in (-0.1, 1.1):
+        with pytest.raises(ConfigError, match="global_weight must be in"):
+            RerankConfig(global_weight=w)
+    with pytest.raises(ConfigError, match="fusion"):
+        RerankConfig(fusion="max")
+    default = RerankConfig()
+    assert (default.top_n, default.global_weight, default.calibration_anchors) == (100, 0.5, 100)
+    assert (default.calibration, default.fusion, default.seed) == ("isotonic", "mean", 0)
+    # README: sift (top 100), sift-all (every photo), sift-fast (260 px, 500 keypoints), orb
+    assert set(PRESETS) == {"sift", "sift-all", "sift-fast", "orb"}
+    assert rerank_preset("sift") == default
+    assert rerank_preset("sift-all").top_n >= 1_000_000
+    fast = rerank_preset("sift-fast").features
+    assert (fast.long_side, fast.max_keypoints) == (260, 500)
+    orb = rerank_preset("orb").features
+    assert (orb.method, orb.long_side) == ("orb", 520)
