@@ -115,3 +115,62 @@ def test_rerank_config_bounds_and_presets():
     assert (fast.long_side, fast.max_keypoints) == (260, 500)
     orb = rerank_preset("orb").features
     assert (orb.method, orb.long_side) == ("orb", 520)
+
+
+def _angles(degrees) -> np.ndarray:
+    rad = np.deg2rad(np.asarray(degrees, float))
+    return np.column_stack([np.cos(rad), np.sin(rad)]).astype(np.float32)
+
+
+def test_shortlist_by_hand():
+    from photoid.local.rerank import LocalReranker, RerankConfig
+
+    r = LocalReranker(RerankConfig(top_n=3))
+    r.vectors_ = _angles([0, 10, 90, 100, 200, 210])
+    r.vectors_[5] = np.nan  # an unreadable database photo is never proposed
+    rows, sims = r._shortlist(_angles([5])[0])
+    assert rows.tolist() == [0, 1, 2] and rows.dtype == np.int64
+    np.testing.assert_allclose(sims, np.cos(np.deg2rad([5, 5, 85])), atol=1e-6)
+    assert r._shortlist(_angles([5])[0], exclude=0)[0].tolist() == [1, 2, 3]
+    r.vectors_[1] = r.vectors_[0]  # a tie: the lower row first
+    assert r._shortlist(_angles([5])[0])[0].tolist() == [0, 1, 2]
+    r.config = RerankConfig(top_n=100)  # more than there are: every finite one
+    assert r._shortlist(_angles([5])[0])[0].tolist() == [0, 1, 2, 3, 4]
+    empty_rows, empty_sims = r._shortlist(np.array([np.nan, np.nan], np.float32))
+    assert empty_rows.shape == empty_sims.shape == (0,)
+
+
+def test_fit_calibrates_on_database_pairs_and_score_fuses_by_hand():
+    from photoid.errors import NotFittedError, PhotoidError
+    from photoid.local.rerank import LocalReranker, LocalRescorer, RerankConfig
+
+    # three individuals, two photos each, 10° apart; individuals 90°+ apart
+    vectors = _angles([0, 10, 90, 100, 200, 210])
+    labels = ["a", "a", "b", "b", "c", "c"]
+    config = RerankConfig(top_n=3, calibration_anchors=6, global_weight=0.25)
+    with pytest.raises(NotFittedError):
+        LocalReranker(config).score(None, np.array([0]), np.array([1.0]))
+    with pytest.raises(PhotoidError, match="6 vectors, 5 feature sets and 6 labels"):
+        LocalReranker(config).fit(vectors, [None] * 5, labels)
+    r = LocalReranker(config).fit(vectors, [None] * 6, labels)  # no keypoints anywhere
+    # each anchor's shortlist: its twin (same) and two others: 18 pairs, 6 of them same
+    assert r.n_training_pairs_ == 18
+    assert r.global_calibrator_.n_pairs_ == r.local_calibrator_.n_pairs_ == 18
+    assert r.global_calibrator_.positive_rate_ == pytest.approx(1 / 3)
+    cos10 = float(np.cos(np.deg2rad(10)))
+    c = r.score(None, np.array([1, 2]), np.array([cos10, 0.0]))
+    assert c.rows.tolist() == [1, 2] and c.local_score.tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(c.p_global, [1.0, 0.0])  # twins are the most similar pairs
+    np.testing.assert_allclose(c.p_local, [1 / 3, 1 / 3])  # no inliers: the base rate
+    np.testing.assert_allclose(c.fused, [0.25 * 1 + 0.75 / 3, 0.75 / 3])
+    # a rescorer hands identify the chosen score, on its scale
+    for score, scale, expected in [
+        ("fused", "probability", c.fused),
+        ("local", "inliers", c.local_score),
+        ("global", "euclidean", c.global_similarity),
+    ]:
+        rescorer = LocalRescorer(r, [None], score=score, global_scale="euclidean")
+        assert (rescorer.scale, rescorer.shortlist) == (scale, 3)
+        got = rescorer.rescore(0, np.array([1, 2]), np.array([cos10, 0.0]))
+        np.testing.assert_allclose(got, expected)
+        assert rescorer.candidates_[0].rows.tolist() == [1, 2]
