@@ -104,3 +104,33 @@ def test_ivf_defaults_are_the_documented_ones():
     assert (ivf.metric, ivf.target_recall, ivf.recall_k, ivf.encoding) == ("cosine", 0.99, 5, "sq8")
     assert (ivf.n_tuning_queries, ivf.max_training_points, ivf.refine_factor) == (256, 100_000, 4)
     assert (ivf.nlist, ivf.seed, ivf.ntotal) == (None, 0, 0)
+
+
+def test_ivf_settings_and_sizes_at_their_bounds():
+    from photoid.errors import ConfigError
+
+    IVFIndex(4, target_recall=1.0)
+    for bad in (0.0, 1.5):
+        with pytest.raises(ConfigError, match=r"target_recall must be in \(0, 1\]"):
+            IVFIndex(4, target_recall=bad)
+    with pytest.raises(ConfigError, match=r"\bencoding\b"):
+        IVFIndex(4, encoding="pq")
+    with pytest.raises(PhotoidError, match="added vectors have shape"):
+        IVFIndex(4).add(np.ones((100, 3), np.float32))
+    # at least 16 cells, and 4 training vectors per cell
+    with pytest.raises(ConfigError, match="16 cells needs at least 64 training vectors; got 63"):
+        IVFIndex(4).add(_spread(63, dim=4))
+    smallest = IVFIndex(4, encoding="flat")
+    smallest.add(_spread(64, dim=4))
+    assert smallest.nlist_ == 16 and smallest.ntotal == 64
+
+
+def test_a_reachable_target_of_one_stops_the_tuner_early():
+    # tight clusters, one per cell or so: every true neighbour sits in the query's own cell
+    rng = np.random.default_rng(0)
+    centres = _spread(32, seed=1)
+    data = centres[rng.integers(0, 32, 2000)] + 0.01 * rng.standard_normal((2000, 16))
+    data = (data / np.linalg.norm(data, axis=1, keepdims=True)).astype(np.float32)
+    ivf = IVFIndex(16, nlist=32, target_recall=1.0, encoding="flat")
+    ivf.add(data)
+    assert ivf.tuned_recall_ == 1.0 and ivf.nprobe_ < 32
