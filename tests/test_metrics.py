@@ -429,3 +429,24 @@ def test_k_must_be_a_whole_number_and_defaults_to_five():
     assert map_at_k([["a"]], ["a"], k=np.int64(1)) == 1.0
     six = [["b", "c", "d", "e", "f", "a"], ["a"]]
     assert map_at_k_per_query(six, ["a", "a"]).tolist() == [0.0, 1.0]  # rank 6: past k=5
+
+
+def test_tied_similarities_keep_the_database_order():
+    # 40 database items all at 0.5, the only relevant one last: stable ranking puts it 40th
+    from photoid.metrics import map_at_r, precision_at_1
+
+    sim = np.full((1, 40), 0.5)
+    db = ["B"] * 39 + ["A"]
+    assert precision_at_1(sim, ["A"], db) == 0.0
+    assert map_at_r(sim, ["A"], db) == 0.0  # R = 1: only rank 1 counts
+    first = ["A"] + ["B"] * 39
+    assert precision_at_1(sim, ["A"], first) == 1.0
+
+
+def test_retrieval_input_is_checked():
+    from photoid.metrics import precision_at_1
+
+    with pytest.raises(PhotoidError, match="shape"):
+        precision_at_1(np.ones((1, 2)), np.array([["A"]]), ["A", "B"])  # 2-D query labels
+    with pytest.raises(PhotoidError, match="real and finite"):
+        precision_at_1(np.array([["a", "b"]]), ["A"], ["A", "B"])
