@@ -248,3 +248,27 @@ def test_a_wrong_scale_names_the_fix_that_exists():
     assert "(calibrated: x)" in str(err.value)
     Threshold(0.5, "euclidean").check_scale("euclidean")  # same scale: fine
     assert Threshold.from_json({"value": 0.5, "scale": "cosine"}).method == "given"
+
+
+def test_empty_gallery_or_no_queries(gallery: Gallery):
+    empty = Gallery.from_embeddings(np.zeros((0, 2), np.float32), [], "euclidean")
+    answers = identify(np.array([_unit(0), _unit(90)]), empty, k=3, threshold=-0.5)
+    assert answers == [Identification((NEW_INDIVIDUAL,), (-0.5,), (-1,), "euclidean")] * 2
+    [plain] = identify(np.array([_unit(0)]), empty)
+    assert plain == Identification((), (), (), "euclidean") and plain.top1 == NEW_INDIVIDUAL
+    assert identify(np.zeros((0, 2)), gallery, threshold=0.5) == []
+
+
+def test_excluding_gallery_row_zero(gallery: Gallery):
+    # the query is a's photo at 0° (gallery row 0); excluded, a is left its photo at 50°
+    [answer] = identify(np.array([_unit(0)]), gallery, exclude=np.array([0]))
+    assert answer.individuals[:2] == ("b", "c") and 0 not in answer.photo_ids
+    assert answer.scores[0] == pytest.approx(np.cos(np.deg2rad(10)))
+    [kept] = identify(np.array([_unit(0)]), gallery, exclude=np.array([-1]))
+    assert kept.individuals[0] == "a" and kept.photo_ids[0] == 0
+
+
+def test_an_unknown_aggregation_is_named():
+    g = Gallery.from_embeddings(np.array([_unit(0)], np.float32), ["a"])
+    with pytest.raises(ConfigError, match=r"\baggregation\b"):
+        identify(np.array([_unit(0)]), g, aggregation="median")
