@@ -96,6 +96,7 @@ def test_recall_and_self_exclusion_by_hand():
         recall_at_k(np.array([[0], [1]]), np.array([[0]]))
     dropped = _drop_self(np.array([[3, 1, 2], [4, 6, 5], [8, -1, -1]]), np.array([1, 9, 8]), 2)
     assert dropped.tolist() == [[3, 2], [4, 6], [-1, -1]] and dropped.dtype == np.int64
+    assert _drop_self(np.array([[4]]), np.array([4]), 2).tolist() == [[-1, -1]]  # padded
 
 
 def test_ivf_defaults_are_the_documented_ones():
