@@ -4,8 +4,9 @@ Each module line gives the verdict counts, the kill rate and the surviving mutan
 (``mutmut show NAME`` prints one's diff). A mutant counts as killed when a test failed or
 timed out on it; "no tests" (no test of the selection calls the function) and "suspicious"
 count against the rate, "not checked" (the run stopped before it) does not enter it.
-The total line also counts the ``# pragma: no mutate`` marks in the mutated modules: code
-declared equivalent or message-only by hand.
+Each line also counts the ``# pragma: no mutate`` marks (code declared equivalent by hand) and
+the lines left unmutated by ``do_not_mutate_patterns`` of ``[tool.mutmut]`` (log calls and
+error-message text) in the module.
 
 Usage: python benchmarks/mutation_report.py [--mutants mutants] [--min-kill-rate 0.9]
 Exit status 1 when ``--min-kill-rate`` is given and the total rate is below it.
@@ -15,9 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 # mutmut's exit codes (mutmut/stats.py) folded into the verdicts reported here
 KILLED = {1: "killed", 3: "killed", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout"}
@@ -28,6 +35,11 @@ VERDICTS = ("killed", "timeout", "segfault", "survived", "no_tests", "suspicious
 
 def verdict(exit_code: int | None) -> str:
     return KILLED.get(exit_code) or OTHER.get(exit_code) or "suspicious"
+
+
+def _patterns() -> list[re.Pattern]:
+    config = tomllib.loads(Path("pyproject.toml").read_text())["tool"]["mutmut"]
+    return [re.compile(p) for p in config.get("do_not_mutate_patterns", [])]
 
 
 def module_summary(meta: Path, root: Path) -> dict:
@@ -46,6 +58,7 @@ def module_summary(meta: Path, root: Path) -> dict:
         "not_checked": counts["not_checked"],
         "kill_rate": round(caught / checked, 4) if checked else None,
         "pragma_no_mutate": text.count("pragma: no mutate"),
+        "message_lines": sum(any(p.search(x) for p in _patterns()) for x in text.splitlines()),
         "survivors": survivors,
     }
 
@@ -63,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     for meta in metas:
         line = module_summary(meta, args.mutants)
         print(json.dumps(line))
-        for key in ("mutants", *VERDICTS, "not_checked", "pragma_no_mutate"):
+        for key in ("mutants", *VERDICTS, "not_checked", "pragma_no_mutate", "message_lines"):
             total[key] += line[key]
     checked = sum(total[v] for v in VERDICTS if v != "skipped")
     caught = total["killed"] + total["timeout"] + total["segfault"]
