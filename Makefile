@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench mutation mutation-report clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,5 +24,22 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/embed.py
 
+# Mutation testing of the core modules ([tool.mutmut] in pyproject.toml) from scratch, the
+# per-module report, then issue 17's hand-made mutants (benchmarks/named_mutants.py). Long (see
+# README, Testing); not part of CI. MUTANTS='photoid.metrics.*' reruns only those mutants,
+# keeping the other results. PYTHONPATH=src is relative on purpose: mutmut runs the tests in
+# mutants/, so processes the tests start import the mutated copy (mutmut itself drops ./src).
+MUTANTS ?=
+mutation: $(STAMP)
+	$(if $(MUTANTS),,rm -rf mutants)
+	PYTHONPATH=src OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+		nice -n 10 $(BIN)/mutmut run --max-children 2 $(MUTANTS) > mutmut.log 2>&1 || \
+		(tail -40 mutmut.log; exit 1)
+	$(BIN)/python benchmarks/mutation_report.py
+	$(if $(MUTANTS),,nice -n 10 $(BIN)/python benchmarks/named_mutants.py)
+
+mutation-report: $(STAMP)
+	$(BIN)/python benchmarks/mutation_report.py
+
 clean:
-	rm -rf $(VENV) .photoid-cache photoid-demo
+	rm -rf $(VENV) .photoid-cache photoid-demo mutants mutmut.log

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from photoid.calibrate import ThresholdCalibrator, suggest_threshold
-from photoid.errors import NotFittedError, PhotoidError
+from photoid.calibrate import ThresholdCalibrator, open_set_answers, suggest_threshold
+from photoid.errors import ConfigError, NotFittedError, PhotoidError
 from photoid.identify import Identification, place_new_individual
 from photoid.metrics import NEW_INDIVIDUAL, map_at_k
 
@@ -51,6 +51,21 @@ def test_hold_a_false_match_rate(rate, threshold):
     assert cal.false_match_rate_ <= rate
 
 
+def test_settings_in_range_and_one_truth_per_answer():
+    for share in (0.0, 1.0):
+        assert ThresholdCalibrator(expected_new_share=share).expected_new_share == share
+        assert ThresholdCalibrator(false_match_rate=share).false_match_rate == share
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ConfigError, match="expected_new_share"):
+            ThresholdCalibrator(expected_new_share=bad)
+        with pytest.raises(ConfigError, match="false_match_rate"):
+            ThresholdCalibrator(false_match_rate=bad)
+    with pytest.raises(PhotoidError, match="one truth per answer"):
+        ThresholdCalibrator().fit(ANSWERS, TRUTHS[:3])
+    with pytest.raises(PhotoidError, match="one truth per answer"):
+        ThresholdCalibrator().fit([], [])
+
+
 def test_needs_known_and_unknown_queries_and_fit():
     with pytest.raises(PhotoidError, match="known and of unknown"):
         ThresholdCalibrator().fit(ANSWERS[:2], TRUTHS[:2])
@@ -79,3 +94,162 @@ def test_training_suggestion_uses_the_calibrator():
     assert t.value == pytest.approx((cos10 + cos80) / 2, abs=1e-6)
     assert t.scale == "cosine" and t.method.startswith("suggested: max MAP@5")
     assert suggest_threshold(vectors, labels, val=np.array([], int), train=np.array([0, 1])) is None
+
+
+def _unit_rows(degrees) -> np.ndarray:
+    rad = np.deg2rad(np.asarray(degrees, float))
+    return np.column_stack([np.cos(rad), np.sin(rad)]).astype(np.float32)
+
+
+def test_open_set_answers_rank_readable_queries_against_readable_database_photos():
+    import pandas as pd
+
+    from photoid.data.splits import QueryDatabaseSplit
+    from photoid.data.table import PhotoTable
+
+    # database: a at 0° and 20°, b at 90°, c at 180° (unreadable); queries: a at 10°, one of
+    # an individual removed from the database at 170°, b at 80° (unreadable)
+    vectors = _unit_rows([0, 20, 90, 180, 10, 170, 80])
+    names = ["a", "a", "b", "c", "a", "c", "b"]
+    table = pd.DataFrame({"path": [f"/p/{i}.jpg" for i in range(7)], "identity": names})
+    catalog = PhotoTable(table, "angles", check_files=False)
+    valid = np.array([True, True, True, False, True, True, False])
+    split = QueryDatabaseSplit(
+        query=np.array([4, 5, 6]), database=np.arange(4), truth=np.array(["a", NEW, "b"])
+    )
+    answers, truths = open_set_answers(vectors, valid, catalog, split)
+    assert truths.tolist() == ["a", NEW]
+    assert [a.individuals for a in answers] == [("a", "b"), ("b", "a")]  # c: unreadable
+    cos = lambda d: np.cos(np.deg2rad(d))  # noqa: E731
+    np.testing.assert_allclose(answers[0].scores, [cos(10), cos(80)], atol=1e-6)
+    np.testing.assert_allclose(answers[1].scores, [cos(80), cos(150)], atol=1e-6)
+    mean, _ = open_set_answers(vectors, valid, catalog, split, aggregation="mean_top")
+    np.testing.assert_allclose(mean[1].scores, [cos(80), (cos(150) + cos(170)) / 2], atol=1e-6)
+    euclid, _ = open_set_answers(vectors, valid, catalog, split, metric="euclidean")
+    assert euclid[0].scale == "euclidean"
+    np.testing.assert_allclose(euclid[0].scores[0], -2 * np.sin(np.deg2rad(5)), atol=1e-5)
+
+
+def test_calibrate_threshold_embeds_the_table_and_fits_on_its_open_set_answers(
+    folder_catalog, tiny_backbone, tmp_path, caplog
+):
+    import logging
+
+    from photoid.calibrate import calibrate_threshold
+    from photoid.data.loaders import from_folders
+    from photoid.data.splits import QueryDatabaseSplit
+    from photoid.embed import embed_table
+
+    table = from_folders(folder_catalog)
+    names = table.identities
+    first = [list(names).index(n) for n in ("ann", "bob", "cid")]  # one query each
+    database = [i for i in range(len(names)) if i not in first and names[i] != "cid"]
+    parts = QueryDatabaseSplit(
+        query=np.array(first), database=np.array(database), truth=np.array(["ann", "bob", NEW])
+    )
+
+    class Split:  # any split object: split(table) -> QueryDatabaseSplit
+        def split(self, catalog):
+            assert catalog is table
+            return parts
+
+    kw = dict(cache_dir=tmp_path, progress=False, engine="torch")
+    with caplog.at_level(logging.INFO, logger="photoid"):
+        result = calibrate_threshold(
+            table, tiny_backbone, Split(), expected_new_share=0.2, aggregation="mean_top", **kw
+        )
+    assert "embedded 9 photos (9 computed, 0 from cache)" in caplog.text
+    assert (result.n_queries, result.n_new) == (3, 1)
+    again = embed_table(table, tiny_backbone, **kw)  # the options reached the embedding
+    assert again.n_computed == 0
+    vectors = again.vectors
+    np.testing.assert_array_equal(result.embeddings.vectors, vectors)
+    answers, truths = open_set_answers(
+        vectors, np.ones(9, bool), table, parts, aggregation="mean_top"
+    )
+    expected = ThresholdCalibrator(expected_new_share=0.2).fit(answers, truths)
+    assert result.calibrator.threshold_ == expected.threshold_
+    assert result.calibrator.new_share_ == 0.2
+    held = calibrate_threshold(table, tiny_backbone, Split(), false_match_rate=0.0, **kw)
+    assert held.calibrator.false_match_rate == 0.0 and held.calibrator.false_match_rate_ == 0.0
+
+
+def test_format_curve_prints_the_hand_worked_figures():
+    # the MAP@5 column is test_threshold_maximises_map5_hand_computed's; known top-1: query a
+    # is ranked first until the threshold passes 0.9, query b never; unknown top-1: 0.4 and
+    # 0.8 are their best scores. The chosen row shows the chosen (mid-interval) threshold.
+    cal = ThresholdCalibrator().fit(ANSWERS, TRUTHS)
+    header = "threshold  MAP@5   known-top1  unknown-top1  false-match"
+    rows = [
+        "   0.2000  0.5417      0.5000        0.0000       1.0000",
+        "   0.3000  0.5833      0.5000        0.0000       1.0000",
+        "   0.4000  0.6250      0.5000        0.0000       1.0000",
+        "   0.5000  0.7500      0.5000        0.5000       0.5000",
+        "   0.6000  0.7500      0.5000        0.5000       0.5000",
+        "   0.7000  0.7083      0.5000        0.5000       0.5000",
+        "   0.8000  0.7083      0.5000        0.5000       0.5000",
+        "   0.8500  0.8333      0.5000        1.0000       0.0000  <- chosen",
+        "   0.9010  0.7083      0.0000        1.0000       0.0000",
+    ]
+    assert cal.format_curve() == "\n".join([header, *rows])
+    # fewer rows: evenly spaced ones (first, middle, last) plus the chosen one
+    assert cal.format_curve(rows=3) == "\n".join([header, rows[0], rows[4], rows[7], rows[8]])
+
+
+def test_curve_agrees_with_identify_and_map_at_5_on_random_answers():
+    """Property: at every threshold of the curve, its MAP@5 and top-1 rates are what inserting
+    new_individual by identify's rule and scoring with metrics.map_at_k give. The random
+    answers have truths absent from the list, at rank 5 (pushed out by new_individual) and
+    unknown queries whose five scores all pass the threshold."""
+    rng = np.random.default_rng(0)
+    names = [f"i{j}" for j in range(8)]
+    for case in range(40):
+        answers, truths = [], []
+        for q in range(12):
+            m = int(rng.integers(1, 8))
+            who = [str(x) for x in rng.permutation(names)[:m]]
+            scores = np.sort(rng.choice(np.arange(1, 40) / 40, m, replace=False))[::-1]
+            answers.append(Identification(tuple(who), tuple(float(s) for s in scores)))
+            kind = q % 4  # unknown, truth in the list, truth absent, truth in the list
+            if kind == 0:
+                truths.append(NEW)
+            elif kind == 2:
+                truths.append(next(n for n in names if n not in who) if m < 8 else who[-1])
+            else:
+                truths.append(who[int(rng.integers(0, m))])
+        cal = ThresholdCalibrator().fit(answers, truths)
+        c = cal.curve_
+        for j, t in enumerate(c.thresholds):
+            placed = [place_new_individual(a.individuals, a.scores, 5, t) for a in answers]
+            predicted = [list(p.individuals) for p in placed]
+            assert c.map_at_5[j] == pytest.approx(map_at_k(predicted, truths, 5)), (case, t)
+            top1 = np.array([p[0] == truth for p, truth in zip(predicted, truths, strict=True)])
+            unknown = np.array(truths) == NEW
+            assert c.known_accuracy[j] == pytest.approx(top1[~unknown].mean())
+            assert c.unknown_accuracy[j] == pytest.approx(top1[unknown].mean())
+        assert cal.new_share_ == pytest.approx(0.25)
+        # about 12 evenly spaced rows of the curve, plus the chosen one
+        picks = set(np.linspace(0, len(c.thresholds) - 1, 12).round().astype(int).tolist())
+        lines = cal.format_curve().splitlines()
+        assert len(lines) == 1 + len(picks | {cal.index_}) and len(c.thresholds) > 13
+
+
+def test_suggest_threshold_edge_cases():
+    # three individuals at 0°, 120°, 240°; held-out photos 10° from their own
+    deg = np.deg2rad([0, 120, 240, 10, 130, 250, 60])
+    vectors = np.column_stack([np.cos(deg), np.sin(deg)]).astype(np.float32)
+    labels = np.array(["a", "b", "c", "a", "b", "c", "z"], dtype=object)
+    train = np.array([0, 1, 2])
+    # as known queries each scores cos 10° for its own individual; as unknown ones the best
+    # other individual is 110° away: every threshold in (cos 110°, cos 10°] is perfect
+    t = suggest_threshold(vectors, labels, val=np.array([3, 4, 5]), train=train)
+    assert t.value == pytest.approx((np.cos(np.deg2rad(10)) + np.cos(np.deg2rad(110))) / 2)
+    # one held-out photo is enough; one of an individual without training photos is skipped
+    one = suggest_threshold(vectors, labels, val=np.array([3]), train=train)
+    assert one.value == pytest.approx(t.value)
+    skipped = suggest_threshold(vectors, labels, val=np.array([6, 3, 4, 5]), train=train)
+    assert skipped.value == pytest.approx(t.value)
+    assert suggest_threshold(vectors, labels, val=np.array([6]), train=train) is None
+    assert suggest_threshold(vectors, labels, val=np.array([3]), train=np.array([], int)) is None
+    # a single individual in training: no unknown answer to calibrate with
+    assert suggest_threshold(vectors, labels, val=np.array([3]), train=np.array([0])) is None

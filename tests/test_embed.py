@@ -107,3 +107,39 @@ def test_the_cache_keeps_two_weight_sets_of_one_architecture_apart(
         again = embed_table(catalog, backbone, **kwargs)
         assert again.n_computed == 0
         np.testing.assert_array_equal(again.vectors, before.vectors)
+
+
+def test_saved_embeddings_and_the_log_say_what_was_embedded_and_skipped(
+    folder_catalog: Path, tiny_backbone, tmp_path: Path, caplog
+):
+    import json
+    import logging
+    import time
+
+    from photoid.embed import log_embedding, save_embeddings
+
+    bad = folder_catalog / "cid" / "2.jpg"
+    bad.write_bytes(b"not a photo")
+    catalog = from_folders(folder_catalog)
+    kw = dict(cache_dir=tmp_path / "cache", progress=False, engine="torch")
+    embed_table(catalog, tiny_backbone, **kw)  # 8 photos computed, now in the cache
+    write_photo(folder_catalog / "ann" / "0.jpg", seed=77)  # one changed photo
+    started = time.perf_counter()
+    emb = embed_table(catalog, tiny_backbone, **kw)
+    with caplog.at_level(logging.INFO, logger="photoid"):
+        log_embedding(emb, started)
+    first, skipped = caplog.messages
+    # computed: the changed photo and the unreadable one (tried again: never cached)
+    assert first.startswith("embedded 9 photos (2 computed, 7 from cache) in ")
+    assert first.endswith("; " + emb.report.summary())
+    assert skipped == f"  skipped {bad.resolve()}: {emb.report.skipped[0].reason}"
+
+    path = tmp_path / "out.npz"
+    save_embeddings(path, emb, catalog.paths, catalog.identities)
+    saved = np.load(path)
+    np.testing.assert_array_equal(saved["vectors"], emb.vectors)  # NaN row included
+    assert saved["valid"].tolist() == emb.valid.tolist() and saved["valid"].sum() == 8
+    assert saved["paths"].tolist() == catalog.paths
+    assert saved["identities"].tolist() == catalog.identities.tolist()
+    assert str(saved["fingerprint"]) == tiny_backbone.fingerprint
+    assert json.loads(str(saved["spec"])) == json.loads(emb.model.to_json())

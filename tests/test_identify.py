@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from photoid.errors import ConfigError
-from photoid.identify import Gallery, Threshold, identify, place_new_individual
+from photoid.identify import Gallery, Identification, Threshold, identify, place_new_individual
 from photoid.metrics import NEW_INDIVIDUAL
 
 
@@ -111,7 +111,7 @@ def test_a_threshold_carries_its_scale(gallery: Gallery):
     assert answer.scale == "cosine" and answer.scores[2] == 0.9
     with pytest.raises(ConfigError, match="probability value"):
         identify(np.array([_unit(45)]), gallery, threshold=Threshold(0.5, "probability"))
-    with pytest.raises(ConfigError, match="threshold scale"):
+    with pytest.raises(ConfigError, match=r"\bthreshold scale\b"):
         Threshold(0.5, "cosin")
     assert Threshold.from_json(t.to_json()) == t
 
@@ -131,3 +131,144 @@ def test_a_rescorer_reorders_the_index_shortlist_only(gallery: Gallery):
         identify(
             np.array([_unit(45)]), gallery, rescore=rescorer, threshold=Threshold(0.5, "cosine")
         )
+
+
+def test_identify_photos_ranks_by_hand_and_says_why_a_photo_has_no_answer(
+    folder_catalog, tiny_backbone, tmp_path, caplog, monkeypatch
+):
+    """Photos in, answers out: the gallery is the table's photos embedded by the model, and the
+    answer is what ranking those vectors by hand gives; an unreadable photo keeps its place
+    with the reason."""
+    import logging
+
+    from conftest import write_photo
+
+    import photoid.identify
+    from photoid.data.loaders import from_folders
+    from photoid.embed import embed_table
+    from photoid.identify import identify_photos
+
+    table = from_folders(folder_catalog)
+    kw = dict(cache_dir=tmp_path / "cache", progress=False, engine="torch")
+    vectors = embed_table(table, tiny_backbone, **kw).vectors
+    labels = table.identities
+    query = str(folder_catalog / "bob" / "1.jpg")
+    missing = str(tmp_path / "gone.jpg")
+    sims = vectors @ vectors[table.paths.index(query)]
+    by_hand = {name: np.sort(sims[labels == name])[::-1] for name in set(labels.tolist())}
+
+    with caplog.at_level(logging.INFO, logger="photoid"):
+        got = identify_photos(table, tiny_backbone, [missing, query], k=2, **kw)
+    assert "embedded 9 photos (0 computed, 9 from cache)" in caplog.text
+    assert [g.path for g in got] == [missing, query]
+    assert got[0].answer is None and got[0].reason
+    answer = got[1].answer
+    order = sorted(by_hand, key=lambda n: -by_hand[n][0])
+    assert answer.individuals == tuple(order[:2]) and answer.individuals[0] == "bob"
+    np.testing.assert_allclose(answer.scores, [by_hand[n][0] for n in order[:2]], atol=1e-5)
+    assert answer.scores[0] == pytest.approx(1.0, abs=1e-5)  # the photo itself
+    assert table.paths[answer.photo_ids[0]] == query  # every photo readable: rows align
+
+    # the options reach identify: mean of the best two photos, a threshold, Euclidean scores
+    means = {n: float(np.mean(s[:2])) for n, s in by_hand.items()}
+    expected = sorted(means, key=lambda n: -means[n])
+    between = (means[expected[0]] + means[expected[1]]) / 2
+    [mean_top] = identify_photos(
+        table, tiny_backbone, [query], aggregation="mean_top", top_photos=2, threshold=between, **kw
+    )
+    assert mean_top.answer.individuals == (expected[0], NEW_INDIVIDUAL, *expected[1:3])
+    np.testing.assert_allclose(
+        mean_top.answer.scores,
+        [means[expected[0]], between, means[expected[1]], means[expected[2]]],
+        atol=1e-5,
+    )
+    [euclid] = identify_photos(table, tiny_backbone, [query], metric="euclidean", k=1, **kw)
+    # the defaults reach identify, and the query photos are embedded with the same options
+    seen = []
+    real = photoid.identify.identify
+    monkeypatch.setattr(
+        photoid.identify, "identify", lambda *a, **o: seen.append(o) or real(*a, **o)
+    )
+    new = str(write_photo(tmp_path / "new.jpg", seed=5))
+    identify_photos(table, tiny_backbone, [new], **kw)
+    assert seen == [{"k": 5, "threshold": None, "aggregation": "max", "top_photos": 3}]
+    from photoid.embed import embed_paths
+
+    assert embed_paths([new], tiny_backbone, **kw).n_computed == 0
+    euclid = euclid.answer
+    assert euclid.scale == "euclidean" and euclid.individuals == ("bob",)
+    assert euclid.scores[0] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_answer_photos_ranks_only_the_readable_photos_and_keeps_the_reasons(
+    tiny_backbone, tmp_path
+):
+    from conftest import write_photo
+
+    from photoid.embed import embed_paths
+    from photoid.identify import PhotoAnswer, answer_photos
+
+    good = [str(write_photo(tmp_path / f"{i}.jpg", seed=i)) for i in range(2)]
+    missing = str(tmp_path / "gone.jpg")
+    kw = dict(cache_dir=tmp_path / "cache", progress=False, engine="torch")
+    reason = embed_paths([missing], tiny_backbone, **kw).report.skipped[0].reason
+    calls = []
+
+    def rank(vectors, rows):
+        calls.append((vectors.copy(), rows.tolist()))
+        return [Identification((f"ind{r}",), (1.0,)) for r in rows.tolist()]
+
+    got = answer_photos([good[0], missing, good[1]], tiny_backbone, rank, **kw)
+    assert got == [
+        PhotoAnswer(good[0], Identification(("ind0",), (1.0,))),
+        PhotoAnswer(missing, None, reason),
+        PhotoAnswer(good[1], Identification(("ind2",), (1.0,))),
+    ]
+    [(vectors, rows)] = calls  # one batch: the readable photos, with their positions
+    assert rows == [0, 2]
+    again = embed_paths(good, tiny_backbone, **kw)  # the options reached the embedding
+    assert again.n_computed == 0
+    np.testing.assert_array_equal(vectors, again.vectors)
+    # nothing readable: nothing to rank, every photo says why
+    assert answer_photos([missing], tiny_backbone, rank, **kw) == [
+        PhotoAnswer(missing, None, reason)
+    ]
+    assert len(calls) == 1
+
+
+def test_a_wrong_scale_names_the_fix_that_exists():
+    hint = "(or calibrate one: photoid calibrate)"
+    for scores in ("cosine", "euclidean"):  # similarity scales can be calibrated
+        with pytest.raises(ConfigError) as err:
+            Threshold(0.5, "probability").check_scale(scores)
+        assert f"threshold on the {scores} scale (--threshold) {hint}" in str(err.value)
+    with pytest.raises(ConfigError) as err:  # re-ranked probabilities: give one, that is all
+        Threshold(0.5, "cosine", "calibrated: x").check_scale("probability")
+    assert str(err.value).endswith("on the probability scale (--threshold).")
+    assert "(calibrated: x)" in str(err.value)
+    Threshold(0.5, "euclidean").check_scale("euclidean")  # same scale: fine
+    assert Threshold.from_json({"value": 0.5, "scale": "cosine"}).method == "given"
+
+
+def test_empty_gallery_or_no_queries(gallery: Gallery):
+    empty = Gallery.from_embeddings(np.zeros((0, 2), np.float32), [], "euclidean")
+    answers = identify(np.array([_unit(0), _unit(90)]), empty, k=3, threshold=-0.5)
+    assert answers == [Identification((NEW_INDIVIDUAL,), (-0.5,), (-1,), "euclidean")] * 2
+    [plain] = identify(np.array([_unit(0)]), empty)
+    assert plain == Identification((), (), (), "euclidean") and plain.top1 == NEW_INDIVIDUAL
+    assert identify(np.zeros((0, 2)), gallery, threshold=0.5) == []
+
+
+def test_excluding_gallery_row_zero(gallery: Gallery):
+    # the query is a's photo at 0° (gallery row 0); excluded, a is left its photo at 50°
+    [answer] = identify(np.array([_unit(0)]), gallery, exclude=np.array([0]))
+    assert answer.individuals[:2] == ("b", "c") and 0 not in answer.photo_ids
+    assert answer.scores[0] == pytest.approx(np.cos(np.deg2rad(10)))
+    [kept] = identify(np.array([_unit(0)]), gallery, exclude=np.array([-1]))
+    assert kept.individuals[0] == "a" and kept.photo_ids[0] == 0
+
+
+def test_an_unknown_aggregation_is_named():
+    g = Gallery.from_embeddings(np.array([_unit(0)], np.float32), ["a"])
+    with pytest.raises(ConfigError, match=r"\baggregation\b"):
+        identify(np.array([_unit(0)]), g, aggregation="median")

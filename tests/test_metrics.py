@@ -372,3 +372,81 @@ def test_json_ready_turns_undefined_figures_into_null():
 
     value = json_ready({"f": Figures(float("nan"), (0.5, float("nan"))), "n": 3})
     assert value == {"f": {"top1": None, "per_seed": [0.5, None]}, "n": 3}
+
+
+def test_open_set_accuracy_keeps_the_groups_apart_and_nan_for_an_empty_one():
+    # known: a right, b wrong -> 1/2; unknown: NEW right, NEW right, x wrong -> 2/3
+    preds = ["a", "x", NEW, NEW, "x"]
+    truths = ["a", "b", "c", "d", "e"]
+    known = [True, True, False, False, False]
+    r = open_set_accuracy(preds, truths, known)
+    assert (r.known_accuracy, r.unknown_accuracy) == (0.5, pytest.approx(2 / 3))
+    assert r.balanced == pytest.approx((0.5 + 2 / 3) / 2)
+    only_known = open_set_accuracy(preds[:2], truths[:2], known[:2])
+    assert only_known.known_accuracy == 0.5 and np.isnan(only_known.unknown_accuracy)
+    assert np.isnan(only_known.balanced)
+    only_unknown = open_set_accuracy(preds[2:], truths[2:], known[2:])
+    assert np.isnan(only_unknown.known_accuracy)
+    assert only_unknown.unknown_accuracy == pytest.approx(2 / 3)
+
+
+def test_separation_samples_without_replacement_only_past_max_pairs():
+    sim = np.array([[0.9, 0.1, 0.4], [0.2, 0.8, 0.3]])
+    labels_q, labels_d = ["A", "B"], ["A", "B", "C"]
+    full = separation(sim, labels_q, labels_d)
+    assert separation(sim, labels_q, labels_d, max_pairs=6) == full  # 6 pairs: all of them
+    # one pair fewer: every sample is the full set minus one distinct pair
+    flat = sim.ravel()
+    same = np.array([True, False, False, False, True, False])
+    leave_one_out = set()
+    for drop in range(6):
+        keep = np.arange(6) != drop
+        s, d = flat[keep & same], flat[keep & ~same]
+        if len(s) and len(d):
+            leave_one_out.add((round(s.mean(), 9), round(d.mean(), 9)))
+    seen = set()
+    for seed in range(12):
+        r = separation(sim, labels_q, labels_d, max_pairs=5, rng=np.random.default_rng(seed))
+        seen.add((round(r.same_mean, 9), round(r.diff_mean, 9)))
+    assert seen <= leave_one_out and len(seen) > 1
+    # the default generator is seeded 0; a given one is used
+    default = separation(sim, labels_q, labels_d, max_pairs=5)
+    assert default == separation(sim, labels_q, labels_d, max_pairs=5, rng=np.random.default_rng(0))
+
+
+def test_separation_exclude_self_needs_one_label_list():
+    with pytest.raises(PhotoidError, match="exclude_self"):
+        separation(np.eye(2), ["A", "B"], ["B", "A"], exclude_self=True)
+
+
+def test_k_must_be_a_whole_number_and_defaults_to_five():
+    from photoid.errors import ConfigError
+    from photoid.metrics import map_at_k_per_query
+
+    for bad in (2.5, "5", True, 0):
+        with pytest.raises(ConfigError, match="k must be an integer >= 1"):
+            map_at_k([["a"]], ["a"], k=bad)
+    assert map_at_k([["a"]], ["a"], k=np.int64(1)) == 1.0
+    six = [["b", "c", "d", "e", "f", "a"], ["a"]]
+    assert map_at_k_per_query(six, ["a", "a"]).tolist() == [0.0, 1.0]  # rank 6: past k=5
+
+
+def test_tied_similarities_keep_the_database_order():
+    # 40 database items all at 0.5, the only relevant one last: stable ranking puts it 40th
+    from photoid.metrics import map_at_r, precision_at_1
+
+    sim = np.full((1, 40), 0.5)
+    db = ["B"] * 39 + ["A"]
+    assert precision_at_1(sim, ["A"], db) == 0.0
+    assert map_at_r(sim, ["A"], db) == 0.0  # R = 1: only rank 1 counts
+    first = ["A"] + ["B"] * 39
+    assert precision_at_1(sim, ["A"], first) == 1.0
+
+
+def test_retrieval_input_is_checked():
+    from photoid.metrics import precision_at_1
+
+    with pytest.raises(PhotoidError, match="shape"):
+        precision_at_1(np.ones((1, 2)), np.array([["A"]]), ["A", "B"])  # 2-D query labels
+    with pytest.raises(PhotoidError, match="real and finite"):
+        precision_at_1(np.array([["a", "b"]]), ["A"], ["A", "B"])

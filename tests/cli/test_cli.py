@@ -118,4 +118,5 @@ def test_export_onnx_and_embed_with_each_engine(split_catalog: Path, tmp_path: P
         args = ["embed", str(split_catalog), "--output", str(npz), "--engine", engine]
         assert main([*args, "--no-cache", "--quiet", *model]) == 0
         vectors[engine] = np.load(npz)["vectors"]
-    assert np.sum(vectors["torch"] * vectors["onnx"], axis=1).min() >= 0.999
+    # the same vector per photo (not merely a similar one: different photos score 0.99 here)
+    np.testing.assert_allclose(vectors["torch"], vectors["onnx"], rtol=0, atol=1e-5)
