@@ -16,7 +16,14 @@ from photoid.data.splits import QueryDatabaseSplit
 from photoid.data.table import PhotoTable
 from photoid.embed import Embeddings, embed_table, log_embedding
 from photoid.errors import ConfigError
-from photoid.identify import Gallery, PhotoAnswer, Threshold, answer_photos, identify
+from photoid.identify import (
+    Gallery,
+    PhotoAnswer,
+    Threshold,
+    answer_photos,
+    identify,
+    warn_if_near_chance,
+)
 from photoid.local.evaluate import RerankEvaluation, evaluate_reranked
 from photoid.local.features import FeatureExtractor
 from photoid.local.rerank import LocalReranker, LocalRescorer, RerankConfig, rerank_preset
@@ -123,6 +130,9 @@ def identify_photos_reranked(
     reranker = LocalReranker(config).fit(vectors[ok], [feats.features[i] for i in ok], labels[ok])
     if gallery is None:
         gallery = Gallery.from_embeddings(vectors[ok], labels[ok])
+    warn_if_near_chance(vectors[ok], labels[ok], gallery.scale)
+    photo_paths = gallery_photos.paths if isinstance(gallery_photos, PhotoTable) else gallery_photos
+    gallery_paths = [str(p) for p in np.asarray(list(photo_paths), dtype=object)[ok]]
     paths = list(paths)
     qfeats = keypoints(paths, config, **_feature_options(embed))
 
@@ -134,7 +144,7 @@ def identify_photos_reranked(
             top_photos=top_photos, rescore=rescorer,
         )  # fmt: skip
 
-    return answer_photos(paths, model, rank, **embed)
+    return answer_photos(paths, model, rank, gallery_paths=gallery_paths, **embed)
 
 
 def identify_table_reranked(
