@@ -86,4 +86,17 @@ def run(args: argparse.Namespace) -> int:
             **embed,
         )
     print_result(result, args.json, args.output)
+    _warn_near_chance(result)
     return 0
+
+
+def _warn_near_chance(result) -> None:
+    """Say so on stderr when the separation this evaluation measured is near chance."""
+    from photoid.metrics import Separation, separation_warning
+
+    if not hasattr(result, "roc_auc"):
+        return  # re-ranked: evaluate_local warns from the database's own separation
+    sep = Separation(result.same_mean, result.diff_mean, result.roc_auc)
+    message = separation_warning(sep, "this model's embeddings")
+    if message:
+        say(f"warning: {message}")

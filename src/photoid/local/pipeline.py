@@ -89,6 +89,8 @@ def evaluate_local(
     identification side by side on ``split`` (a seeded subset of ``n_queries`` queries when
     given); see :func:`~photoid.local.evaluate.evaluate_reranked`."""
     emb = _embedded(table, model, embed)
+    db = split.database[emb.valid[split.database]]
+    warn_if_near_chance(emb.vectors[db], table.identities[db])
     n_all = len(split.query)
     split = subsample_queries(split, n_queries, seed)
     if len(split.query) < n_all:
