@@ -107,13 +107,13 @@ def warnings_for(history: list[EpochRecord], current: EpochRecord) -> list[str]:
             f"near chance: same vs different individual AUC {current.roc_auc:.3f} (0.5 is "
             "chance); the embedding is not separating individuals"
         )
-    overfit = _overfitting(same_phase)
+    overfit = overfitting(same_phase)
     if overfit:
         out.append(overfit)
     return out
 
 
-def _overfitting(records: list[EpochRecord]) -> str | None:
+def overfitting(records: list[EpochRecord]) -> str | None:
     """Held-out MAP@5 has not improved for :data:`OVERFIT_EPOCHS` epochs while the loss
     kept falling: the model learns the training photos, not the individuals."""
     scored = [r for r in records if math.isfinite(r.map5)]
