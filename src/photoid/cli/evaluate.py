@@ -40,6 +40,7 @@ def register(sub) -> None:
     p.add_argument("--aggregation", choices=("max", "mean_top"), default="max")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.add_argument("--output", help="also write the JSON to this file")
+    p.add_argument("--report", metavar="HTML", help="also write an HTML report with figures")
     common.add_model(p)
     common.add_embedding(p)
     common.add_rerank(p)
@@ -64,7 +65,17 @@ def run(args: argparse.Namespace) -> int:
         say(f"open set: new_individual threshold {threshold} (fixed; pass --threshold)")
     rerank = common.rerank_config(args)
     embed = common.embed_options(args)
-    if rerank is None:
+    if args.report:
+        from photoid.cli.report import announce
+        from photoid.report.evaluation import evaluate_and_report
+
+        result, report = evaluate_and_report(
+            table, model, protocol, args.report, threshold=threshold, metric=args.metric,
+            aggregation=args.aggregation, rerank=rerank, n_queries=args.rerank_queries,
+            seed=args.seed, **embed,
+        )  # fmt: skip
+        announce(report)
+    elif rerank is None:
         result = evaluate_photos(
             table,
             model,

@@ -9,12 +9,12 @@ import os
 import sys
 
 from photoid import __version__
-from photoid.cli import calibrate, catalog, demo, embed, evaluate, identify, train
+from photoid.cli import calibrate, catalog, demo, embed, evaluate, identify, report, train
 from photoid.cli.output import show_library_messages
 from photoid.errors import PhotoidError
 
 #: Command modules, in the order ``photoid --help`` lists them.
-COMMANDS = (demo, evaluate, identify, embed, train, catalog, calibrate)
+COMMANDS = (demo, evaluate, identify, embed, train, catalog, calibrate, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

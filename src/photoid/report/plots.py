@@ -51,6 +51,9 @@ class Figures:
         fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
         plt.close(fig)
         png = buf.getvalue()
+        self.add_png(png, name, caption)
+
+    def add_png(self, png: bytes, name: str, caption: str) -> None:
         path = self.html_path.with_name(f"{self.html_path.stem}-{name}.png")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png)
@@ -79,7 +82,9 @@ def bar_breakdown(labels: list[str], values: list[float], counts: list[int], tit
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(4, 0.7 * len(labels) + 2), 3.2))
     ax.bar(range(len(labels)), values, color="#1565c0")
-    ax.set_xticks(range(len(labels)), [f"{x}\n(n={n})" for x, n in zip(labels, counts)])
+    ax.set_xticks(
+        range(len(labels)), [f"{x}\n(n={n})" for x, n in zip(labels, counts, strict=True)]
+    )
     ax.set_ylim(0, 1)
     ax.set_title(title)
     return fig

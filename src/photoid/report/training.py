@@ -55,14 +55,22 @@ def _curves(records: list[EpochRecord], final: dict, best: int):
     fig, axes = plt.subplots(2, 3, figsize=(14, 7))
     panels = [
         (axes[0, 0], [("loss", "loss", "#424242")], "training loss", True),
-        (axes[0, 1], [("map5", "MAP@5", "#1565c0"), ("top1", "top-1", "#6a1b9a")],
-         "held-out MAP@5 / top-1", False),
-        (axes[0, 2], [("same_mean", "same individual", "#2e7d32"),
-                      ("diff_mean", "different", "#c62828")], "mean similarity", False),
+        (
+            axes[0, 1],
+            [("map5", "MAP@5", "#1565c0"), ("top1", "top-1", "#6a1b9a")],
+            "held-out MAP@5 / top-1",
+            False,
+        ),
+        (
+            axes[0, 2],
+            [("same_mean", "same individual", "#2e7d32"), ("diff_mean", "different", "#c62828")],
+            "mean similarity",
+            False,
+        ),
         (axes[1, 0], [("roc_auc", "ROC AUC", "#ef6c00")], "same vs different ROC AUC", False),
         (axes[1, 1], [("lr", "learning rate", "#00838f")], "learning rate", True),
         (axes[1, 2], [("mean_cosine", "mean cosine", "#5d4037")], "collapse check", False),
-    ]  # fmt: skip
+    ]
     for ax, series, title, log in panels:
         for name, label, colour in series:
             y = field(name)
@@ -74,8 +82,10 @@ def _curves(records: list[EpochRecord], final: dict, best: int):
         ax.set_title(title)
         ax.set_xlabel("epoch (all phases)")
     ax = axes[0, 1]
-    for key, label, colour in (("pooled_map5", "untrained MAP@5", "#1565c0"),
-                               ("pooled_top1", "untrained top-1", "#6a1b9a")):  # fmt: skip
+    for key, label, colour in (
+        ("pooled_map5", "untrained MAP@5", "#1565c0"),
+        ("pooled_top1", "untrained top-1", "#6a1b9a"),
+    ):
         if final.get(key) is not None:
             ax.axhline(final[key], color=colour, linestyle="--", alpha=0.6, label=label)
     axes[1, 0].axhline(0.5, color="grey", linestyle="--", label="chance")
@@ -86,7 +96,9 @@ def _curves(records: list[EpochRecord], final: dict, best: int):
 
 
 def _phase_starts(records: list[EpochRecord]) -> list[tuple[int, str]]:
-    return [(i + 1, r.phase) for i, r in enumerate(records) if i == 0 or records[i - 1].phase != r.phase]
+    return [
+        (i + 1, r.phase) for i, r in enumerate(records) if i == 0 or records[i - 1].phase != r.phase
+    ]
 
 
 def training_report(run: str | Path, out: str | Path | None = None) -> Report:
@@ -119,8 +131,9 @@ def training_report(run: str | Path, out: str | Path | None = None) -> Report:
                 f"{final['map5']:.4f}, the untrained backbone's {final['pooled_map5']:.4f}."
             )
     page.verdicts(words, "No warning signs: the held-out figures improved with training.")
+    phases = ", ".join(f"{p} from epoch {i}" for i, p in _phase_starts(records))
     summary = (
-        f"{len(records)} epochs ({', '.join(f'{p} from epoch {i}' for i, p in _phase_starts(records))}); "
+        f"{len(records)} epochs ({phases}); "
         f"best held-out MAP@5 {b.map5:.4f} (top-1 {b.top1:.4f}) at {b.phase} epoch {b.epoch} "
         f"(epoch {best} of the run), loss {records[0].loss:.4f} → {records[-1].loss:.4f}."
     )
@@ -144,4 +157,3 @@ def training_report(run: str | Path, out: str | Path | None = None) -> Report:
     )
     page.write(out)
     return Report(out, tuple(figures.saved), time.perf_counter() - started)
-
