@@ -13,7 +13,7 @@ def register(sub) -> None:
     p = sub.add_parser("report", help="an HTML report of a training run or a catalog")
     rsub = p.add_subparsers(dest="what", required=True)
     t = rsub.add_parser("training", help="curves of a training run folder (photoid train --out)")
-    t.add_argument("run", help="the run folder (holds metrics.jsonl)")
+    t.add_argument("run_dir", metavar="RUN", help="the run folder (holds metrics.jsonl)")
     t.add_argument("--out", help="HTML file to write (default: RUN/report.html)")
     t.set_defaults(run=_training)
     c = rsub.add_parser("catalog", help="what a catalog holds and how well it separates")
@@ -39,7 +39,7 @@ def write_sheet(answers, out: str | None) -> None:
 def _training(args: argparse.Namespace) -> int:
     from photoid.report.training import training_report
 
-    announce(training_report(args.run, args.out))
+    announce(training_report(args.run_dir, args.out))
     return 0
 
 

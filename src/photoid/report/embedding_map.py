@@ -55,7 +55,8 @@ def map_figure(xy: np.ndarray, method: str, colourings: dict[str, np.ndarray]):
         values, counts = np.unique(labels, return_counts=True)
         top = values[np.argsort(-counts, kind="stable")][:N_COLOURED]
         rest = ~np.isin(labels, top)
-        ax.scatter(xy[rest, 0], xy[rest, 1], s=4, c="#cccccc", label=f"others ({rest.sum()})")
+        if rest.any():
+            ax.scatter(xy[rest, 0], xy[rest, 1], s=4, c="#cccccc", label=f"others ({rest.sum()})")
         for i, v in enumerate(top):
             m = labels == v
             ax.scatter(xy[m, 0], xy[m, 1], s=6, color=cmap(i % 20), label=str(v)[:18])

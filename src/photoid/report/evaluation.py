@@ -81,9 +81,12 @@ def _breakdowns(page: Page, figures: Figures, ev: EvaluationEvidence) -> None:
             figures.add(fig, f"by-{name.split()[0]}", f"MAP@5 by {name} (n: queries)")
 
 
-def evaluation_report(ev: EvaluationEvidence, out: str | Path, title: str = "Evaluation") -> Report:
+def evaluation_report(
+    ev: EvaluationEvidence, out: str | Path, title: str = "Evaluation", map_method: str = "auto"
+) -> Report:
     """Write the report of an evaluation's evidence to ``out`` (HTML) and its figures
-    beside it."""
+    beside it. ``map_method``: of the embedding map (:func:`~photoid.report.embedding_map.
+    project_2d`)."""
     started = time.perf_counter()
     out = Path(out)
     page = Page(title)
@@ -109,7 +112,7 @@ def evaluation_report(ev: EvaluationEvidence, out: str | Path, title: str = "Eva
             + ("; dashed: the threshold used" if ev.threshold is not None else ""),
         )
     page.heading("Map of the embedding")
-    _embedding_map(figures, ev)
+    _embedding_map(figures, ev, map_method)
     thumbs = thumbnails_for(ev)
     page.heading("Answers, worst failures first")
     page.text(
@@ -131,13 +134,13 @@ def evaluation_report(ev: EvaluationEvidence, out: str | Path, title: str = "Eva
     return Report(out, tuple(figures.saved), time.perf_counter() - started)
 
 
-def _embedding_map(figures: Figures, ev: EvaluationEvidence) -> None:
+def _embedding_map(figures: Figures, ev: EvaluationEvidence, method: str) -> None:
     rows = np.flatnonzero(ev.valid)
     if len(rows) > MAP_PHOTOS:
         rows = np.sort(np.random.default_rng(0).choice(rows, MAP_PHOTOS, replace=False))
     if len(rows) < 4:
         return
-    xy, method = project_2d(ev.vectors[rows])
+    xy, method = project_2d(ev.vectors[rows], method=method)
     table = ev.table.table
     colourings = {"individual": ev.table.identities[rows]}
     for column in ("species", "viewpoint"):
