@@ -38,6 +38,7 @@ _EXPORTS = {
     # identification
     "Gallery": "photoid.identify",
     "Identification": "photoid.identify",
+    "Candidate": "photoid.identify",
     "Threshold": "photoid.identify",
     "identify_photos": "photoid.identify",
     # local re-ranking
@@ -57,6 +58,11 @@ _EXPORTS = {
     "add_photos": "photoid.catalog.ingest",
     # training
     "load_config": "photoid.config",
+    # reports: see it
+    "training_report": "photoid.report.training",
+    "evaluate_and_report": "photoid.report.evaluation",
+    "catalog_report": "photoid.report.catalog",
+    "review_sheet": "photoid.report.sheet",
     # errors
     "PhotoidError": "photoid.errors",
 }

@@ -86,7 +86,9 @@ class Identification:
 
 class Rescorer(Protocol):
     """Re-scores the photos that search proposes for a query (the extension point of
-    :func:`identify`; :class:`photoid.local.LocalRescorer` is one)."""
+    :func:`identify`; :class:`photoid.local.LocalRescorer` is one). A rescorer that also has
+    ``inliers(query, rows) -> list[int]`` (verified keypoint matches per gallery row) has
+    them put in each answer's evidence (:attr:`Identification.inliers`)."""
 
     #: the :data:`SCALES` entry of the scores it returns
     scale: str

@@ -38,7 +38,7 @@ sel => Array.from(document.querySelectorAll(sel)).map(img => {
 """
 
 
-def _browser():
+def _browser(chromium: str = CHROMIUM):
     """Playwright's Chromium from Debian's package; missing, the test fails in CI (where
     .ci/run installs it) and is skipped elsewhere."""
     missing = None
@@ -46,8 +46,8 @@ def _browser():
         from playwright.sync_api import sync_playwright
     except ImportError:
         missing = "Playwright's Python package (pip install 'photoid[dev]')"
-    if missing is None and not (Path(CHROMIUM).is_file() and shutil.which(CHROMIUM)):
-        missing = f"{CHROMIUM} (apt-get install -y chromium)"
+    if missing is None and not (Path(chromium).is_file() and shutil.which(chromium)):
+        missing = f"{chromium} (apt-get install -y chromium)"
     if missing:
         if os.environ.get("CI"):
             pytest.fail(f"the browser test needs {missing}; CI must install it (.ci/run)")
@@ -104,3 +104,12 @@ def test_reports_render_in_chromium(coats: Path, tmp_path: Path):
         _, sheet_photos = _check_page(pw, sheet, "review-sheet.png")
         assert len(sheet_photos) == len(queries) * (1 + len(NAMES))
         assert all(p["width"] > 0 and not p["flat"] for p in sheet_photos)
+
+
+def test_a_missing_chromium_fails_under_ci(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="apt-get install -y chromium"):
+        _browser("/nonexistent/chromium")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        _browser("/nonexistent/chromium")

@@ -16,7 +16,7 @@ from photoid.report.health import fine_words, health_warnings
 from photoid.report.html import Page
 from photoid.report.plots import Figures, Report, pyplot, similarity_histogram
 
-MAP_PHOTOS = 3000
+MAP_PHOTOS = 5000
 
 
 def _photos_per_individual(individuals: np.ndarray):

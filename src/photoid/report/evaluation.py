@@ -24,7 +24,7 @@ from photoid.report.html import Page
 from photoid.report.plots import Figures, Report, bar_breakdown, similarity_histogram
 
 #: photos drawn on the embedding map (a seeded sample above it)
-MAP_PHOTOS = 3000
+MAP_PHOTOS = 5000
 #: different-individual pairs drawn in the histogram (a seeded sample above it)
 HIST_PAIRS = 200_000
 
