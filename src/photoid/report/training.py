@@ -47,7 +47,7 @@ def read_run(run: str | Path) -> tuple[list[EpochRecord], dict]:
 
 def _curves(records: list[EpochRecord], final: dict, best: int):
     plt = pyplot()
-    x = np.arange(1, len(records) + 1)
+    x = np.arange(len(records))  # a one-phase run: its epoch numbers
 
     def field(name: str) -> np.ndarray:
         return np.array([getattr(r, name) for r in records], dtype=float)
@@ -78,13 +78,14 @@ def _curves(records: list[EpochRecord], final: dict, best: int):
                 ax.plot(x, y, color=colour, label=label, marker="." if len(x) < 40 else None)
         if log and np.all(field(series[0][0])[np.isfinite(field(series[0][0]))] > 0):
             ax.set_yscale("log")
-        ax.axvline(best, color="#1565c0", linestyle=":", label=f"best epoch ({best})")
+        where = f"{records[best].phase} epoch {records[best].epoch}"
+        ax.axvline(best, color="#1565c0", linestyle=":", label=f"best: {where}")
         ax.set_title(title)
-        ax.set_xlabel("epoch (all phases)")
+        ax.set_xlabel("epoch (all phases, from 0)")
     ax = axes[0, 1]
     for key, label, colour in (
-        ("pooled_map5", "untrained MAP@5", "#1565c0"),
-        ("pooled_top1", "untrained top-1", "#6a1b9a"),
+        ("pooled_map5", "untrained MAP@5 (query split)", "#1565c0"),
+        ("pooled_top1", "untrained top-1 (query split)", "#6a1b9a"),
     ):
         if final.get(key) is not None:
             ax.axhline(final[key], color=colour, linestyle="--", alpha=0.6, label=label)
@@ -97,7 +98,7 @@ def _curves(records: list[EpochRecord], final: dict, best: int):
 
 def _phase_starts(records: list[EpochRecord]) -> list[tuple[int, str]]:
     return [
-        (i + 1, r.phase) for i, r in enumerate(records) if i == 0 or records[i - 1].phase != r.phase
+        (i, r.phase) for i, r in enumerate(records) if i == 0 or records[i - 1].phase != r.phase
     ]
 
 
@@ -111,19 +112,14 @@ def training_report(run: str | Path, out: str | Path | None = None) -> Report:
     figures = Figures(page, out)
     map5 = np.array([r.map5 for r in records], dtype=float)
     scored = np.isfinite(map5).any()
-    best = int(np.nanargmax(map5)) + 1 if scored else int(np.argmin([r.loss for r in records])) + 1
-    b = records[best - 1]
+    best = int(np.nanargmax(map5)) if scored else int(np.argmin([r.loss for r in records]))
+    b = records[best]
     page.heading("Verdict")
     words = []
     over = overfitting([r for r in records if r.phase == records[-1].phase])
     if over:
         words.append(over)
-    seen = set()
-    for r in records:
-        for w in r.warnings:
-            if warning_kind(w) not in seen and warning_kind(w) != "overfitting":
-                seen.add(warning_kind(w))
-                words.append(f"{w} (first seen in {r.phase} epoch {r.epoch})")
+    words += _recorded_warnings(records)
     if final.get("pooled_map5") is not None and final.get("map5") is not None:
         if final["map5"] <= final["pooled_map5"] + 0.01:
             words.append(
@@ -135,7 +131,7 @@ def training_report(run: str | Path, out: str | Path | None = None) -> Report:
     summary = (
         f"{len(records)} epochs ({phases}); "
         f"best held-out MAP@5 {b.map5:.4f} (top-1 {b.top1:.4f}) at {b.phase} epoch {b.epoch} "
-        f"(epoch {best} of the run), loss {records[0].loss:.4f} → {records[-1].loss:.4f}."
+        f"(epoch {best} of the run, from 0), loss {records[0].loss:.4f} → {records[-1].loss:.4f}."
     )
     page.text(summary)
     if final:
@@ -157,3 +153,24 @@ def training_report(run: str | Path, out: str | Path | None = None) -> Report:
     )
     page.write(out)
     return Report(out, tuple(figures.saved), time.perf_counter() - started)
+
+
+def _recorded_warnings(records: list[EpochRecord]) -> list[str]:
+    """Each kind of warning the run recorded (overfitting aside: judged on the whole run),
+    with the epochs it held from and to."""
+    first: dict[str, tuple[EpochRecord, str]] = {}
+    last: dict[str, EpochRecord] = {}
+    for r in records:
+        for w in r.warnings:
+            kind = warning_kind(w)
+            if kind != "overfitting":
+                first.setdefault(kind, (r, w))
+                last[kind] = r
+    out = []
+    for kind, (r, w) in first.items():
+        end = last[kind]
+        still = (
+            "still at the end" if end is records[-1] else f"last in {end.phase} epoch {end.epoch}"
+        )
+        out.append(f"{w} (first in {r.phase} epoch {r.epoch}, {still})")
+    return out
