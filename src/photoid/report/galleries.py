@@ -91,6 +91,20 @@ def confused_pairs(page: Page, ev: EvaluationEvidence, thumbs: Thumbnails) -> in
     return min(len(wrong), N_CONFUSED)
 
 
+def _keypoint_order(ev: EvaluationEvidence) -> list[int]:
+    """Queries whose top-1 is a photo, most verified matches first, alternating right and
+    wrong top-1 answers (what convinced the matcher, and what fooled it)."""
+    right, wrong = [], []
+    for i, (a, t) in enumerate(zip(ev.answers, ev.truth, strict=True)):
+        if a.photo_ids and a.photo_ids[0] >= 0:
+            n = a.inliers[0] if a.inliers else 0
+            (right if a.individuals[0] == t else wrong).append((-n, i))
+    right, wrong = [i for _, i in sorted(right)], [i for _, i in sorted(wrong)]
+    mixed = [i for pair in zip(right, wrong, strict=False) for i in pair]
+    n = min(len(right), len(wrong))
+    return mixed + right[n:] + wrong[n:]
+
+
 def keypoint_figures(figures: Figures, ev: EvaluationEvidence) -> int:
     """Verified keypoint matches drawn between queries and their top-1 photo (re-ranked
     evaluations only); returns how many were drawn."""
@@ -99,12 +113,10 @@ def keypoint_figures(figures: Figures, ev: EvaluationEvidence) -> int:
     matcher = LocalMatcher(ev.matching)
     boxes = table_boxes(ev.table)
     drawn = 0
-    for i in gallery_order(ev)[::-1]:  # best answers first: they show what matching sees
+    for i in _keypoint_order(ev):
         a = ev.answers[i]
         if drawn == N_KEYPOINTS:
             break
-        if not a.photo_ids or a.photo_ids[0] < 0:
-            continue
         q, c = int(ev.q_rows[i]), int(ev.d_rows[a.photo_ids[0]])
         qf, cf = ev.features.features[q], ev.features.features[c]
         q_img, c_img = (
