@@ -272,3 +272,29 @@ def test_an_unknown_aggregation_is_named():
     g = Gallery.from_embeddings(np.array([_unit(0)], np.float32), ["a"])
     with pytest.raises(ConfigError, match=r"\baggregation\b"):
         identify(np.array([_unit(0)]), g, aggregation="median")
+
+
+def test_answers_carry_their_best_photo_and_its_own_score(gallery: Gallery):
+    # mean_top over a's two photos (5° and 45° away) scores a below its best photo
+    [answer] = identify(
+        np.array([_unit(45)]), gallery, aggregation="mean_top", top_photos=2, threshold=0.5
+    )
+    a = answer.individuals.index("a")
+    assert answer.photo_ids[a] == 1  # a's photo at 50°, 5° from the query
+    assert answer.photo_scores[a] == pytest.approx(np.cos(np.deg2rad(5)), rel=1e-5)
+    assert answer.scores[a] == pytest.approx(np.mean(np.cos(np.deg2rad([5, 45]))), rel=1e-5)
+    new = answer.individuals.index(NEW_INDIVIDUAL)
+    assert answer.photo_ids[new] == -1 and np.isnan(answer.photo_scores[new])
+    assert answer.inliers == ()  # no local rescorer: no keypoint counts
+
+
+def test_photo_answer_candidates_name_the_gallery_photo():
+    from photoid.identify import Identification, PhotoAnswer
+
+    got = Identification(("b", NEW_INDIVIDUAL), (0.9, 0.5), (2, -1), "probability", (0.9, np.nan),
+                         (17, -1))  # fmt: skip
+    answer = PhotoAnswer("q.jpg", got, photos=("g/b/2.jpg", None))
+    [b, new] = answer.candidates
+    assert (b.individual, b.photo, b.photo_score, b.inliers) == ("b", "g/b/2.jpg", 0.9, 17)
+    assert (new.individual, new.photo, new.inliers) == (NEW_INDIVIDUAL, None, None)
+    assert PhotoAnswer("bad.jpg", None, "unreadable").candidates == []

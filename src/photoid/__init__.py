@@ -39,6 +39,7 @@ _EXPORTS = {
     # identification
     "Gallery": "photoid.identify",
     "Identification": "photoid.identify",
+    "Candidate": "photoid.identify",
     "Threshold": "photoid.identify",
     "identify_photos": "photoid.identify",
     # local re-ranking
@@ -69,6 +70,11 @@ _EXPORTS = {
     "check_catalog": "photoid.catalog.check",
     # training
     "load_config": "photoid.config",
+    # reports: see it
+    "training_report": "photoid.report.training",
+    "evaluate_and_report": "photoid.report.evaluation",
+    "catalog_report": "photoid.report.catalog",
+    "review_sheet": "photoid.report.sheet",
     # errors
     "PhotoidError": "photoid.errors",
 }

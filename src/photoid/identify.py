@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, replace
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -68,12 +68,17 @@ class Identification:
     """Ranked answer for one query: ``individuals[i]`` with score ``scores[i]`` (on
     ``scale``), best first; ``photo_ids[i]``: the gallery row of that individual's best photo
     (the evidence to look at), -1 for ``new_individual``, which takes the threshold as its
-    score."""
+    score; ``photo_scores[i]``: that photo's own score (equal to ``scores[i]`` for ``"max"``
+    aggregation; NaN for ``new_individual``); ``inliers[i]``: its verified keypoint matches
+    with the query when a local rescorer ranked the answer (-1 for ``new_individual``; empty
+    otherwise)."""
 
     individuals: tuple[str, ...]
     scores: tuple[float, ...]
     photo_ids: tuple[int, ...] = ()
     scale: str = "cosine"
+    photo_scores: tuple[float, ...] = ()
+    inliers: tuple[int, ...] = ()
 
     @property
     def top1(self) -> str:
@@ -82,7 +87,9 @@ class Identification:
 
 class Rescorer(Protocol):
     """Re-scores the photos that search proposes for a query (the extension point of
-    :func:`identify`; :class:`photoid.local.LocalRescorer` is one)."""
+    :func:`identify`; :class:`photoid.local.LocalRescorer` is one). A rescorer that also has
+    ``inliers(query, rows) -> list[int]`` (verified keypoint matches per gallery row) has
+    them put in each answer's evidence (:attr:`Identification.inliers`)."""
 
     #: the :data:`SCALES` entry of the scores it returns
     scale: str
@@ -180,10 +187,19 @@ def identify(
             order = np.lexsort((np.arange(len(ids)), -scores))  # ties: the index's order
             sims, ids = scores[order], ids[order]
         names, scores, rows = _aggregate(sims, ids, gallery.labels, aggregation, top_photos)
-        answers.append(
-            place_new_individual(names[:k], scores[:k], k, threshold, rows[:k], scale=scale)
-        )
+        answer = place_new_individual(names[:k], scores[:k], k, threshold, rows[:k], scale=scale)
+        answers.append(_with_evidence(answer, q, sims, ids, rescore))
     return answers
+
+
+def _with_evidence(answer: Identification, query: int, sims, ids, rescore) -> Identification:
+    """``answer`` with its best photos' own scores and, from a rescorer that counts them
+    (``inliers(query, rows)``), their verified keypoint matches."""
+    score_of = dict(zip(ids.tolist(), sims.tolist(), strict=True))
+    photo_scores = tuple(float(score_of.get(r, np.nan)) for r in answer.photo_ids)
+    count = getattr(rescore, "inliers", None)
+    inliers = tuple(int(n) for n in count(query, answer.photo_ids)) if count else ()
+    return replace(answer, photo_scores=photo_scores, inliers=inliers)
 
 
 def as_threshold(threshold: Threshold | float | None, scale: str) -> Threshold | None:
@@ -237,26 +253,60 @@ def place_new_individual(
     return Identification(tuple(names[:k]), tuple(scores[:k]), tuple(rows[:k]), scale)
 
 
+class Candidate(NamedTuple):
+    """One ranked individual of an answer with its evidence: ``photo`` (path of its
+    best-matching gallery photo; None for ``new_individual`` or when the gallery's paths are
+    unknown), ``photo_score`` and ``inliers`` (verified keypoint matches; None without local
+    re-ranking)."""
+
+    individual: str
+    score: float
+    photo: str | None
+    photo_score: float
+    inliers: int | None
+
+
 @dataclass(frozen=True)
 class PhotoAnswer:
     """One query photo's outcome: its ``path`` and ``answer``, or ``answer=None`` and the
-    ``reason`` it could not be read."""
+    ``reason`` it could not be read. ``photos[i]``: the path of the best photo of
+    ``answer.individuals[i]`` (None for ``new_individual``)."""
 
     path: str
     answer: Identification | None
     reason: str | None = None
+    photos: tuple[str | None, ...] = ()
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        """The answer's individuals, best first, each with its evidence."""
+        got = self.answer
+        if got is None:
+            return []
+        n = len(got.individuals)
+        photos = self.photos or (None,) * n
+        photo_scores = got.photo_scores or got.scores
+        inliers = got.inliers or (None,) * n
+        return [
+            Candidate(name, float(s), photo, float(ps), None if c is None or c < 0 else int(c))
+            for name, s, photo, ps, c in zip(
+                got.individuals, got.scores, photos, photo_scores, inliers, strict=True
+            )
+        ]
 
 
 def answer_photos(
     paths: Sequence[str],
     model,
     rank: Callable[[np.ndarray, np.ndarray], list[Identification]],
+    gallery_paths: Sequence[str] | None = None,
     **embed,
 ) -> list[PhotoAnswer]:
     """Embed the photos ``paths`` with ``model`` (``embed``: options of
     :func:`photoid.embed.embed_paths`), rank the readable ones with ``rank(vectors (m, d),
     rows (m,))`` (``rows``: their positions in ``paths``), and pair each photo with its answer
-    or with the reason it could not be read."""
+    or with the reason it could not be read. ``gallery_paths[r]``: the path of gallery row
+    ``r``, so that each answer names its candidates' best photos."""
     from photoid.embed import embed_paths
 
     paths = list(paths)
@@ -264,10 +314,20 @@ def answer_photos(
     rows = np.flatnonzero(queries.valid)
     answers = iter(rank(queries.vectors[rows], rows) if len(rows) else [])
     reasons = {s.path: s.reason for s in queries.report.skipped}
-    return [
-        PhotoAnswer(p, next(answers)) if ok else PhotoAnswer(p, None, reasons.get(p, "unreadable"))
-        for p, ok in zip(paths, queries.valid.tolist(), strict=True)
-    ]
+
+    def evidence(got: Identification) -> tuple[str | None, ...]:
+        if gallery_paths is None:
+            return ()
+        return tuple(None if r < 0 else str(gallery_paths[r]) for r in got.photo_ids)
+
+    out = []
+    for p, ok in zip(paths, queries.valid.tolist(), strict=True):
+        if ok:
+            got = next(answers)
+            out.append(PhotoAnswer(p, got, photos=evidence(got)))
+        else:
+            out.append(PhotoAnswer(p, None, reasons.get(p, "unreadable")))
+    return out
 
 
 def identify_photos(
@@ -296,7 +356,27 @@ def identify_photos(
     gallery = Gallery.from_embeddings(
         known.vectors[known.valid], table.identities[known.valid], metric
     )
+    warn_if_near_chance(known.vectors[known.valid], table.identities[known.valid], metric)
     options = {"k": k, "threshold": threshold, "aggregation": aggregation, "top_photos": top_photos}
     return answer_photos(
-        paths, model, lambda vectors, _rows: identify(vectors, gallery, **options), **embed
+        paths,
+        model,
+        lambda vectors, _rows: identify(vectors, gallery, **options),
+        gallery_paths=np.asarray(table.paths)[known.valid],
+        **embed,
     )
+
+
+def warn_if_near_chance(vectors: np.ndarray, labels: Sequence[str], metric: str = "cosine"):
+    """Log a warning (logger ``photoid``) when the gallery's own photos ``vectors`` ``(n, d)``
+    of individuals ``labels`` barely separate same from different individuals (see
+    :func:`photoid.metrics.gallery_separation`): its answers are then near guesses."""
+    import logging
+
+    from photoid.metrics import gallery_separation, separation_warning
+
+    sep = gallery_separation(vectors, labels, metric)
+    message = separation_warning(sep, "the gallery's photos") if sep is not None else None
+    if message:
+        logging.getLogger("photoid").warning("warning: %s", message)
+    return sep

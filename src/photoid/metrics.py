@@ -294,6 +294,46 @@ def separation(
     )
 
 
+#: ROC AUC of same- vs different-individual similarity below which separation is near chance
+CHANCE_AUC = 0.55
+
+
+def gallery_separation(
+    vectors: np.ndarray, labels: Sequence, metric: str = "cosine", max_photos: int = 2000
+) -> Separation | None:
+    """:func:`separation` of a gallery's photos ``vectors`` ``(n, d)`` against each other
+    (leave-one-out), on a seeded sample of ``max_photos`` rows above that; None when it is
+    undefined (fewer than 2 photos, or no same- or no different-individual pair)."""
+    vectors, labels = np.asarray(vectors, dtype=np.float64), np.asarray(labels, dtype=object)
+    if len(vectors) > max_photos:
+        keep = np.sort(np.random.default_rng(0).choice(len(vectors), max_photos, replace=False))
+        vectors, labels = vectors[keep], labels[keep]
+    if len(vectors) < 2:
+        return None
+    if metric == "cosine":
+        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        sim = unit @ unit.T
+    else:
+        sq = (vectors**2).sum(1)
+        sim = -np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * vectors @ vectors.T, 0))
+    try:
+        return separation(sim, labels, labels, exclude_self=True)
+    except PhotoidError:
+        return None
+
+
+def separation_warning(sep: Separation, what: str = "the embedding") -> str | None:
+    """Plain words when ``sep`` is near chance (ROC AUC below :data:`CHANCE_AUC`), else None."""
+    if not sep.roc_auc < CHANCE_AUC:
+        return None
+    return (
+        f"near chance: {what} barely separate individuals (same-individual similarity "
+        f"{sep.same_mean:.3f} vs different {sep.diff_mean:.3f}, ROC AUC {sep.roc_auc:.3f}; "
+        "0.5 is chance). Answers are close to guesses: train a model on your photos "
+        "(photoid train) and check each answer's photos by eye (--report sheet.html)."
+    )
+
+
 def open_set_accuracy(
     predictions_top1: Sequence[str], truths: Sequence[str], known: Sequence[bool]
 ) -> OpenSetAccuracy:

@@ -23,6 +23,7 @@ def test_catalog_lifecycle(folder_catalog: Path, tmp_path: Path, capsys):
     assert main(["catalog", "identify", cat, photo, "--json", "--quiet"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["individuals"][0] == "bob" and answer["scores"][0] == pytest.approx(1, abs=1e-5)
+    assert answer["candidates"][0]["photo"] == photo  # the evidence: the photo itself
     assert main(["catalog", "rename", cat, "bob", "Bo"]) == 0
     assert main(["catalog", "merge", cat, "cid", "Bo"]) == 0
     assert main(["catalog", "remove", cat, "--photo", str(folder_catalog / "ann" / "0.jpg")]) == 0

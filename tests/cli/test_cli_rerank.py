@@ -50,6 +50,12 @@ def test_identify_rerank_local(coat_catalog: Path, tmp_path: Path, capsys):
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["individuals"][0] == "cid"
     assert all(0.0 <= s <= 1.0 for s in out["scores"])
+    best = out["candidates"][0]  # the evidence: cid's best photo and its verified keypoints
+    assert best["individual"] == "cid" and Path(best["photo"]).parent.name == "cid"
+    assert best["inliers"] > max(c["inliers"] or 0 for c in out["candidates"][1:])
+    assert main(["identify", str(coat_catalog), str(query), *RERANK, *TINY]) == 0
+    text = capsys.readouterr().out
+    assert "1. cid: photo " in text and "verified keypoints)" in text
 
 
 def test_unknown_preset_suggests(coat_catalog: Path, capsys):

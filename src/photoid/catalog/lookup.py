@@ -17,6 +17,7 @@ from photoid.identify import (
     Threshold,
     answer_photos,
     identify,
+    warn_if_near_chance,
 )
 from photoid.local.pipeline import identify_photos_reranked
 from photoid.local.rerank import RerankConfig
@@ -118,9 +119,10 @@ def identify_photos_in_catalog(
     if threshold is None:
         threshold = store.threshold
     options = {"k": k, "aggregation": aggregation, "top_photos": top_photos}
+    snap = store.snapshot(**filters)
+    gallery = catalog_gallery(store, snapshot=snap, **filters)
+    warn_if_near_chance(snap.vectors, snap.individuals, store.model.metric)
     if rerank is not None:
-        snap = store.snapshot(**filters)
-        gallery = catalog_gallery(store, snapshot=snap, **filters)
         valid = np.ones(len(snap.paths), dtype=bool)
         return identify_photos_reranked(
             snap.vectors, valid, list(snap.paths), snap.individuals, gallery, model, paths,
@@ -129,8 +131,7 @@ def identify_photos_in_catalog(
     return answer_photos(
         paths,
         model,
-        lambda vectors, _rows: identify_in_catalog(
-            store, vectors, model=model.spec, threshold=threshold, **filters, **options
-        ),
+        lambda vectors, _rows: identify(vectors, gallery, threshold=threshold, **options),
+        gallery_paths=list(snap.paths),
         **embed,
     )

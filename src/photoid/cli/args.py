@@ -92,6 +92,7 @@ def add_answers(p: argparse.ArgumentParser, *, threshold_help: str) -> None:
         "--top-photos", type=validate.positive_int, default=3, help="mean_top: photos averaged"
     )
     p.add_argument("--json", action="store_true", help="one JSON line per photo")
+    p.add_argument("--report", metavar="HTML", help="also write a review sheet (photos, zoomable)")
 
 
 def identify_threshold(args: argparse.Namespace, source: str, stored=None):

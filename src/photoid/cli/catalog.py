@@ -216,6 +216,7 @@ def _reindex(args: argparse.Namespace) -> int:
 def _identify(args: argparse.Namespace) -> int:
     from photoid.catalog.lookup import identify_photos_in_catalog
     from photoid.cli.output import print_answers
+    from photoid.cli.report import write_sheet
     from photoid.data.loaders import photo_paths
 
     store = _store(args)
@@ -234,4 +235,5 @@ def _identify(args: argparse.Namespace) -> int:
         rerank=common.rerank_config(args),
         **common.embed_options(args),
     )
+    write_sheet(answers, args.report)
     return print_answers(answers, args.json)

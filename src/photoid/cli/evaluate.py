@@ -51,6 +51,7 @@ def register(sub) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.add_argument("--output", help="also write the JSON to this file")
+    p.add_argument("--report", metavar="HTML", help="also write an HTML report with figures")
     common.add_model(p)
     common.add_embedding(p)
     common.add_rerank(p)
@@ -82,7 +83,17 @@ def run(args: argparse.Namespace) -> int:
         )
     rerank = common.rerank_config(args)
     embed = common.embed_options(args)
-    if rerank is None:
+    if args.report:
+        from photoid.cli.report import announce
+        from photoid.report.evaluation import evaluate_and_report
+
+        result, report = evaluate_and_report(
+            table, model, protocol, args.report, threshold=threshold, metric=args.metric,
+            aggregation=args.aggregation, rerank=rerank, n_queries=args.rerank_queries,
+            seed=args.seed, **embed,
+        )  # fmt: skip
+        announce(report)
+    elif rerank is None:
         result = evaluate_photos(
             table,
             model,
@@ -104,4 +115,17 @@ def run(args: argparse.Namespace) -> int:
             **embed,
         )
     print_result(result, args.json, args.output)
+    _warn_near_chance(result)
     return 0
+
+
+def _warn_near_chance(result) -> None:
+    """Say so on stderr when the separation this evaluation measured is near chance."""
+    from photoid.metrics import Separation, separation_warning
+
+    if not hasattr(result, "roc_auc"):
+        return  # re-ranked: evaluate_local warns from the database's own separation
+    sep = Separation(result.same_mean, result.diff_mean, result.roc_auc)
+    message = separation_warning(sep, "this model's embeddings")
+    if message:
+        say(f"warning: {message}")

@@ -6,6 +6,7 @@ import argparse
 
 from photoid.cli import args as common
 from photoid.cli.output import print_answers
+from photoid.cli.report import write_sheet
 
 
 def register(sub) -> None:
@@ -51,4 +52,5 @@ def run(args: argparse.Namespace) -> int:
         answers = identify_photos(table, model, paths, metric=args.metric, **options)
     else:
         answers = identify_table_reranked(table, model, paths, rerank, **options)
+    write_sheet(answers, args.report)
     return print_answers(answers, args.json)

@@ -18,6 +18,7 @@ from photoid.cli import (
     embed,
     evaluate,
     identify,
+    report,
     serve,
     train,
 )
@@ -25,7 +26,19 @@ from photoid.cli.output import show_library_messages
 from photoid.errors import PhotoidError
 
 #: Command modules, in the order ``photoid --help`` lists them.
-COMMANDS = (demo, evaluate, compare, crop, identify, embed, train, catalog, calibrate, serve)
+COMMANDS = (
+    demo,
+    evaluate,
+    compare,
+    crop,
+    identify,
+    embed,
+    train,
+    catalog,
+    calibrate,
+    report,
+    serve,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

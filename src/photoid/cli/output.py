@@ -57,28 +57,52 @@ def print_result(result, as_json: bool, output: str | None = None) -> None:
         Path(output).write_text(line + "\n")
 
 
+def answer_json(a: PhotoAnswer) -> dict:
+    """One query photo's answer as a JSON-ready dict: the ranked ``individuals``/``scores``
+    and, per candidate, its evidence (best photo, that photo's score, verified keypoints)."""
+    got = a.answer
+    return {
+        "photo": a.path,
+        "individuals": list(got.individuals) if got else [],
+        "scores": [round(s, 6) for s in got.scores] if got else [],
+        "scale": got.scale if got else None,
+        "candidates": [
+            {
+                "individual": c.individual,
+                "score": round(c.score, 6),
+                "photo": c.photo,
+                "photo_score": None if c.photo is None else round(c.photo_score, 6),
+                "inliers": c.inliers,
+            }
+            for c in a.candidates
+        ],
+        "error": None if got else a.reason,
+    }
+
+
+def answer_text(a: PhotoAnswer) -> str:
+    """One query photo's answer as readable lines: the ranking, then each candidate's best
+    photo with its score (and verified keypoints when re-ranked)."""
+    if a.answer is None:
+        return f"{a.path}: skipped: {a.reason}"
+    cands = a.candidates
+    lines = [f"{a.path}: " + "  ".join(f"{c.individual} ({c.score:.3f})" for c in cands)]
+    for rank, c in enumerate(cands, 1):
+        if c.photo is None:
+            continue
+        kp = f", {c.inliers} verified keypoints" if c.inliers is not None else ""
+        lines.append(f"    {rank}. {c.individual}: photo {c.photo} ({c.photo_score:.3f}{kp})")
+    return "\n".join(lines)
+
+
 def print_answers(answers: Sequence[PhotoAnswer], as_json: bool) -> int:
-    """Print each query photo's answer as a JSON line or a readable line. Returns the exit
+    """Print each query photo's answer as a JSON line or readable lines. Returns the exit
     code: 1 if any photo was skipped, else 0."""
     for a in answers:
-        got = a.answer
         if as_json:
-            emit_json(
-                {
-                    "photo": a.path,
-                    "individuals": list(got.individuals) if got else [],
-                    "scores": [round(s, 6) for s in got.scores] if got else [],
-                    "scale": got.scale if got else None,
-                    "error": None if got else a.reason,
-                }
-            )
-        elif got is None:
-            print(f"{a.path}: skipped: {a.reason}")
+            emit_json(answer_json(a))
         else:
-            ranked = "  ".join(
-                f"{n} ({s:.3f})" for n, s in zip(got.individuals, got.scores, strict=True)
-            )
-            print(f"{a.path}: {ranked}")
+            print(answer_text(a))
     return 0 if all(a.answer is not None for a in answers) else 1
 
 

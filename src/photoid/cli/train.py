@@ -26,6 +26,7 @@ def register(sub) -> None:
     p.add_argument("--out", help="run folder (default: runs/<catalog name>-<preset or train>)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", metavar="DIR", help="also log the curves to TensorBoard")
     p.set_defaults(run=run)
 
 
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         progress=not args.quiet and sys.stderr.isatty(),
         log=say,
+        tensorboard=args.tensorboard,
     )
     say(
         f"trained in {result.seconds:.0f} s; best {config.validation.metric} "
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         f"model: {Path(out) / 'best.pt'}"
     )
     if result.final is not None:
-        print(result.final.format())
+        print("best model on the query split:\n" + result.final.format())
     return 0
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from photoid.data.splits import QueryDatabaseSplit
 from photoid.data.table import PhotoTable
 from photoid.errors import PhotoidError
-from photoid.identify import Gallery, Threshold, identify
+from photoid.identify import Gallery, Identification, Threshold, identify
 from photoid.local.rerank import SCORES, LocalReranker, LocalRescorer, RerankConfig
 from photoid.local.store import FeatureSet
 from photoid.metrics import NEW_INDIVIDUAL, json_ready, map_at_k, top_k_accuracy
@@ -73,7 +73,28 @@ class RerankEvaluation:
         return "\n".join(rows)
 
 
-def evaluate_reranked(
+@dataclass
+class RerankRun:
+    """What re-ranking a split's queries produced, before scoring: table rows of the
+    queries ``q_rows`` (with their ``truth``) and of the database ``d_rows`` (the gallery's
+    rows, in order), the ``gallery``, the fitted ``reranker``, each ranking's answers
+    (``answers[score]`` for score in :data:`SCORES`), the fused ranking's ``rescorer`` (its
+    ``candidates_``), and the timings."""
+
+    q_rows: np.ndarray
+    d_rows: np.ndarray
+    truth: np.ndarray
+    gallery: Gallery
+    reranker: LocalReranker
+    answers: dict[str, list[Identification]]
+    rescorer: LocalRescorer
+    elapsed: float
+    cpu: float
+    fit_seconds: float
+    n_skipped_images: int
+
+
+def rerank_split(
     vectors: np.ndarray,
     valid: np.ndarray,
     features: FeatureSet,
@@ -82,15 +103,9 @@ def evaluate_reranked(
     config: RerankConfig | None = None,
     *,
     threshold: Threshold | float | None = None,
-    extract_sample: list | None = None,
-) -> RerankEvaluation:
+) -> RerankRun:
     """Fit a :class:`LocalReranker` on ``split``'s database (calibrators on database pairs
-    only), re-rank every query's shortlist, and score the three rankings.
-
-    ``vectors`` ``(n, d)``: unit embeddings of ``catalog``'s rows (``valid`` False where
-    unreadable); ``features``: their keypoints. ``extract_sample``: a few PIL images whose
-    keypoint extraction is timed for ``ms_extract_per_photo`` (NaN when None).
-    """
+    only) and re-rank every query's shortlist three ways; see :func:`evaluate_reranked`."""
     config = config or RerankConfig()
     ok = valid & features.valid
     labels = catalog.identities
@@ -110,43 +125,83 @@ def evaluate_reranked(
     position = {int(r): j for j, r in enumerate(d_rows)}
     exclude = np.array([position.get(int(q), -1) for q in q_rows]) if split.exclude_self else None
     q_features = [features.features[q] for q in q_rows]
-    predictions: dict[str, list[list[str]]] = {}
+    answers: dict[str, list[Identification]] = {}
+    rescorers: dict[str, LocalRescorer] = {}
     elapsed = cpu = 0.0
     for score in SCORES:  # fused first: its time is the cost per query
-        rescorer = LocalRescorer(reranker, q_features, score, gallery.scale)
+        rescorers[score] = LocalRescorer(reranker, q_features, score, gallery.scale)
         start, start_cpu = time.perf_counter(), time.process_time()
-        answers = identify(
+        answers[score] = identify(
             vectors[q_rows],
             gallery,
             threshold=threshold if score == "fused" else None,
             exclude=exclude,
-            rescore=rescorer,
+            rescore=rescorers[score],
         )
         if score == "fused":
             elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
-            shortlisted = [
-                set(gallery.labels[rescorer.candidates_[i].rows].tolist())
-                for i in range(len(q_rows))
-            ]
-        predictions[score] = [list(a.individuals) for a in answers]
-    truths = truth.tolist()
-    known = truth != NEW_INDIVIDUAL
-    in_shortlist = np.array([labels[q] in shortlisted[i] for i, q in enumerate(q_rows)])
+    return RerankRun(
+        q_rows, d_rows, truth, gallery, reranker, answers, rescorers["fused"], elapsed, cpu,
+        fit_seconds, int((~ok).sum()),
+    )  # fmt: skip
+
+
+def evaluate_reranked(
+    vectors: np.ndarray,
+    valid: np.ndarray,
+    features: FeatureSet,
+    catalog: PhotoTable,
+    split: QueryDatabaseSplit,
+    config: RerankConfig | None = None,
+    *,
+    threshold: Threshold | float | None = None,
+    extract_sample: list | None = None,
+) -> RerankEvaluation:
+    """Fit a :class:`LocalReranker` on ``split``'s database (calibrators on database pairs
+    only), re-rank every query's shortlist, and score the three rankings.
+
+    ``vectors`` ``(n, d)``: unit embeddings of ``catalog``'s rows (``valid`` False where
+    unreadable); ``features``: their keypoints. ``extract_sample``: a few PIL images whose
+    keypoint extraction is timed for ``ms_extract_per_photo`` (NaN when None).
+    """
+    config = config or RerankConfig()
+    run = rerank_split(vectors, valid, features, catalog, split, config, threshold=threshold)
+    return score_rerank_run(run, catalog, config, features, threshold, extract_sample)
+
+
+def score_rerank_run(
+    run: RerankRun,
+    catalog: PhotoTable,
+    config: RerankConfig,
+    features: FeatureSet,
+    threshold: Threshold | float | None = None,
+    extract_sample: list | None = None,
+) -> RerankEvaluation:
+    """The figures of a :class:`RerankRun` (see :class:`RerankEvaluation`)."""
+    labels = catalog.identities
+    n = len(run.q_rows)
+    shortlisted = [
+        set(run.gallery.labels[run.rescorer.candidates_[i].rows].tolist()) for i in range(n)
+    ]
+    predictions = {s: [list(a.individuals) for a in run.answers[s]] for s in SCORES}
+    truths = run.truth.tolist()
+    known = run.truth != NEW_INDIVIDUAL
+    in_shortlist = np.array([labels[q] in shortlisted[i] for i, q in enumerate(run.q_rows)])
     return RerankEvaluation(
-        n_queries=len(q_rows),
-        n_database=len(d_rows),
+        n_queries=n,
+        n_database=len(run.d_rows),
         top_n=config.top_n,
         **{f"top1_{s}": top_k_accuracy(predictions[s], truths, 1) for s in SCORES},
         **{f"top5_{s}": top_k_accuracy(predictions[s], truths, 5) for s in SCORES},
         map5_fused=map_at_k(predictions["fused"], truths, 5),
         shortlist_recall=float(np.mean(in_shortlist[known])) if known.any() else math.nan,
         threshold=None if threshold is None else float(getattr(threshold, "value", threshold)),
-        ms_per_query=1000.0 * elapsed / len(q_rows),
-        cpu_ms_per_query=1000.0 * cpu / len(q_rows),
+        ms_per_query=1000.0 * run.elapsed / n,
+        cpu_ms_per_query=1000.0 * run.cpu / n,
         ms_extract_per_photo=_time_extraction(config, extract_sample),
-        fit_seconds=fit_seconds,
-        n_training_pairs=reranker.n_training_pairs_,
-        n_skipped_images=int((~ok).sum()),
+        fit_seconds=run.fit_seconds,
+        n_training_pairs=run.reranker.n_training_pairs_,
+        n_skipped_images=run.n_skipped_images,
         features=features.fingerprint,
     )
 

@@ -69,6 +69,20 @@ class LocalMatcher:
             scores[j] = self._verify(query.xy[qi], cand.xy[ci])
         return scores
 
+    def verified_matches(
+        self, query: LocalFeatures, candidate: LocalFeatures
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The matches that :meth:`score` counts, as keypoint positions: ``(query_xy,
+        candidate_xy)``, float32 ``(m, 2)`` each in the resized images' pixels (for drawing)."""
+        empty = np.zeros((0, 2), np.float32)
+        if query is None or candidate is None or len(query) < 2 or len(candidate) < 2:
+            return empty, empty
+        sim = _similarities(query.descriptors, candidate.descriptors)
+        qi, ci = self._matches(sim, candidate.descriptors.dtype == np.uint8)
+        src, dst = query.xy[qi], candidate.xy[ci]
+        mask = self._inlier_mask(src, dst)
+        return src[mask], dst[mask]
+
     def _matches(self, sim: np.ndarray, binary: bool) -> tuple[np.ndarray, np.ndarray]:
         """Query and candidate keypoint indices of the matches in a similarity block
         (``(n_query, n_candidate)``; a dot product of unit rows, or minus a Hamming
@@ -93,11 +107,15 @@ class LocalMatcher:
         return qi, best[qi]
 
     def _verify(self, src: np.ndarray, dst: np.ndarray) -> float:
+        return float(self._inlier_mask(src, dst).sum())
+
+    def _inlier_mask(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Which matches ``src[i] → dst[i]`` fit the configured transform (RANSAC)."""
         geometry = self.config.geometry
         if len(src) < _MIN_POINTS[geometry]:
-            return 0.0
+            return np.zeros(len(src), dtype=bool)
         if geometry == "none":
-            return float(len(src))
+            return np.ones(len(src), dtype=bool)
         cv2 = require_cv2()
         px = self.config.ransac_px
         if geometry == "homography":
@@ -108,7 +126,7 @@ class LocalMatcher:
             )
         else:
             _, mask = cv2.findFundamentalMat(src, dst, cv2.FM_RANSAC, px, 0.99)
-        return float(mask.sum()) if mask is not None else 0.0
+        return mask.ravel().astype(bool) if mask is not None else np.zeros(len(src), dtype=bool)
 
 
 def _similarities(a: np.ndarray, b: np.ndarray) -> np.ndarray:

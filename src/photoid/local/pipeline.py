@@ -8,6 +8,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,8 +17,15 @@ from photoid.data.splits import QueryDatabaseSplit
 from photoid.data.table import PhotoTable
 from photoid.embed import Embeddings, embed_table, log_embedding
 from photoid.errors import ConfigError
-from photoid.identify import Gallery, PhotoAnswer, Threshold, answer_photos, identify
-from photoid.local.evaluate import RerankEvaluation, evaluate_reranked
+from photoid.identify import (
+    Gallery,
+    PhotoAnswer,
+    Threshold,
+    answer_photos,
+    identify,
+    warn_if_near_chance,
+)
+from photoid.local.evaluate import RerankEvaluation, RerankRun, rerank_split, score_rerank_run
 from photoid.local.features import FeatureExtractor
 from photoid.local.rerank import LocalReranker, LocalRescorer, RerankConfig, rerank_preset
 from photoid.local.store import FeatureSet, extract_features, extract_table_features
@@ -67,6 +75,20 @@ def subsample_queries(split: QueryDatabaseSplit, n: int | None, seed: int) -> Qu
     return dataclasses.replace(split, query=split.query[keep], truth=split.truth[keep])
 
 
+@dataclass(frozen=True)
+class LocalEvaluation:
+    """:func:`evaluate_local`'s figures (``result``) with what they were measured on: the
+    ``embeddings`` and keypoints (``features``) of the table's photos, the (subsampled)
+    ``split`` and the re-ranking ``run`` (its answers and shortlists), for a report."""
+
+    result: RerankEvaluation
+    run: RerankRun
+    embeddings: Embeddings
+    features: FeatureSet
+    split: QueryDatabaseSplit
+    config: RerankConfig
+
+
 def evaluate_local(
     table: PhotoTable,
     model,
@@ -81,7 +103,26 @@ def evaluate_local(
     """Embed ``table`` with ``model``, extract keypoints, and score global, local and fused
     identification side by side on ``split`` (a seeded subset of ``n_queries`` queries when
     given); see :func:`~photoid.local.evaluate.evaluate_reranked`."""
+    return evaluate_local_evidence(
+        table, model, split, config, threshold=threshold, n_queries=n_queries, seed=seed, **embed
+    ).result
+
+
+def evaluate_local_evidence(
+    table: PhotoTable,
+    model,
+    split: QueryDatabaseSplit,
+    config: RerankConfig,
+    *,
+    threshold: Threshold | float | None = None,
+    n_queries: int | None = None,
+    seed: int = 0,
+    **embed,
+) -> LocalEvaluation:
+    """:func:`evaluate_local`, keeping what the figures were measured on."""
     emb = _embedded(table, model, embed)
+    db = split.database[emb.valid[split.database]]
+    warn_if_near_chance(emb.vectors[db], table.identities[db])
     n_all = len(split.query)
     split = subsample_queries(split, n_queries, seed)
     if len(split.query) < n_all:
@@ -90,10 +131,9 @@ def evaluate_local(
         )
     feats = keypoints(table, config, **_feature_options(embed))
     sample = [read_image(table.paths[i]) for i in split.query[:10] if feats.valid[i]]
-    return evaluate_reranked(
-        emb.vectors, emb.valid, feats, table, split, config, threshold=threshold,
-        extract_sample=sample,
-    )  # fmt: skip
+    run = rerank_split(emb.vectors, emb.valid, feats, table, split, config, threshold=threshold)
+    result = score_rerank_run(run, table, config, feats, threshold, sample)
+    return LocalEvaluation(result, run, emb, feats, split, config)
 
 
 def identify_photos_reranked(
@@ -123,6 +163,9 @@ def identify_photos_reranked(
     reranker = LocalReranker(config).fit(vectors[ok], [feats.features[i] for i in ok], labels[ok])
     if gallery is None:
         gallery = Gallery.from_embeddings(vectors[ok], labels[ok])
+    warn_if_near_chance(vectors[ok], labels[ok], gallery.scale)
+    photo_paths = gallery_photos.paths if isinstance(gallery_photos, PhotoTable) else gallery_photos
+    gallery_paths = [str(p) for p in np.asarray(list(photo_paths), dtype=object)[ok]]
     paths = list(paths)
     qfeats = keypoints(paths, config, **_feature_options(embed))
 
@@ -134,7 +177,7 @@ def identify_photos_reranked(
             top_photos=top_photos, rescore=rescorer,
         )  # fmt: skip
 
-    return answer_photos(paths, model, rank, **embed)
+    return answer_photos(paths, model, rank, gallery_paths=gallery_paths, **embed)
 
 
 def identify_table_reranked(

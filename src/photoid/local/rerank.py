@@ -199,6 +199,15 @@ class LocalRescorer:
         self.scale = {"fused": "probability", "local": "inliers", "global": global_scale}[score]
         self.candidates_: dict[int, RerankedCandidates] = {}
 
+    def inliers(self, query: int, rows: Sequence[int]) -> list[int]:
+        """Verified keypoint matches between query ``query`` and gallery rows ``rows`` as
+        last scored (-1 for a row it did not score, e.g. ``new_individual``'s -1)."""
+        cands = self.candidates_.get(query)
+        if cands is None:
+            return [-1] * len(rows)
+        count = dict(zip(cands.rows.tolist(), cands.local_score.tolist(), strict=True))
+        return [int(round(count[r])) if r in count else -1 for r in rows]
+
     def rescore(self, query: int, ids: np.ndarray, similarities: np.ndarray) -> np.ndarray:
         cands = self.reranker.score(self.query_features[query], ids, similarities)
         self.candidates_[query] = cands

@@ -23,7 +23,13 @@ from photoid.models.engines import Engine, TorchEngine
 from photoid.train.checkpoint import save_checkpoint
 from photoid.train.data import TrainSplit, unreadable_training_photo
 from photoid.train.distributed import DistInfo, gather_rows
-from photoid.train.monitor import EpochRecord, append_jsonl, score, warnings_for
+from photoid.train.monitor import (
+    EpochRecord,
+    append_jsonl,
+    new_warnings,
+    score,
+    warnings_for,
+)
 
 
 def build_loss(config: TrainConfig, split: TrainSplit) -> nn.Module:
@@ -172,6 +178,8 @@ class RunState:
     stopped: bool = False
     clean_features: torch.Tensor | None = None
     feature_passes: list[PassTiming] = field(default_factory=list)
+    #: a :class:`photoid.train.tensorboard.TensorBoardLog`, or None
+    tensorboard: object | None = None
 
     @property
     def normalize(self) -> bool:
@@ -212,6 +220,7 @@ def end_epoch(
     record = EpochRecord(phase, epoch, float(loss_value), float(lr), **figures)
     record.seconds = time.perf_counter() - started
     record.warnings = warnings_for(state.history, record)
+    fresh = new_warnings(state.history, record)  # each kind said once per run
     state.history.append(record)
     metric = state.config.validation.metric
     value = getattr(record, metric)
@@ -228,6 +237,10 @@ def end_epoch(
     if state.info.is_main:
         append_jsonl(state.out / "metrics.jsonl", record)
         state.log(record.line() + ("  *best*" if improved else ""))
+        for message in fresh:
+            state.log(f"  warning: {message}")
+        if state.tensorboard is not None:
+            state.tensorboard.add_record(record)
         if improved:
             save_model(state.model, state.out / "best.pt")
         save_checkpoint(

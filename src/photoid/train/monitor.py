@@ -13,12 +13,15 @@ import numpy as np
 from photoid.data.splits import QueryDatabaseSplit
 from photoid.data.table import PhotoTable
 from photoid.evaluate import evaluate_embeddings
-from photoid.metrics import json_ready
+from photoid.metrics import CHANCE_AUC, json_ready
 
 FLAT_LOSS_EPOCHS = 3
 FLAT_LOSS_RELATIVE = 0.02
 COLLAPSE_MEAN_COSINE = 0.9
-CHANCE_AUC = 0.55
+#: overfitting: held-out MAP@5 not improved for this many epochs while the loss fell by
+#: more than OVERFIT_LOSS_DROP of its value at the best epoch
+OVERFIT_EPOCHS = 10
+OVERFIT_LOSS_DROP = 0.2
 
 
 @dataclass
@@ -49,7 +52,7 @@ class EpochRecord:
             f"top-1 {self.top1:.4f}  sim same {self.same_mean:.3f} diff {self.diff_mean:.3f}  "
             f"AUC {self.roc_auc:.3f}  ({self.seconds:.1f} s)"
         )
-        return text + "".join(f"\n  warning: {w}" for w in self.warnings)
+        return text
 
 
 def validation_split(
@@ -101,10 +104,43 @@ def warnings_for(history: list[EpochRecord], current: EpochRecord) -> list[str]:
         )
     if len(same_phase) >= 2 and current.roc_auc < CHANCE_AUC:
         out.append(
-            f"same vs different individual AUC {current.roc_auc:.3f} is near chance (0.5); "
-            "the embedding is not separating individuals"
+            f"near chance: same vs different individual AUC {current.roc_auc:.3f} (0.5 is "
+            "chance); the embedding is not separating individuals"
         )
+    overfit = overfitting(same_phase)
+    if overfit:
+        out.append(overfit)
     return out
+
+
+def overfitting(records: list[EpochRecord]) -> str | None:
+    """Held-out MAP@5 has not improved for :data:`OVERFIT_EPOCHS` epochs while the loss
+    kept falling: the model learns the training photos, not the individuals."""
+    scored = [r for r in records if math.isfinite(r.map5)]
+    if len(scored) <= OVERFIT_EPOCHS:
+        return None
+    best = max(scored, key=lambda r: r.map5)  # the first of equal values
+    current = records[-1]
+    since = current.epoch - best.epoch
+    if since < OVERFIT_EPOCHS or not current.loss < (1 - OVERFIT_LOSS_DROP) * best.loss:
+        return None
+    return (
+        f"overfitting: held-out MAP@5 peaked at {best.map5:.4f} in epoch {best.epoch} and has "
+        f"not improved for {since} epochs while the loss fell from {best.loss:.4f} to "
+        f"{current.loss:.4f}; best.pt keeps epoch {best.epoch}. Stop earlier "
+        "(--set validation.patience=N), add augmentation, or lower the learning rate"
+    )
+
+
+def warning_kind(message: str) -> str:
+    """What a warning is about (its words before the first colon): a run warns once per kind."""
+    return message.split(":", 1)[0]
+
+
+def new_warnings(history: list[EpochRecord], current: EpochRecord) -> list[str]:
+    """``current``'s warnings of kinds that no earlier record of ``history`` raised."""
+    seen = {warning_kind(w) for r in history for w in r.warnings}
+    return [w for w in current.warnings if warning_kind(w) not in seen]
 
 
 def append_jsonl(path: Path, record: EpochRecord) -> None:

@@ -55,8 +55,10 @@ def train(
     progress: bool = True,
     log: Callable[[str], None] = print,
     dist_info: DistInfo | None = None,
+    tensorboard: str | Path | None = None,
 ) -> TrainResult:
-    """Train an embedding model on ``catalog`` as ``config`` says; see the module doc."""
+    """Train an embedding model on ``catalog`` as ``config`` says; see the module doc.
+    ``tensorboard``: also log each epoch's figures to TensorBoard event files there."""
     started = time.perf_counter()
     info = dist_info or setup_distributed()
     device = device_for(info)
@@ -87,6 +89,10 @@ def train(
         progress=progress,
     )
     blob = _resume(state) if resume else None
+    if info.is_main and tensorboard is not None:
+        from photoid.train.tensorboard import TensorBoardLog
+
+        state.tensorboard = TensorBoardLog(tensorboard)
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(saved_config, out / "config.yaml")
@@ -118,6 +124,8 @@ def train(
 
             train_finetune(state, start, blob if same else None)
     barrier(info)
+    if state.tensorboard is not None:
+        state.tensorboard.close()
     final = _final_evaluation(state) if info.is_main else None
     return TrainResult(
         out,
@@ -206,7 +214,8 @@ def _final_evaluation(state: RunState) -> EvaluationResult | None:
         before = _score_rows(state.clean_features.numpy(), state.catalog, rows, protocol)
         payload.update(pooled_top1=before.top1, pooled_map5=before.map5)
     (state.out / "final.json").write_text(json.dumps(payload, sort_keys=True) + "\n")
-    state.log("best model on the query split:\n" + result.format())
+    # the figures themselves are the caller's to print (photoid train prints them once)
+    state.log(f"best model scored on the query split ({state.out / 'final.json'})")
     if threshold is not None:
         state.log(f"suggested new_individual threshold: {threshold.value:.3f} ({threshold.method})")
     return result
