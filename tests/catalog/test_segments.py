@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -16,20 +17,21 @@ from photoid.errors import CatalogError
 def test_a_segment_round_trips_as_float32_and_leaves_no_temporary_file(tmp_path: Path):
     vectors = np.arange(12, dtype=np.float64).reshape(3, 4)[:, ::2]  # not contiguous
     folder = tmp_path / "vectors" / "deep"  # made as needed
-    name = write_segment(folder, vectors)
+    name, sha256 = write_segment(folder, vectors)
+    assert sha256 == hashlib.sha256((folder / name).read_bytes()).hexdigest()
     assert re.fullmatch(r"seg-[0-9a-f]{32}\.npy", name)
     assert [p.name for p in folder.iterdir()] == [name]
     back = read_segment(folder, name)
     assert back.dtype == np.float32 and back.shape == (3, 2)
     np.testing.assert_array_equal(back, vectors)
     assert not back.flags.writeable  # memory-mapped read-only
-    assert write_segment(folder, vectors) != name  # every segment gets its own file
+    assert write_segment(folder, vectors).name != name  # every segment gets its own file
 
 
 def test_remove_orphans_deletes_only_unreferenced_segments_and_temporaries(tmp_path: Path):
     folder = tmp_path / "vectors"
-    keep = write_segment(folder, np.ones((1, 2)))
-    orphan = write_segment(folder, np.ones((1, 2)))
+    keep = write_segment(folder, np.ones((1, 2))).name
+    orphan = write_segment(folder, np.ones((1, 2))).name
     (folder / f".{orphan}.tmp").write_bytes(b"half")
     (folder / "notes.txt").write_text("not ours")
     assert remove_orphans(folder, {keep}) == 2
