@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from photoid.catalog.descriptors import descriptor_hook, rebuild_descriptors
 from photoid.catalog.distributed import embed_sharded, finish
 from photoid.catalog.store import AddReport, CatalogStore
 from photoid.data.table import PhotoTable
@@ -27,7 +28,10 @@ def add_photos(
     emb = embed_sharded(photos, backbone, **embed)
     report = None
     if emb is not None:
-        report = store.add(photos, emb.vectors, emb.valid, model=emb.model, provenance=provenance)
+        hook = descriptor_hook(store, photos, **embed)  # None unless the catalog keeps them
+        report = store.add(
+            photos, emb.vectors, emb.valid, model=emb.model, provenance=provenance, on_added=hook
+        )
     finish()
     return report
 
@@ -56,6 +60,7 @@ def reindex(
             )
         model = backbone.spec.with_metric(metric or store.model.metric)
         store.replace_vectors(model, snap.image_ids, emb.vectors)
+        rebuild_descriptors(store, **embed)  # re-extracted too, where the catalog keeps them
     finish()
     return model
 

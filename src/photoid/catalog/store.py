@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -147,6 +147,11 @@ class CatalogStore:
                 db.execute("ROLLBACK")
                 raise
             _crash_point("after_commit")
+
+    def transaction(self, action: str, detail: dict):
+        """A change of one's own, as one logged transaction under the writer lock (a context
+        manager yielding the connection): what the descriptor index uses."""
+        return self._write(action, detail)
 
     def _meta(self) -> dict[str, str]:
         with closing(self._connect()) as db:
@@ -281,12 +286,15 @@ class CatalogStore:
         *,
         model: ModelSpec,
         provenance: str = "",
+        on_added: Callable[[sqlite3.Connection, np.ndarray, np.ndarray], None] | None = None,
     ) -> AddReport:
         """Add the photos of catalog table ``photos`` (a :class:`photoid.data.table.PhotoTable`)
         with their embeddings ``vectors`` float32 ``(n, d)`` made by ``model``.
 
         Rows with ``valid`` False (unreadable photos) and paths already in the catalog are
-        skipped and counted. All-or-nothing: one transaction.
+        skipped and counted. All-or-nothing: one transaction. ``on_added(db, rows,
+        image_ids)``: called inside it with the added table rows and their new image ids
+        (the descriptor index joins the same transaction: photoid.catalog.descriptors).
         """
         self.check_model(model)
         table = photos.table.reset_index(drop=True)
@@ -332,6 +340,8 @@ class CatalogStore:
                     for j, r in enumerate(rows.tolist())
                 ],
             )
+            if on_added is not None:
+                on_added(db, rows, _segment_images(db, segment_id))
             n_ind = db.execute("SELECT COUNT(*) FROM individuals").fetchone()[0]
         return AddReport(len(rows), n_unreadable, n_dup, n_ind - n_individuals_before)
 
@@ -433,6 +443,13 @@ class CatalogStore:
                 "`photoid catalog list` shows them all."
             )
         return int(row[0])
+
+
+def _segment_images(db: sqlite3.Connection, segment_id: int) -> np.ndarray:
+    ids = db.execute(
+        "SELECT id FROM images WHERE segment_id=? ORDER BY segment_row", (segment_id,)
+    ).fetchall()
+    return np.array([r[0] for r in ids], dtype=np.int64)
 
 
 def _threshold(meta: dict[str, str]) -> Threshold | None:

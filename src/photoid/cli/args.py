@@ -54,7 +54,7 @@ def add_rerank(p: argparse.ArgumentParser) -> None:
         help="'local': re-score the embedding's shortlist by verified keypoint matches, fused "
         "to a probability (--threshold is then a probability)",
     )
-    g.add_argument("--rerank-preset", default="sift", help="sift, sift-all, sift-fast, orb")
+    g.add_argument("--rerank-preset", default="sift", help="lnbnn, sift, sift-all, sift-fast, orb")
     g.add_argument("--rerank-top", type=int, help="photos the embedding shortlists (default 100)")
 
 

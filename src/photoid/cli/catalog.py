@@ -83,6 +83,10 @@ def register(sub) -> None:
     common.add_rerank(p)
     p.set_defaults(run=_identify)
 
+    from photoid.cli import catalog_descriptors
+
+    catalog_descriptors.register(csub)
+
 
 def _store(args: argparse.Namespace):
     from photoid.catalog.store import CatalogStore

@@ -70,6 +70,9 @@ def print_answers(answers: Sequence[PhotoAnswer], as_json: bool) -> int:
                     "scores": [round(s, 6) for s in got.scores] if got else [],
                     "scale": got.scale if got else None,
                     "error": None if got else a.reason,
+                    # re-ranking by LNBNN: per individual its fused probability, LNBNN
+                    # votes, verified inliers and embedding similarity
+                    **({"evidence": json_ready(got.evidence)} if hasattr(got, "evidence") else {}),
                 }
             )
         elif got is None:

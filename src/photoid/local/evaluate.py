@@ -12,7 +12,7 @@ from photoid.data.splits import QueryDatabaseSplit
 from photoid.data.table import PhotoTable
 from photoid.errors import PhotoidError
 from photoid.identify import Gallery, Threshold, identify
-from photoid.local.rerank import SCORES, LocalReranker, LocalRescorer, RerankConfig
+from photoid.local.rerank import SCORES, RerankConfig, fit_reranker, make_rescorer
 from photoid.local.store import FeatureSet
 from photoid.metrics import NEW_INDIVIDUAL, json_ready, map_at_k, top_k_accuracy
 
@@ -102,8 +102,10 @@ def evaluate_reranked(
             "database photos with embeddings and keypoints)."
         )
     start = time.perf_counter()
-    reranker = LocalReranker(config).fit(
-        vectors[d_rows], [features.features[r] for r in d_rows], labels[d_rows]
+    d_features = [features.features[r] for r in d_rows]
+    lnbnn = config.lnbnn is not None
+    reranker = fit_reranker(
+        config, vectors[d_rows], d_features, labels[d_rows], d_paths(catalog, d_rows)
     )
     fit_seconds = time.perf_counter() - start
     gallery = Gallery.from_embeddings(vectors[d_rows], labels[d_rows])
@@ -113,7 +115,7 @@ def evaluate_reranked(
     predictions: dict[str, list[list[str]]] = {}
     elapsed = cpu = 0.0
     for score in SCORES:  # fused first: its time is the cost per query
-        rescorer = LocalRescorer(reranker, q_features, score, gallery.scale)
+        rescorer = make_rescorer(reranker, q_features, score, gallery.scale)
         start, start_cpu = time.perf_counter(), time.process_time()
         answers = identify(
             vectors[q_rows],
@@ -124,8 +126,9 @@ def evaluate_reranked(
         )
         if score == "fused":
             elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+            everyone = np.arange(len(d_rows))  # LNBNN scores every individual
             shortlisted = [
-                set(gallery.labels[rescorer.candidates_[i].rows].tolist())
+                set(gallery.labels[everyone if lnbnn else rescorer.candidates_[i].rows].tolist())
                 for i in range(len(q_rows))
             ]
         predictions[score] = [list(a.individuals) for a in answers]
@@ -135,7 +138,7 @@ def evaluate_reranked(
     return RerankEvaluation(
         n_queries=len(q_rows),
         n_database=len(d_rows),
-        top_n=config.top_n,
+        top_n=len(d_rows) if lnbnn else config.top_n,
         **{f"top1_{s}": top_k_accuracy(predictions[s], truths, 1) for s in SCORES},
         **{f"top5_{s}": top_k_accuracy(predictions[s], truths, 5) for s in SCORES},
         map5_fused=map_at_k(predictions["fused"], truths, 5),
@@ -149,6 +152,11 @@ def evaluate_reranked(
         n_skipped_images=int((~ok).sum()),
         features=features.fingerprint,
     )
+
+
+def d_paths(catalog: PhotoTable, rows: np.ndarray) -> list[str]:
+    """File names of ``catalog``'s rows ``rows``."""
+    return [str(p) for p in np.asarray(catalog.paths)[rows]]
 
 
 def _time_extraction(config: RerankConfig, images: list | None) -> float:
