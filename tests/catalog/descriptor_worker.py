@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from descriptor_helpers import add_batch  # noqa: E402
 from store_helpers import MODEL  # noqa: E402
@@ -41,4 +40,5 @@ def main(root: str, first: int, n: int, crash_point: str | None) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else None)
+    point = sys.argv[4] if len(sys.argv) > 4 else None
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), point)

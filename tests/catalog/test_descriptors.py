@@ -34,7 +34,8 @@ def root(tmp_path) -> Path:
     store.add(photos, vectors, model=MODEL)
     snap = store.snapshot()
     assert stored_config(store) is None
-    replace_descriptors(store, FeatureConfig(), snap.image_ids, [keypoints_for(p) for p in snap.paths])
+    keypoints = [keypoints_for(p) for p in snap.paths]
+    replace_descriptors(store, FeatureConfig(), snap.image_ids, keypoints)
     return tmp_path / "cat"
 
 
@@ -58,7 +59,8 @@ def test_add_remove_merge_rename_keep_descriptors_with_their_photos(root: Path):
         (n,) = db.execute("SELECT COUNT(*) FROM image_descriptors").fetchone()
     assert n == len(snap.paths)
     # a rebuild replaces every segment by one
-    replace_descriptors(store, FeatureConfig(), snap.image_ids, [keypoints_for(p) for p in snap.paths])
+    keypoints = [keypoints_for(p) for p in snap.paths]
+    replace_descriptors(store, FeatureConfig(), snap.image_ids, keypoints)
     check_descriptors(root)
     add_batch(store, 2, MODEL)  # the next writer deletes the replaced files
     assert _files(root) == 2
