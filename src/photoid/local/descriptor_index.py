@@ -34,7 +34,7 @@ BACKENDS = ("auto", "flat", "ivf", "ivfpq", "hnsw")
 @dataclass(frozen=True)
 class DescriptorIndexConfig:
     """``backend``: one of :data:`BACKENDS`; ``exact_below``: descriptors under which
-    ``"auto"`` searches exactly; ``nlist``: IVF cells (0: ``4·√n``, at most 65,536);
+    ``"auto"`` searches exactly; ``nlist``: IVF cells (0: ``4·√n``, at most 4,096: k-means training stays short);
     ``nprobe``: cells searched per descriptor; ``pq_bytes``: bytes per PQ code;
     ``hnsw_m`` / ``ef_search``: HNSW graph degree and search breadth; ``train_size``:
     descriptors sampled to train IVF-PQ (``seed`` picks them)."""
@@ -90,7 +90,7 @@ class DescriptorIndex:
         if len(dims) > 1:
             raise PhotoidError(f"descriptors of several dimensions {sorted(dims)} in one index.")
         dim = dims.pop() if dims else 128
-        self._start(dim, int(counts.sum()))
+        self.start(dim, int(counts.sum()))
         if self.backend_ in ("ivf", "ivfpq"):
             self._train(features, counts)
         for start in range(0, len(features), 2048):
@@ -105,8 +105,9 @@ class DescriptorIndex:
         self.photo_counts_ = counts
         return self
 
-    def _start(self, dim: int, n_total: int) -> None:
-        """An empty index of the backend fitting ``n_total`` descriptors of ``dim``."""
+    def start(self, dim: int, n_total: int) -> DescriptorIndex:
+        """Begin an empty index of the backend fitting ``n_total`` descriptors of ``dim``
+        (then :meth:`train_sample` and :meth:`add_rows` in chunks; :meth:`build` does all)."""
         import faiss
 
         cfg = self.config
@@ -118,7 +119,7 @@ class DescriptorIndex:
             inner.hnsw.efSearch = cfg.ef_search
             self.index_ = faiss.IndexIDMap(inner)
         else:
-            nlist = cfg.nlist or int(min(65_536, max(16, 4 * math.sqrt(max(n_total, 1)))))
+            nlist = cfg.nlist or int(min(4096, max(16, 4 * math.sqrt(max(n_total, 1)))))
             pq = cfg.pq_bytes if dim % cfg.pq_bytes == 0 else 8
             codes = "Flat" if self.backend_ == "ivf" else f"PQ{pq}"
             self.index_ = faiss.index_factory(dim, f"IVF{nlist}_HNSW32,{codes}")
@@ -126,6 +127,8 @@ class DescriptorIndex:
             ivf.nprobe = cfg.nprobe
             ivf.cp.niter = 10  # k-means iterations: cells need not be optimal, only balanced
             ivf.cp.max_points_per_centroid = 64
+        self.n_photos_, self.photo_counts_ = 0, np.zeros(0, np.int64)
+        return self
 
     def _train(self, features: Sequence[LocalFeatures | None], counts: np.ndarray) -> None:
         rng = np.random.default_rng(self.config.seed)
@@ -146,8 +149,11 @@ class DescriptorIndex:
     def add_rows(self, descriptors: np.ndarray, photo_rows: np.ndarray) -> None:
         """Add ``descriptors`` ``(m, dim)`` of photos ``photo_rows`` int64 ``(m,)``."""
         desc = np.ascontiguousarray(descriptors, dtype=np.float32)
-        self.index_.add_with_ids(desc, np.ascontiguousarray(photo_rows, dtype=np.int64))
+        rows = np.ascontiguousarray(photo_rows, dtype=np.int64)
+        self.index_.add_with_ids(desc, rows)
         self.n_descriptors_ += len(desc)
+        if len(rows):
+            self.n_photos_ = max(self.n_photos_, int(rows.max()) + 1)
 
     def search(self, descriptors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest database descriptors of each query descriptor ``(m, dim)``:

@@ -116,6 +116,8 @@ def evaluate_reranked(
     elapsed = cpu = 0.0
     for score in SCORES:  # fused first: its time is the cost per query
         rescorer = make_rescorer(reranker, q_features, score, gallery.scale)
+        if lnbnn and score != "fused":  # the fused pass found every query's evidence
+            rescorer.reuse = first.candidates_
         start, start_cpu = time.perf_counter(), time.process_time()
         answers = identify(
             vectors[q_rows],
@@ -126,6 +128,7 @@ def evaluate_reranked(
         )
         if score == "fused":
             elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+            first = rescorer
             everyone = np.arange(len(d_rows))  # LNBNN scores every individual
             shortlisted = [
                 set(gallery.labels[everyone if lnbnn else rescorer.candidates_[i].rows].tolist())

@@ -213,7 +213,8 @@ class LnbnnRescorer:
     LNBNN votes (``"local"``, scale ``"inliers"``: a count-like evidence) or best embedding
     similarity (``"global"``), plus a tie-break under 1e-6 by the photo's own evidence, so
     an individual's evidence photo is its best-verified one. ``candidates_[i]``: the last
-    :class:`LnbnnCandidates` of query ``i``."""
+    :class:`LnbnnCandidates` of query ``i``; ``reuse``: another rescorer's ``candidates_``
+    for the same queries (scoring them again by another score costs no search)."""
 
     def __init__(
         self,
@@ -221,9 +222,11 @@ class LnbnnRescorer:
         query_features: Sequence[LocalFeatures | None],
         score: str = "fused",
         global_scale: str = "cosine",
+        reuse: dict[int, LnbnnCandidates] | None = None,
     ):
         check_choice("score", score, SCORES)
         self.reranker, self.query_features, self.score = reranker, list(query_features), score
+        self.reuse = reuse
         self.shortlist = len(reranker.vectors_)
         self.scale = {"fused": "probability", "local": "inliers", "global": global_scale}[score]
         self.candidates_: dict[int, LnbnnCandidates] = {}
@@ -232,7 +235,9 @@ class LnbnnRescorer:
         ids = np.asarray(ids, dtype=np.int64)
         sim = np.full(len(self.reranker.vectors_), -1.0)
         sim[ids] = similarities
-        cands = self.reranker.score(self.query_features[query], sim)
+        cands = self.reuse.get(query) if self.reuse is not None else None
+        if cands is None:
+            cands = self.reranker.score(self.query_features[query], sim)
         self.candidates_[query] = cands
         per_individual = {"fused": cands.fused, "local": cands.lnbnn, "global": cands.embedding}
         scores = per_individual[self.score][self.reranker.codes_[ids]]
