@@ -34,7 +34,8 @@ BACKENDS = ("auto", "flat", "ivf", "ivfpq", "hnsw")
 @dataclass(frozen=True)
 class DescriptorIndexConfig:
     """``backend``: one of :data:`BACKENDS`; ``exact_below``: descriptors under which
-    ``"auto"`` searches exactly; ``nlist``: IVF cells (0: ``4·√n``, at most 4,096: k-means training stays short);
+    ``"auto"`` searches exactly; ``compress_from``: descriptors from which it uses IVF-PQ;
+    ``nlist``: IVF cells (0: ``4·√n``, at most 4,096, so k-means training stays short);
     ``nprobe``: cells searched per descriptor; ``pq_bytes``: bytes per PQ code;
     ``hnsw_m`` / ``ef_search``: HNSW graph degree and search breadth; ``train_size``:
     descriptors sampled to train IVF-PQ (``seed`` picks them)."""

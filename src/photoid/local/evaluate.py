@@ -114,9 +114,10 @@ def evaluate_reranked(
     q_features = [features.features[q] for q in q_rows]
     predictions: dict[str, list[list[str]]] = {}
     elapsed = cpu = 0.0
+    first = None
     for score in SCORES:  # fused first: its time is the cost per query
         rescorer = make_rescorer(reranker, q_features, score, gallery.scale)
-        if lnbnn and score != "fused":  # the fused pass found every query's evidence
+        if lnbnn and first is not None:  # the fused pass found every query's evidence
             rescorer.reuse = first.candidates_
         start, start_cpu = time.perf_counter(), time.process_time()
         answers = identify(
