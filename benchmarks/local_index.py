@@ -8,9 +8,9 @@ One JSON line per case:
   calibration); and, in the same run, the ``sift-all`` row on lions (``top1``,
   ``ms_per_query``; ``--sift-all-queries`` a seeded subset to keep the run short);
 - ``scale``: synthetic RootSIFT-like descriptors (``--descriptors-per-photo`` per photo,
-  10 photos per individual) for catalogs of 1k, 10k, 100k photos: ``n_photos``,
-  ``n_descriptors``, ``backend``, ``ms_per_query`` (descriptor search + LNBNN votes over every
-  photo and individual + RANSAC of the 10 best photos), ``memory_mb`` (the process's
+  10 photos per individual, ``--nlist`` IVF cells so that k-means stays short) for
+  catalogs of 1k, 10k, 100k photos: ``n_photos``, ``n_descriptors``, ``backend``,
+  ``ms_per_query`` (descriptor search + LNBNN votes over every photo and individual + RANSAC of the 10 best photos), ``memory_mb`` (the process's
   resident memory after the build), ``index_mb``, ``build_s``; the last line gives the
   1k → 100k time ratio.
 
@@ -83,14 +83,14 @@ def synthetic_photo(photo: int, per_photo: int, words: np.ndarray, noise: float 
     return LocalFeatures(xy, desc, (390, 390))
 
 
-def scale_case(n_photos: int, per_photo: int) -> dict:
-    from photoid.local.descriptor_index import DescriptorIndex
+def scale_case(n_photos: int, per_photo: int, nlist: int) -> dict:
+    from photoid.local.descriptor_index import DescriptorIndex, DescriptorIndexConfig
     from photoid.local.lnbnn import LnbnnConfig, lnbnn_votes
     from photoid.local.matching import LocalMatcher
 
     words = np.abs(np.random.default_rng(0).standard_normal((4096, 128))).astype(np.float32)
     start, start_cpu = time.perf_counter(), time.process_time()
-    index = DescriptorIndex().start(128, n_photos * per_photo)
+    index = DescriptorIndex(DescriptorIndexConfig(nlist=nlist)).start(128, n_photos * per_photo)
     if index.backend_ in ("ivf", "ivfpq"):
         sample = np.random.default_rng(1).choice(n_photos, min(n_photos, 200_000 // per_photo))
         index.train_sample(
@@ -128,6 +128,7 @@ def scale_case(n_photos: int, per_photo: int) -> dict:
         "n_photos": n_photos,
         "n_descriptors": index.n_descriptors_,
         "backend": index.backend_,
+        "nlist": nlist,
         "ms_per_query": round(ms, 1),
         "cpu_ms_per_query": round(cpu_ms, 1),
         "memory_mb": round(_rss_mb(), 1),
@@ -153,6 +154,7 @@ def main() -> None:
     parser.add_argument("--sift-all-queries", type=int, default=40)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     parser.add_argument("--descriptors-per-photo", type=int, default=64)
+    parser.add_argument("--nlist", type=int, default=1024, help="IVF cells (0: 4·√n, ≤ 4096)")
     args = parser.parse_args()
     if "real" in args.cases:
         for dataset in args.datasets:
@@ -162,7 +164,7 @@ def main() -> None:
     if "scale" in args.cases:
         times, cpu = {}, {}
         for n in args.sizes:
-            row = scale_case(n, args.descriptors_per_photo)
+            row = scale_case(n, args.descriptors_per_photo, args.nlist)
             times[n], cpu[n] = row["ms_per_query"], row["cpu_ms_per_query"]
             emit(row)
         if len(times) > 1:

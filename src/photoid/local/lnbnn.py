@@ -117,7 +117,8 @@ def lnbnn_votes(
         return Votes(ind_votes, photo_votes)
     norm = dist[:, k : k + 1]
     norm = np.where(np.isfinite(norm), norm, dist[:, :k].max(axis=1, keepdims=True))
-    vote = np.maximum(norm - dist[:, :k], 0.0)
+    with np.errstate(invalid="ignore"):  # inf - inf where a descriptor has few neighbours
+        vote = np.maximum(norm - dist[:, :k], 0.0)
     if weights is not None:
         vote = vote * np.asarray(weights, dtype=np.float64)[:, None]
     photo = rows[:, :k]

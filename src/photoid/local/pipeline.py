@@ -26,7 +26,7 @@ from photoid.local.store import FeatureSet, extract_features, extract_table_feat
 log = logging.getLogger("photoid")
 
 
-def rerank_config(preset: str = "sift", top_n: int | None = None) -> RerankConfig:
+def rerank_config(preset: str = "lnbnn", top_n: int | None = None) -> RerankConfig:
     """The named preset (:data:`photoid.local.rerank.PRESETS`), with ``top_n`` applied."""
     config = rerank_preset(preset)
     return config if top_n is None else dataclasses.replace(config, top_n=top_n)
