@@ -10,7 +10,8 @@ One JSON line per case:
 - ``scale``: synthetic RootSIFT-like descriptors (``--descriptors-per-photo`` per photo,
   10 photos per individual, ``--nlist`` IVF cells so that k-means stays short) for
   catalogs of 1k, 10k, 100k photos: ``n_photos``, ``n_descriptors``, ``backend``,
-  ``ms_per_query`` (descriptor search + LNBNN votes over every photo and individual + RANSAC of the 10 best photos), ``memory_mb`` (the process's
+  ``ms_per_query`` (descriptor search + LNBNN votes over every photo and individual +
+  RANSAC of the 10 best photos), ``memory_mb`` (the process's
   resident memory after the build), ``index_mb``, ``build_s``; the last line gives the
   1k → 100k time ratio.
 
