@@ -21,6 +21,7 @@ Usage: nice -n 10 python benchmarks/local_index.py [--cases real scale] [--sizes
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -36,7 +37,9 @@ def emit(payload: dict) -> None:
     print(json.dumps(payload, sort_keys=True), flush=True)
 
 
-def real_case(dataset: str, preset: str, n_queries: int | None, seed: int = 0) -> dict:
+def real_case(
+    dataset: str, preset: str, n_queries: int | None, anchors: int | None = None, seed: int = 0
+) -> dict:
     from photoid.data.loaders import load_photos
     from photoid.data.splits import ClosedSplit
     from photoid.embed import embed_table
@@ -49,6 +52,8 @@ def real_case(dataset: str, preset: str, n_queries: int | None, seed: int = 0) -
     split = subsample_queries(split, n_queries, seed)
     emb = embed_table(catalog, create_backbone(), progress=False)
     config = rerank_config(preset)
+    if anchors:  # fewer calibration pairs: a shorter fit, the same cost per query
+        config = dataclasses.replace(config, calibration_anchors=anchors)
     feats = keypoints(catalog, config)
     r = evaluate_reranked(emb.vectors, emb.valid, feats, catalog, split, config)
     return {
@@ -66,6 +71,7 @@ def real_case(dataset: str, preset: str, n_queries: int | None, seed: int = 0) -
         "ms_per_query": round(r.ms_per_query, 1),
         "cpu_ms_per_query": round(r.cpu_ms_per_query, 1),
         "build_s": round(r.fit_seconds, 1),
+        "n_training_pairs": r.n_training_pairs,
         "mean_keypoints": round(float(np.mean([len(f) for f in feats.features if f])), 1),
     }
 
@@ -153,6 +159,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["lions", "cows"])
     parser.add_argument("--queries", type=int, help="a seeded subset of each set's queries")
     parser.add_argument("--sift-all-queries", type=int, default=40)
+    parser.add_argument("--sift-all-anchors", type=int, default=20, help="its calibration")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     parser.add_argument("--descriptors-per-photo", type=int, default=64)
     parser.add_argument("--nlist", type=int, default=1024, help="IVF cells (0: 4·√n, ≤ 4096)")
@@ -161,7 +168,7 @@ def main() -> None:
         for dataset in args.datasets:
             emit(real_case(dataset, "lnbnn", args.queries))
         if "lions" in args.datasets:
-            emit(real_case("lions", "sift-all", args.sift_all_queries))
+            emit(real_case("lions", "sift-all", args.sift_all_queries, args.sift_all_anchors))
     if "scale" in args.cases:
         times, cpu = {}, {}
         for n in args.sizes:
