@@ -45,6 +45,9 @@ _EXPORTS = {
     # local re-ranking
     "LocalReranker": "photoid.local.rerank",
     "LocalRescorer": "photoid.local.rerank",
+    "LnbnnReranker": "photoid.local.lnbnn_rerank",
+    "LnbnnRescorer": "photoid.local.lnbnn_rerank",
+    "DescriptorIndex": "photoid.local.descriptor_index",
     "rerank_config": "photoid.local.pipeline",
     "evaluate_local": "photoid.local.pipeline",
     # thresholds and evaluation

@@ -104,22 +104,29 @@ def read_facts_of(paths) -> dict[str, PhotoFacts]:
     return facts
 
 
-def facts_writer(facts: dict[str, PhotoFacts]):
-    """A ``with_added`` hook for :meth:`CatalogStore.add`: stores the facts of the images the
-    add creates, inside the add's own transaction (one event, one undo)."""
+def facts_writer(facts: dict[str, PhotoFacts], photos):
+    """An ``on_added`` hook for :meth:`CatalogStore.add`: stores the facts of the photos of
+    table ``photos`` that the add creates, inside the add's own transaction (one event, one
+    undo)."""
+    paths = [str(p) for p in photos.table.reset_index(drop=True)["path"]]
 
-    def write(db, added: list[tuple[int, str]]) -> None:
-        ensure_table(db)
-        db.executemany(
-            "INSERT OR REPLACE INTO photo_facts VALUES (?, ?, ?, ?, ?)",
-            [
-                (i, f.sha256, f.taken, f.latitude, f.longitude)
-                for i, path in added
-                if (f := facts.get(path)) is not None
-            ],
-        )
+    def write(db, rows, image_ids) -> None:
+        store_facts(db, facts, [(int(i), paths[r]) for r, i in zip(rows, image_ids)])
 
     return write
+
+
+def store_facts(db, facts: dict[str, PhotoFacts], added: list[tuple[int, str]]) -> None:
+    """Insert the facts of the images ``added`` (``(image_id, path)``) that ``facts`` holds."""
+    ensure_table(db)
+    db.executemany(
+        "INSERT OR REPLACE INTO photo_facts VALUES (?, ?, ?, ?, ?)",
+        [
+            (i, f.sha256, f.taken, f.latitude, f.longitude)
+            for i, path in added
+            if (f := facts.get(path)) is not None
+        ],
+    )
 
 
 def record_facts(store: CatalogStore) -> tuple[int, int]:
@@ -137,7 +144,7 @@ def record_facts(store: CatalogStore) -> tuple[int, int]:
         return 0, 0
     facts = read_facts_of(path for _, path in rows)
     with store.transaction("facts", {"n": len(facts)}) as db:
-        facts_writer(facts)(db, [(i, p) for i, p in rows])
+        store_facts(db, facts, [(i, p) for i, p in rows])
     return len(facts), len(rows) - len(facts)
 
 

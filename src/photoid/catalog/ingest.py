@@ -7,6 +7,7 @@ from contextlib import nullcontext
 
 import pandas as pd
 
+from photoid.catalog.descriptors import descriptor_hook, rebuild_descriptors
 from photoid.catalog.distributed import current_rank, embed_sharded, finish
 from photoid.catalog.exif import facts_writer, read_facts_of
 from photoid.catalog.names import check_photos
@@ -32,15 +33,19 @@ def add_photos(
         emb = embed_sharded(photos, backbone, **embed)
         report = None
         if emb is not None:
-            # content hash, EXIF date and GPS of the photos, stored with them (one transaction)
-            facts = read_facts_of(photos.paths)
+            # stored with the photos, in the add's transaction: their content hash, EXIF date
+            # and GPS, and their keypoint descriptors where the catalog keeps them
+            hooks = [facts_writer(read_facts_of(photos.paths), photos)]
+            descriptors = descriptor_hook(store, photos, **embed)
+            if descriptors is not None:
+                hooks.append(descriptors)
             report = store.add(
                 photos,
                 emb.vectors,
                 emb.valid,
                 model=emb.model,
                 provenance=provenance,
-                with_added=facts_writer(facts),
+                on_added=hooks,
             )
     finish()
     return report
@@ -70,5 +75,6 @@ def reindex(
             )
         model = backbone.spec.with_metric(metric or store.model.metric)
         store.replace_vectors(model, snap.image_ids, emb.vectors)
+        rebuild_descriptors(store, **embed)  # re-extracted too, where the catalog keeps them
     finish()
     return model

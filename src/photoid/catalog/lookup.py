@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from photoid.catalog.index_cache import cached_ivf
+from photoid.catalog.descriptors import load_descriptors, stored_config
 from photoid.catalog.records import Snapshot
 from photoid.catalog.store import CatalogStore
 from photoid.errors import CatalogError
@@ -124,9 +125,12 @@ def identify_photos_in_catalog(
     warn_if_near_chance(snap.vectors, snap.individuals, store.model.metric)
     if rerank is not None:
         valid = np.ones(len(snap.paths), dtype=bool)
+        stored = None
+        if rerank.lnbnn is not None and stored_config(store) == rerank.features:
+            stored = load_descriptors(store, snap.image_ids)  # the catalog's descriptor index
         return identify_photos_reranked(
             snap.vectors, valid, list(snap.paths), snap.individuals, gallery, model, paths,
-            rerank, threshold=threshold, **options, **embed,
+            rerank, threshold=threshold, gallery_features=stored, **options, **embed,
         )  # fmt: skip
     return answer_photos(
         paths,

@@ -389,15 +389,16 @@ class CatalogStore:
         *,
         model: ModelSpec,
         provenance: str = "",
-        with_added: Callable[[sqlite3.Connection, list[tuple[int, str]]], None] | None = None,
+        on_added: Sequence[Callable[[sqlite3.Connection, np.ndarray, np.ndarray], None]] = (),
     ) -> AddReport:
         """Add the photos of catalog table ``photos`` (a :class:`photoid.data.table.PhotoTable`)
         with their embeddings ``vectors`` float32 ``(n, d)`` made by ``model``.
 
         Rows with ``valid`` False (unreadable photos) and paths already in the catalog are
-        skipped and counted. All-or-nothing: one transaction. ``with_added(db, [(image_id,
-        path), …])`` runs inside that transaction once the new images have their rows (the
-        tables kept beside the store, such as the photos' EXIF facts, ride along the add).
+        skipped and counted. All-or-nothing: one transaction. Each of ``on_added(db, rows,
+        image_ids)`` is called inside it with the added table rows and their new image ids:
+        the tables kept beside the store (the photos' EXIF facts, photoid.catalog.exif; the
+        descriptor index, photoid.catalog.descriptors) ride along the add.
         """
         self.check_model(model)
         check_photos(photos.source, photos.table["path"], photos.table["identity"])
@@ -446,11 +447,10 @@ class CatalogStore:
                     for j, r in enumerate(rows.tolist())
                 ],
             )
-            if with_added is not None:  # every image of this segment is this add's
-                found = db.execute(
-                    "SELECT id, path FROM images WHERE segment_id=?", (segment_id,)
-                ).fetchall()
-                with_added(db, [(int(i), str(p)) for i, p in found])
+            if on_added:
+                image_ids = _segment_images(db, segment_id)
+                for hook in on_added:
+                    hook(db, rows, image_ids)
             n_ind = db.execute("SELECT COUNT(*) FROM individuals").fetchone()[0]
         return AddReport(len(rows), n_unreadable, n_dup, n_ind - n_individuals_before)
 
@@ -586,6 +586,13 @@ class CatalogStore:
                 "`photoid catalog list` shows them all."
             )
         return int(row[0])
+
+
+def _segment_images(db: sqlite3.Connection, segment_id: int) -> np.ndarray:
+    ids = db.execute(
+        "SELECT id FROM images WHERE segment_id=? ORDER BY segment_row", (segment_id,)
+    ).fetchall()
+    return np.array([r[0] for r in ids], dtype=np.int64)
 
 
 def _threshold(meta: dict[str, str]) -> Threshold | None:

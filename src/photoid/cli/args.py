@@ -65,14 +65,19 @@ def add_rerank(p: argparse.ArgumentParser) -> None:
         "--rerank",
         choices=("none", "local"),
         default="none",
-        help="'local': re-score the embedding's shortlist by verified keypoint matches, fused "
-        "to a probability (--threshold is then a probability)",
+        help="'local': identify by keypoints (LNBNN votes + RANSAC, or a re-scored "
+        "shortlist), fused with the embedding to a probability (--threshold is then one)",
     )
-    g.add_argument("--rerank-preset", default="sift", help="sift, sift-all, sift-fast, orb")
+    g.add_argument(
+        "--rerank-preset",
+        default="lnbnn",
+        help="lnbnn (default: every descriptor votes, no shortlist), sift, sift-all, "
+        "sift-fast, orb",
+    )
     g.add_argument(
         "--rerank-top",
         type=validate.positive_int,
-        help="photos the embedding shortlists (default 100)",
+        help="photos the embedding shortlists (sift presets; 100)",
     )
 
 

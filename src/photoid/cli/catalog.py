@@ -94,6 +94,10 @@ def register(sub) -> None:
     review.register(csub)  # confirm, log, undo
     catalog_check.register(csub)
 
+    from photoid.cli import catalog_descriptors
+
+    catalog_descriptors.register(csub)
+
 
 def _store(args: argparse.Namespace):
     from photoid.catalog.store import CatalogStore

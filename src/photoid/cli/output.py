@@ -77,6 +77,9 @@ def answer_json(a: PhotoAnswer) -> dict:
             for c in a.candidates
         ],
         "error": None if got else a.reason,
+        # re-ranking by LNBNN: per individual its fused probability, LNBNN votes, verified
+        # inliers and embedding similarity
+        **({"evidence": json_ready(got.evidence)} if hasattr(got, "evidence") else {}),
     }
 
 

@@ -12,7 +12,7 @@ from photoid.data.splits import QueryDatabaseSplit
 from photoid.data.table import PhotoTable
 from photoid.errors import PhotoidError
 from photoid.identify import Gallery, Identification, Threshold, identify
-from photoid.local.rerank import SCORES, LocalReranker, LocalRescorer, RerankConfig
+from photoid.local.rerank import SCORES, RerankConfig, fit_reranker, make_rescorer
 from photoid.local.store import FeatureSet
 from photoid.metrics import NEW_INDIVIDUAL, json_ready, map_at_k, top_k_accuracy
 
@@ -85,9 +85,9 @@ class RerankRun:
     d_rows: np.ndarray
     truth: np.ndarray
     gallery: Gallery
-    reranker: LocalReranker
+    reranker: object  # a LocalReranker or, with the lnbnn preset, an LnbnnReranker
     answers: dict[str, list[Identification]]
-    rescorer: LocalRescorer
+    rescorer: object  # the fused ranking's rescorer (make_rescorer)
     elapsed: float
     cpu: float
     fit_seconds: float
@@ -104,8 +104,10 @@ def rerank_split(
     *,
     threshold: Threshold | float | None = None,
 ) -> RerankRun:
-    """Fit a :class:`LocalReranker` on ``split``'s database (calibrators on database pairs
-    only) and re-rank every query's shortlist three ways; see :func:`evaluate_reranked`."""
+    """Fit the configured re-ranker (:func:`~photoid.local.rerank.fit_reranker`: a
+    :class:`LocalReranker`, or LNBNN for the ``lnbnn`` preset) on ``split``'s database
+    (calibrators on database photos only) and re-rank every query three ways; see
+    :func:`evaluate_reranked`."""
     config = config or RerankConfig()
     ok = valid & features.valid
     labels = catalog.identities
@@ -117,8 +119,10 @@ def rerank_split(
             "database photos with embeddings and keypoints)."
         )
     start = time.perf_counter()
-    reranker = LocalReranker(config).fit(
-        vectors[d_rows], [features.features[r] for r in d_rows], labels[d_rows]
+    d_features = [features.features[r] for r in d_rows]
+    lnbnn = config.lnbnn is not None
+    reranker = fit_reranker(
+        config, vectors[d_rows], d_features, labels[d_rows], d_paths(catalog, d_rows)
     )
     fit_seconds = time.perf_counter() - start
     gallery = Gallery.from_embeddings(vectors[d_rows], labels[d_rows])
@@ -126,10 +130,12 @@ def rerank_split(
     exclude = np.array([position.get(int(q), -1) for q in q_rows]) if split.exclude_self else None
     q_features = [features.features[q] for q in q_rows]
     answers: dict[str, list[Identification]] = {}
-    rescorers: dict[str, LocalRescorer] = {}
+    rescorers: dict[str, object] = {}
     elapsed = cpu = 0.0
     for score in SCORES:  # fused first: its time is the cost per query
-        rescorers[score] = LocalRescorer(reranker, q_features, score, gallery.scale)
+        rescorers[score] = make_rescorer(reranker, q_features, score, gallery.scale)
+        if lnbnn and score != "fused":  # the fused pass found every query's evidence
+            rescorers[score].reuse = rescorers["fused"].candidates_
         start, start_cpu = time.perf_counter(), time.process_time()
         answers[score] = identify(
             vectors[q_rows],
@@ -180,8 +186,11 @@ def score_rerank_run(
     """The figures of a :class:`RerankRun` (see :class:`RerankEvaluation`)."""
     labels = catalog.identities
     n = len(run.q_rows)
+    lnbnn = config.lnbnn is not None
+    everyone = np.arange(len(run.d_rows))  # LNBNN scores every individual
     shortlisted = [
-        set(run.gallery.labels[run.rescorer.candidates_[i].rows].tolist()) for i in range(n)
+        set(run.gallery.labels[everyone if lnbnn else run.rescorer.candidates_[i].rows].tolist())
+        for i in range(n)
     ]
     predictions = {s: [list(a.individuals) for a in run.answers[s]] for s in SCORES}
     truths = run.truth.tolist()
@@ -190,7 +199,7 @@ def score_rerank_run(
     return RerankEvaluation(
         n_queries=n,
         n_database=len(run.d_rows),
-        top_n=config.top_n,
+        top_n=len(run.d_rows) if lnbnn else config.top_n,
         **{f"top1_{s}": top_k_accuracy(predictions[s], truths, 1) for s in SCORES},
         **{f"top5_{s}": top_k_accuracy(predictions[s], truths, 5) for s in SCORES},
         map5_fused=map_at_k(predictions["fused"], truths, 5),
@@ -204,6 +213,11 @@ def score_rerank_run(
         n_skipped_images=run.n_skipped_images,
         features=features.fingerprint,
     )
+
+
+def d_paths(catalog: PhotoTable, rows: np.ndarray) -> list[str]:
+    """File names of ``catalog``'s rows ``rows``."""
+    return [str(p) for p in np.asarray(catalog.paths)[rows]]
 
 
 def _time_extraction(config: RerankConfig, images: list | None) -> float:

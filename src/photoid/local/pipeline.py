@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from photoid.data.images import read_image
+from photoid.data.images import ReadReport, read_image
 from photoid.data.splits import QueryDatabaseSplit
 from photoid.data.table import PhotoTable
 from photoid.embed import Embeddings, embed_table, log_embedding
@@ -27,13 +27,14 @@ from photoid.identify import (
 )
 from photoid.local.evaluate import RerankEvaluation, RerankRun, rerank_split, score_rerank_run
 from photoid.local.features import FeatureExtractor
-from photoid.local.rerank import LocalReranker, LocalRescorer, RerankConfig, rerank_preset
+from photoid.local.lnbnn_rerank import explain
+from photoid.local.rerank import RerankConfig, fit_reranker, make_rescorer, rerank_preset
 from photoid.local.store import FeatureSet, extract_features, extract_table_features
 
 log = logging.getLogger("photoid")
 
 
-def rerank_config(preset: str = "sift", top_n: int | None = None) -> RerankConfig:
+def rerank_config(preset: str = "lnbnn", top_n: int | None = None) -> RerankConfig:
     """The named preset (:data:`photoid.local.rerank.PRESETS`), with ``top_n`` applied."""
     config = rerank_preset(preset)
     return config if top_n is None else dataclasses.replace(config, top_n=top_n)
@@ -150,6 +151,7 @@ def identify_photos_reranked(
     threshold: Threshold | float | None = None,
     aggregation: str = "max",
     top_photos: int = 3,
+    gallery_features: Sequence | None = None,
     **embed,
 ) -> list[PhotoAnswer]:
     """Answer the photos ``paths`` against gallery photos ``gallery_photos`` (a table, or
@@ -157,10 +159,14 @@ def identify_photos_reranked(
     and identities ``labels``, re-ranked by local features. ``gallery``: their search index
     (rows = the valid rows, in order; None builds an exact one). Queries are embedded with
     ``model``, which must be the gallery's (checked by the caller). ``threshold`` is on the
-    fused probability scale."""
-    feats = keypoints(gallery_photos, config, **_feature_options(embed))
+    fused probability scale. ``gallery_features``: the gallery's keypoints where already
+    stored (a catalog's descriptor index; None entries are extracted)."""
+    feats = _gallery_keypoints(gallery_photos, gallery_features, config, embed)
     ok = np.flatnonzero(valid)
-    reranker = LocalReranker(config).fit(vectors[ok], [feats.features[i] for i in ok], labels[ok])
+    names = gallery_photos.paths if isinstance(gallery_photos, PhotoTable) else gallery_photos
+    reranker = fit_reranker(
+        config, vectors[ok], [feats.features[i] for i in ok], labels[ok], [names[i] for i in ok]
+    )
     if gallery is None:
         gallery = Gallery.from_embeddings(vectors[ok], labels[ok])
     warn_if_near_chance(vectors[ok], labels[ok], gallery.scale)
@@ -171,13 +177,29 @@ def identify_photos_reranked(
 
     def rank(query_vectors: np.ndarray, rows: np.ndarray) -> list:
         query_features = [qfeats.features[i] for i in rows]
-        rescorer = LocalRescorer(reranker, query_features, "fused", gallery.scale)
-        return identify(
+        rescorer = make_rescorer(reranker, query_features, "fused", gallery.scale)
+        answers = identify(
             query_vectors, gallery, k=k, threshold=threshold, aggregation=aggregation,
             top_photos=top_photos, rescore=rescorer,
         )  # fmt: skip
+        return explain(answers, rescorer)
 
     return answer_photos(paths, model, rank, gallery_paths=gallery_paths, **embed)
+
+
+def _gallery_keypoints(photos, stored: Sequence | None, config: RerankConfig, embed: dict):
+    if stored is None:
+        return keypoints(photos, config, **_feature_options(embed))
+    paths = photos.paths if isinstance(photos, PhotoTable) else list(photos)
+    missing = [i for i, f in enumerate(stored) if f is None]
+    features = list(stored)
+    if missing:
+        log.info("%d gallery photo(s) have no stored keypoints; extracting them", len(missing))
+        extra = keypoints([paths[i] for i in missing], config, **_feature_options(embed))
+        for i, f in zip(missing, extra.features, strict=True):
+            features[i] = f
+    valid = np.array([f is not None for f in features], dtype=bool)
+    return FeatureSet(features, valid, config.features.fingerprint, ReadReport(), len(missing))
 
 
 def identify_table_reranked(

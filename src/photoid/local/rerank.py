@@ -17,6 +17,8 @@ import numpy as np
 from photoid.errors import ConfigError, NotFittedError, PhotoidError, check_choice
 from photoid.local.calibration import FUSIONS, ProbabilityFusion, ScoreCalibrator
 from photoid.local.features import FeatureConfig, LocalFeatures
+from photoid.local.lnbnn import LnbnnConfig
+from photoid.local.lnbnn_rerank import LnbnnRerankConfig, LnbnnReranker, LnbnnRescorer
 from photoid.local.matching import LocalMatcher, MatchConfig
 
 SCORES = ("fused", "local", "global")
@@ -29,7 +31,9 @@ class RerankConfig:
     ``"isotonic"`` or ``"logistic"``; ``calibration_anchors``: database photos used as
     pseudo-queries to make training pairs (``seed`` picks them); ``fusion``: ``"mean"`` of
     the calibrated probabilities (weighted by ``global_weight``) or ``"logistic"`` (weights
-    learned on the same database pairs)."""
+    learned on the same database pairs); ``lnbnn``: when set, no shortlist — every
+    database descriptor votes (:mod:`photoid.local.lnbnn_rerank`), and ``top_n``,
+    ``calibration*``, ``global_weight`` and ``fusion`` are not used."""
 
     top_n: int = 100
     features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -39,6 +43,7 @@ class RerankConfig:
     calibration_anchors: int = 100
     seed: int = 0
     fusion: str = "mean"
+    lnbnn: LnbnnRerankConfig | None = None
 
     def __post_init__(self) -> None:
         if self.top_n < 1 or self.calibration_anchors < 1:
@@ -53,6 +58,13 @@ class RerankConfig:
 
 #: Named settings; ``photoid evaluate --rerank local --rerank-preset NAME``.
 PRESETS: dict[str, RerankConfig] = {
+    # one descriptor index, LNBNN votes per individual, RANSAC on the best few, fused with
+    # the embedding (Crall et al., WACV 2013). k, individual_power and box_sigma chosen
+    # leave-one-out on the lions and cows *databases* (300 seeded database photos each,
+    # mean LNBNN top-1 0.455 vs 0.413 for k=4 unweighted; benchmarks in the README)
+    "lnbnn": RerankConfig(
+        lnbnn=LnbnnRerankConfig(lnbnn=LnbnnConfig(k=6, individual_power=0.5, box_sigma=0.5))
+    ),
     "sift": RerankConfig(),
     # every database photo is matched (no shortlist): for catalogs of a few hundred photos,
     # where a weak embedding ranks the matching photo far down (LionData: 0.41 vs 0.15 top-1)
@@ -216,3 +228,30 @@ class LocalRescorer:
             "local": cands.local_score,
             "global": cands.global_similarity,
         }[self.score]
+
+
+def fit_reranker(
+    config: RerankConfig,
+    vectors: np.ndarray,
+    features: Sequence[LocalFeatures | None],
+    labels: Sequence[str],
+    names: Sequence[str] | None = None,
+) -> LocalReranker | LnbnnReranker:
+    """The reranker ``config`` asks for (LNBNN when ``config.lnbnn`` is set, the
+    shortlist matcher otherwise), fitted on the database photos (``names``: their file
+    names, which LNBNN's leave-one-out reads recordings from)."""
+    if config.lnbnn is not None:
+        reranker = LnbnnReranker(config.lnbnn, config.matching)
+        return reranker.fit(vectors, features, labels, names)
+    return LocalReranker(config).fit(vectors, features, labels)
+
+
+def make_rescorer(
+    reranker: LocalReranker | LnbnnReranker,
+    query_features: Sequence[LocalFeatures | None],
+    score: str = "fused",
+    global_scale: str = "cosine",
+) -> LocalRescorer | LnbnnRescorer:
+    """The :class:`photoid.identify.Rescorer` of a fitted reranker."""
+    kind = LnbnnRescorer if isinstance(reranker, LnbnnReranker) else LocalRescorer
+    return kind(reranker, query_features, score, global_scale)

@@ -1,0 +1,177 @@
+"""Every database photo's keypoint descriptors in one FAISS index, each tagged with its photo.
+
+The FAISS id of a descriptor *is* its photo's row in the database (ids may repeat), so a
+search answers "which photos do the nearest descriptors come from" without a lookup table,
+and a photo's descriptors can be removed by its row. Backends:
+
+- ``"flat"``: exact L2 search (FAISS ``IndexFlatL2``; float32, 512 bytes per descriptor);
+- ``"ivf"``: inverted lists over ``nlist`` cells (``IndexIVFFlat``), float32, ``nprobe``
+  cells searched: a few per cent of the descriptors are compared instead of all;
+- ``"ivfpq"``: inverted lists over ``nlist`` cells with an HNSW coarse quantizer and product
+  quantization (Jégou et al., TPAMI 2011): 16 bytes + 8 for the id per descriptor;
+- ``"hnsw"``: a graph (Malkov & Yashunin, TPAMI 2018) over float16 codes (scalar quantizer),
+  ids through an ``IndexIDMap``;
+- ``"auto"``: flat below ``exact_below`` descriptors, IVF up to ``compress_from``, IVF-PQ
+  above (memory: 16 + 8 bytes per descriptor instead of 512 + 8).
+
+Distances are Euclidean (not squared) between unit RootSIFT rows, in [0, 2].
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from photoid.errors import ConfigError, NotFittedError, PhotoidError, check_choice
+from photoid.local.features import LocalFeatures
+
+BACKENDS = ("auto", "flat", "ivf", "ivfpq", "hnsw")
+
+
+@dataclass(frozen=True)
+class DescriptorIndexConfig:
+    """``backend``: one of :data:`BACKENDS`; ``exact_below``: descriptors under which
+    ``"auto"`` searches exactly; ``compress_from``: descriptors from which it uses IVF-PQ;
+    ``nlist``: IVF cells (0: ``4·√n``, at most 4,096, so k-means training stays short);
+    ``nprobe``: cells searched per descriptor; ``pq_bytes``: bytes per PQ code;
+    ``hnsw_m`` / ``ef_search``: HNSW graph degree and search breadth; ``train_size``:
+    descriptors sampled to train IVF-PQ (``seed`` picks them)."""
+
+    backend: str = "auto"
+    exact_below: int = 50_000
+    compress_from: int = 5_000_000
+    nlist: int = 0
+    nprobe: int = 16
+    pq_bytes: int = 16
+    hnsw_m: int = 32
+    ef_search: int = 64
+    train_size: int = 200_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_choice("descriptor index backend", self.backend, BACKENDS)
+        if min(self.nprobe, self.pq_bytes, self.hnsw_m, self.ef_search, self.train_size) < 1:
+            raise ConfigError(
+                "nprobe, pq_bytes, hnsw_m, ef_search and train_size must be >= 1; got "
+                f"{self.nprobe}, {self.pq_bytes}, {self.hnsw_m}, {self.ef_search}, "
+                f"{self.train_size}."
+            )
+
+    def resolve(self, n_descriptors: int) -> str:
+        """The backend used for ``n_descriptors``."""
+        if self.backend != "auto":
+            return self.backend
+        if n_descriptors < self.exact_below:
+            return "flat"
+        return "ivf" if n_descriptors < self.compress_from else "ivfpq"
+
+
+class DescriptorIndex:
+    """Descriptors ``(n, 128)`` of many photos, searchable by their nearest neighbours.
+
+    ``build(features)``: ``features[i]`` are photo ``i``'s keypoints (None or empty: nothing
+    indexed for it). Learned: ``index_`` (FAISS), ``backend_``, ``n_photos_``,
+    ``n_descriptors_``, ``photo_counts_`` int64 ``(n_photos,)``.
+    """
+
+    def __init__(self, config: DescriptorIndexConfig | None = None):
+        self.config = config or DescriptorIndexConfig()
+
+    def build(self, features: Sequence[LocalFeatures | None]) -> DescriptorIndex:
+        counts = np.array([0 if f is None else len(f) for f in features], dtype=np.int64)
+        dims = {f.descriptors.shape[1] for f in features if f is not None and len(f)}
+        if any(f is not None and f.descriptors.dtype == np.uint8 for f in features):
+            raise ConfigError(
+                "the descriptor index holds float descriptors (SIFT/RootSIFT); binary ones "
+                "(ORB, AKAZE) need another preset (--rerank-preset sift or orb)."
+            )
+        if len(dims) > 1:
+            raise PhotoidError(f"descriptors of several dimensions {sorted(dims)} in one index.")
+        dim = dims.pop() if dims else 128
+        self.start(dim, int(counts.sum()))
+        if self.backend_ in ("ivf", "ivfpq"):
+            self._train(features, counts)
+        for start in range(0, len(features), 2048):
+            chunk = features[start : start + 2048]
+            rows = [start + j for j, f in enumerate(chunk) if f is not None and len(f)]
+            if rows:
+                self.add_rows(
+                    np.concatenate([features[r].descriptors for r in rows]),
+                    np.repeat(np.asarray(rows, np.int64), counts[rows]),
+                )
+        self.n_photos_ = len(features)
+        self.photo_counts_ = counts
+        return self
+
+    def start(self, dim: int, n_total: int) -> DescriptorIndex:
+        """Begin an empty index of the backend fitting ``n_total`` descriptors of ``dim``
+        (then :meth:`train_sample` and :meth:`add_rows` in chunks; :meth:`build` does all)."""
+        import faiss
+
+        cfg = self.config
+        self.dim_, self.backend_, self.n_descriptors_ = dim, cfg.resolve(n_total), 0
+        if self.backend_ == "flat":
+            self.index_ = faiss.IndexIDMap(faiss.IndexFlatL2(dim))
+        elif self.backend_ == "hnsw":
+            inner = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, cfg.hnsw_m)
+            inner.hnsw.efSearch = cfg.ef_search
+            self.index_ = faiss.IndexIDMap(inner)
+        else:
+            nlist = cfg.nlist or int(min(4096, max(16, 4 * math.sqrt(max(n_total, 1)))))
+            pq = cfg.pq_bytes if dim % cfg.pq_bytes == 0 else 8
+            codes = "Flat" if self.backend_ == "ivf" else f"PQ{pq}"
+            self.index_ = faiss.index_factory(dim, f"IVF{nlist}_HNSW32,{codes}")
+            ivf = faiss.extract_index_ivf(self.index_)
+            ivf.nprobe = cfg.nprobe
+            ivf.cp.niter = 10  # k-means iterations: cells need not be optimal, only balanced
+            ivf.cp.max_points_per_centroid = 64
+        self.n_photos_, self.photo_counts_ = 0, np.zeros(0, np.int64)
+        return self
+
+    def _train(self, features: Sequence[LocalFeatures | None], counts: np.ndarray) -> None:
+        rng = np.random.default_rng(self.config.seed)
+        total = int(counts.sum())
+        take = rng.choice(total, size=min(total, self.config.train_size), replace=False)
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        photo = np.searchsorted(offsets, take, side="right") - 1
+        sample = np.stack(
+            [features[p].descriptors[t - offsets[p]] for p, t in zip(photo, take, strict=True)]
+        )
+        self.train_sample(sample)
+
+    def train_sample(self, sample: np.ndarray) -> None:
+        """Train an IVF-PQ index on descriptors ``sample`` ``(m, dim)`` (no-op otherwise)."""
+        if not self.index_.is_trained:
+            self.index_.train(np.ascontiguousarray(sample, dtype=np.float32))
+
+    def add_rows(self, descriptors: np.ndarray, photo_rows: np.ndarray) -> None:
+        """Add ``descriptors`` ``(m, dim)`` of photos ``photo_rows`` int64 ``(m,)``."""
+        desc = np.ascontiguousarray(descriptors, dtype=np.float32)
+        rows = np.ascontiguousarray(photo_rows, dtype=np.int64)
+        self.index_.add_with_ids(desc, rows)
+        self.n_descriptors_ += len(desc)
+        if len(rows):
+            self.n_photos_ = max(self.n_photos_, int(rows.max()) + 1)
+
+    def search(self, descriptors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest database descriptors of each query descriptor ``(m, dim)``:
+        Euclidean distances float32 ``(m, k)`` (ascending; ``inf`` where fewer exist) and
+        their photo rows int64 ``(m, k)`` (-1 there)."""
+        if not hasattr(self, "index_"):
+            raise NotFittedError("DescriptorIndex is not built yet; call build(features).")
+        desc = np.ascontiguousarray(descriptors, dtype=np.float32)
+        if len(desc) == 0 or self.n_descriptors_ == 0:
+            return np.full((len(desc), k), np.inf, np.float32), np.full((len(desc), k), -1)
+        sq, rows = self.index_.search(desc, k)
+        dist = np.sqrt(np.maximum(sq, 0.0)).astype(np.float32)
+        dist[rows < 0] = np.inf
+        return dist, rows.astype(np.int64)
+
+    def memory_bytes(self) -> int:
+        """Bytes the FAISS index takes when serialised (≈ its memory)."""
+        import faiss
+
+        return int(faiss.serialize_index(self.index_).nbytes)

@@ -1,0 +1,300 @@
+"""Identification by LNBNN votes over every database descriptor, verified and fused.
+
+For a query: its descriptors search the catalog's :class:`DescriptorIndex`; LNBNN votes
+(:mod:`photoid.local.lnbnn`) score every individual; the best ``verify_photos`` photos (by
+their own votes) of the ``verify_individuals`` best individuals are verified by RANSAC
+(:class:`photoid.local.matching.LocalMatcher`); and three scores per individual — LNBNN
+votes, verified inliers (its best verified photo) and the embedding similarity (its best
+photo) — are each calibrated to P(same individual) and fused by a logistic regression
+(:class:`ProbabilityFusion`). Every individual is scored, not only an embedding's shortlist.
+
+Calibration and fusion are fitted on the database alone, leave-one-out: a seeded sample of
+database photos act as queries against the rest, with the anchor photo — and every photo of
+its recording, where file names say it (``group_regex``; video frames are near-duplicates) —
+removed from the votes, the embedding and the verification.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import PurePath
+
+import numpy as np
+
+from photoid.errors import NotFittedError, PhotoidError, check_choice
+from photoid.identify import Identification
+from photoid.local.calibration import ProbabilityFusion, ScoreCalibrator
+from photoid.local.descriptor_index import DescriptorIndex, DescriptorIndexConfig
+from photoid.local.features import LocalFeatures
+from photoid.local.lnbnn import LnbnnConfig, keep_neighbours, lnbnn_votes, position_weights
+from photoid.local.matching import LocalMatcher, MatchConfig
+
+#: file names of video frames: ``<start>_<end>_<frame>…`` (Holstein2025's recordings)
+RECORDING_REGEX = r"^(\d+_\d+)_"
+
+
+@dataclass(frozen=True)
+class LnbnnRerankConfig:
+    """``verify_individuals`` × ``verify_photos``: photos verified by RANSAC per query;
+    ``calibration_anchors``: database photos used as leave-one-out queries (``seed``);
+    ``group_regex``: a file-name pattern whose first group names a recording (None: each
+    photo alone); ``scores``: which per-individual scores are fused."""
+
+    lnbnn: LnbnnConfig = field(default_factory=LnbnnConfig)
+    index: DescriptorIndexConfig = field(default_factory=DescriptorIndexConfig)
+    verify_individuals: int = 5
+    verify_photos: int = 2
+    calibration_anchors: int = 150
+    group_regex: str | None = RECORDING_REGEX
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class IndividualEvidence:
+    """Why an individual ranks where it does: ``lnbnn`` (its votes), ``inliers`` (its best
+    verified photo; 0 when none was verified), ``embedding`` (similarity of its best photo)
+    and the fused probability ``fused``."""
+
+    individual: str
+    fused: float
+    lnbnn: float
+    inliers: float
+    embedding: float
+
+
+@dataclass(frozen=True)
+class LnbnnCandidates:
+    """One query's evidence over all individuals (by label code): ``lnbnn``, ``inliers``,
+    ``embedding``, ``fused`` float64 ``(n_individuals,)``; ``rows``: the photos verified."""
+
+    lnbnn: np.ndarray
+    inliers: np.ndarray
+    embedding: np.ndarray
+    fused: np.ndarray
+    rows: np.ndarray
+
+
+def recording_groups(names: Sequence[str], regex: str | None) -> np.ndarray:
+    """Int64 ``(n,)``: photos whose file names share ``regex``'s first group get one
+    number; every other photo its own."""
+    keys = []
+    pattern = re.compile(regex) if regex else None
+    for i, name in enumerate(names):
+        m = pattern.match(PurePath(str(name)).name) if pattern else None
+        keys.append(m.group(1) if m else f"\0{i}")
+    return np.unique(np.asarray(keys, dtype=object), return_inverse=True)[1].astype(np.int64)
+
+
+class LnbnnReranker:
+    """Fits on a database — unit embeddings ``(n, d)``, their :class:`LocalFeatures`,
+    labels and file names — then scores a query against every individual.
+
+    Learned: ``index_`` (:class:`DescriptorIndex`), ``names_`` (individuals by code),
+    ``codes_`` ``(n,)``, calibrators ``calibrators_`` (lnbnn, inliers, embedding),
+    ``fusion_``, ``n_training_pairs_``.
+    """
+
+    def __init__(
+        self, config: LnbnnRerankConfig | None = None, matching: MatchConfig | None = None
+    ):
+        self.config = config or LnbnnRerankConfig()
+        self.matcher = LocalMatcher(matching)
+
+    def fit(
+        self,
+        vectors: np.ndarray,
+        features: Sequence[LocalFeatures | None],
+        labels: Sequence[str],
+        names: Sequence[str] | None = None,
+    ) -> LnbnnReranker:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if not len(vectors) == len(features) == len(labels):
+            raise PhotoidError(
+                f"database of {len(vectors)} vectors, {len(features)} feature sets and "
+                f"{len(labels)} labels; give one of each per photo."
+            )
+        self.vectors_, self.features_ = vectors, list(features)
+        self.names_, self.codes_ = np.unique(np.asarray(labels, dtype=object), return_inverse=True)
+        self.codes_ = self.codes_.astype(np.int64)
+        self.photos_per_individual_ = np.bincount(self.codes_, minlength=len(self.names_))
+        names = names if names is not None else [str(i) for i in range(len(vectors))]
+        self.groups_ = recording_groups(names, self.config.group_regex)
+        self.index_ = DescriptorIndex(self.config.index).build(self.features_)
+        self._fit_fusion()
+        return self
+
+    def _fit_fusion(self) -> None:
+        cfg = self.config
+        rng = np.random.default_rng(cfg.seed)
+        n = len(self.vectors_)
+        anchors = np.sort(rng.choice(n, size=min(cfg.calibration_anchors, n), replace=False))
+        rows, same = [], []
+        for a in anchors:
+            skip = self.groups_ == self.groups_[a]
+            if skip.all():
+                continue
+            raw = self._raw_scores(self.features_[a], self.vectors_ @ self.vectors_[a], skip)
+            present = np.bincount(self.codes_[~skip], minlength=len(self.names_)) > 0
+            rows.append(raw[present])
+            same.append(np.arange(len(self.names_))[present] == self.codes_[a])
+        if not rows:
+            raise PhotoidError("LNBNN calibration needs a database of several recordings.")
+        raw, same = np.concatenate(rows), np.concatenate(same)
+        self.calibrators_ = [
+            ScoreCalibrator("logistic", log_scale=log).fit(raw[:, j], same)
+            for j, log in enumerate((True, True, False))
+        ]
+        self.fusion_ = ProbabilityFusion("logistic").fit(self._probabilities(raw), same)
+        self.n_training_pairs_ = len(same)
+
+    def _probabilities(self, raw: np.ndarray) -> np.ndarray:
+        return np.column_stack([c.predict(raw[:, j]) for j, c in enumerate(self.calibrators_)])
+
+    def _raw_scores(
+        self, query: LocalFeatures | None, similarities: np.ndarray, skip: np.ndarray | None
+    ) -> np.ndarray:
+        """``(n_individuals, 3)``: LNBNN votes, best verified inliers, best similarity."""
+        raw = self._votes_and_inliers(query, skip)
+        sim = np.where(skip, -np.inf, similarities) if skip is not None else similarities
+        best = np.full(len(self.names_), -1.0)
+        np.maximum.at(best, self.codes_, np.nan_to_num(sim, nan=-1.0, neginf=-1.0))
+        return np.column_stack([raw, best])
+
+    def _votes_and_inliers(self, query: LocalFeatures | None, skip: np.ndarray | None):
+        n_ind = len(self.names_)
+        out = np.zeros((n_ind, 2))
+        self.last_verified_ = np.zeros(0, np.int64)
+        if query is None or len(query) == 0:
+            return out
+        cfg = self.config.lnbnn
+        extra = cfg.exclude_margin if skip is not None else 0
+        dist, rows = self.index_.search(query.descriptors, cfg.k + 1 + extra)
+        dist, rows = keep_neighbours(dist, rows, skip, cfg.k + 1)
+        weights = position_weights(query.xy, query.size, cfg.box_sigma)
+        votes = lnbnn_votes(dist, rows, self.codes_, self.photos_per_individual_, cfg, weights)
+        out[:, 0] = votes.individual
+        verify = self._photos_to_verify(votes.individual, votes.photo)
+        inliers = self.matcher.score_many(query, [self.features_[r] for r in verify])
+        np.maximum.at(out[:, 1], self.codes_[verify], inliers)
+        self.last_verified_ = verify
+        return out
+
+    def _photos_to_verify(self, individual: np.ndarray, photo: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        top = np.argsort(-individual, kind="stable")[: cfg.verify_individuals]
+        top = top[individual[top] > 0]
+        chosen = []
+        for c in top:
+            mine = np.flatnonzero(self.codes_ == c)
+            mine = mine[photo[mine] > 0]
+            chosen.extend(mine[np.argsort(-photo[mine], kind="stable")[: cfg.verify_photos]])
+        return np.asarray(chosen, dtype=np.int64)
+
+    def score(self, query: LocalFeatures | None, similarities: np.ndarray) -> LnbnnCandidates:
+        """Evidence for every individual, given the query's keypoints and its embedding
+        similarities ``(n,)`` to every database photo (row order)."""
+        if not hasattr(self, "fusion_"):
+            raise NotFittedError(
+                "LnbnnReranker is not fitted yet; call fit(vectors, features, labels)."
+            )
+        raw = self._raw_scores(query, np.asarray(similarities, dtype=np.float64), None)
+        fused = self.fusion_.predict(self._probabilities(raw))
+        return LnbnnCandidates(raw[:, 0], raw[:, 1], raw[:, 2], fused, self.last_verified_)
+
+
+SCORES = ("fused", "local", "global")
+
+
+class LnbnnRescorer:
+    """A :class:`photoid.identify.Rescorer` whose shortlist is the whole gallery: each photo
+    scores its individual's fused probability (``score="fused"``, scale ``"probability"``),
+    LNBNN votes (``"local"``, scale ``"inliers"``: a count-like evidence) or best embedding
+    similarity (``"global"``), plus a tie-break under 1e-6 by the photo's own evidence, so
+    an individual's evidence photo is its best-verified one. ``candidates_[i]``: the last
+    :class:`LnbnnCandidates` of query ``i``; ``reuse``: another rescorer's ``candidates_``
+    for the same queries (scoring them again by another score costs no search)."""
+
+    def __init__(
+        self,
+        reranker: LnbnnReranker,
+        query_features: Sequence[LocalFeatures | None],
+        score: str = "fused",
+        global_scale: str = "cosine",
+        reuse: dict[int, LnbnnCandidates] | None = None,
+    ):
+        check_choice("score", score, SCORES)
+        self.reranker, self.query_features, self.score = reranker, list(query_features), score
+        self.reuse = reuse
+        self.shortlist = len(reranker.vectors_)
+        self.scale = {"fused": "probability", "local": "inliers", "global": global_scale}[score]
+        self.candidates_: dict[int, LnbnnCandidates] = {}
+
+    def rescore(self, query: int, ids: np.ndarray, similarities: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64)
+        sim = np.full(len(self.reranker.vectors_), -1.0)
+        sim[ids] = similarities
+        cands = self.reuse.get(query) if self.reuse is not None else None
+        if cands is None:
+            cands = self.reranker.score(self.query_features[query], sim)
+        self.candidates_[query] = cands
+        per_individual = {"fused": cands.fused, "local": cands.lnbnn, "global": cands.embedding}
+        scores = per_individual[self.score][self.reranker.codes_[ids]]
+        photo = np.zeros(len(sim))
+        photo[cands.rows] = 1.0  # verified photos first, then by similarity
+        tie = 1e-7 * (photo[ids] + 0.5 * (1.0 + sim[ids]) / 2.0)
+        return scores + tie
+
+    def inliers(self, query: int, rows: Sequence[int]) -> list[int]:
+        """Verified keypoint matches of gallery rows ``rows`` for query ``query``: a verified
+        photo reports its individual's verified inliers (the individual's best-verified photo
+        is the one its answer names); -1 for a photo not verified (or ``new_individual``)."""
+        cands = self.candidates_.get(query)
+        if cands is None:
+            return [-1] * len(rows)
+        verified = set(np.asarray(cands.rows).tolist())
+        codes = self.reranker.codes_
+        return [
+            int(round(float(cands.inliers[codes[r]]))) if r >= 0 and r in verified else -1
+            for r in rows
+        ]
+
+    def evidence(self, query: int, individuals: Sequence[str]) -> tuple[IndividualEvidence, ...]:
+        """Evidence of query ``query`` for each named individual (``new_individual`` and
+        unknown names are left out)."""
+        cands = self.candidates_[query]
+        code = {str(n): i for i, n in enumerate(self.reranker.names_)}
+        return tuple(
+            IndividualEvidence(
+                name,
+                float(cands.fused[code[name]]),
+                float(cands.lnbnn[code[name]]),
+                float(cands.inliers[code[name]]),
+                float(cands.embedding[code[name]]),
+            )
+            for name in individuals
+            if name in code
+        )
+
+
+@dataclass(frozen=True)
+class ExplainedIdentification(Identification):
+    """An :class:`Identification` with each ranked individual's :class:`IndividualEvidence`
+    (``new_individual`` has none)."""
+
+    evidence: tuple[IndividualEvidence, ...] = ()
+
+
+def explain(answers: Sequence[Identification], rescorer) -> list[Identification]:
+    """``answers`` of a batch, each with its evidence where ``rescorer`` keeps some (an
+    :class:`LnbnnRescorer`); others unchanged."""
+    if not isinstance(rescorer, LnbnnRescorer):
+        return list(answers)
+    return [
+        ExplainedIdentification(
+            **{f.name: getattr(a, f.name) for f in fields(Identification)},
+            evidence=rescorer.evidence(q, a.individuals),
+        )
+        for q, a in enumerate(answers)
+    ]

@@ -1,0 +1,116 @@
+"""The catalog's descriptor index stays consistent with its photos: add, remove, merge,
+rename, rebuild, and a writer killed during an add."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from descriptor_helpers import add_batch, check_descriptors, keypoints_for
+from store_helpers import MODEL, batch, check_consistent
+
+from photoid.catalog.descriptors import (
+    DESCRIPTOR_DIR,
+    load_descriptors,
+    replace_descriptors,
+    stored_config,
+)
+from photoid.catalog.store import CatalogStore
+from photoid.local.features import FeatureConfig
+
+WORKER = str(Path(__file__).with_name("descriptor_worker.py"))
+
+
+@pytest.fixture
+def root(tmp_path) -> Path:
+    store = CatalogStore.create(tmp_path / "cat", MODEL)
+    photos, vectors = batch(0)
+    store.add(photos, vectors, model=MODEL)
+    snap = store.snapshot()
+    assert stored_config(store) is None
+    keypoints = [keypoints_for(p) for p in snap.paths]
+    replace_descriptors(store, FeatureConfig(), snap.image_ids, keypoints)
+    return tmp_path / "cat"
+
+
+def _files(root: Path) -> int:
+    return len(list((root / DESCRIPTOR_DIR).iterdir()))
+
+
+def test_add_remove_merge_rename_keep_descriptors_with_their_photos(root: Path):
+    store = CatalogStore(root)
+    assert stored_config(store) == FeatureConfig()
+    add_batch(store, 1, MODEL)
+    check_descriptors(root)
+    store.remove(paths=["/b1/3.jpg"], individuals=["ind2"])
+    store.merge("ind1", "ind0")
+    store.rename("ind0", "Ayo")
+    check_descriptors(root)
+    snap = store.snapshot()
+    assert len(snap.paths) == 40 - 1 - 10 and set(snap.individuals) == {"Ayo", "ind3"}
+    # a removed photo's descriptors are gone with it (the row, not just unreachable)
+    with store._read() as db:
+        (n,) = db.execute("SELECT COUNT(*) FROM image_descriptors").fetchone()
+    assert n == len(snap.paths)
+    # a rebuild replaces every segment by one
+    keypoints = [keypoints_for(p) for p in snap.paths]
+    replace_descriptors(store, FeatureConfig(), snap.image_ids, keypoints)
+    check_descriptors(root)
+    add_batch(store, 2, MODEL)  # the next writer deletes the replaced files
+    assert _files(root) == 2
+
+
+def test_a_failed_add_leaves_no_descriptors(root: Path):
+    store = CatalogStore(root)
+    photos, vectors = batch(1)
+
+    def fail(db, rows, image_ids):
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        store.add(photos, vectors, model=MODEL, on_added=[fail])
+    assert len(store.snapshot().paths) == 20
+    check_descriptors(root)
+
+
+def _start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, WORKER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("point", "expect_added"),
+    [("after_descriptor_segment", False), ("before_commit", False), ("after_commit", True)],
+)
+def test_kill_during_add_leaves_photos_and_descriptors_together(root, point, expect_added):
+    proc = _start(str(root), "1", "1", point)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+    assert check_consistent(root) == ({0, 1} if expect_added else {0})
+    check_descriptors(root)
+    add_batch(CatalogStore(root), 2, MODEL)  # the next writer removes the orphan file
+    check_descriptors(root)
+    assert _files(root) == (3 if expect_added else 2)
+
+
+def test_kill_at_random_moments_during_adds(root: Path):
+    rng = random.Random(5)
+    first = 1
+    for _ in range(3):
+        proc = _start(str(root), str(first), "1000")
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        time.sleep(rng.uniform(0.05, 0.4))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        present = check_consistent(root)
+        check_descriptors(root)
+        first = max(present) + 1
+    store = CatalogStore(root)
+    assert len(load_descriptors(store, np.array([10**9]))) == 1  # unknown id: None, no error

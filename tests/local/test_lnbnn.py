@@ -1,0 +1,137 @@
+"""LNBNN votes checked by hand on a toy index, and the LNBNN reranker end to end."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from local.textures import texture, transformed
+
+from photoid.errors import ConfigError, NotFittedError
+from photoid.identify import Gallery, identify
+from photoid.local.descriptor_index import DescriptorIndex, DescriptorIndexConfig
+from photoid.local.features import FeatureConfig, FeatureExtractor, LocalFeatures
+from photoid.local.lnbnn import (
+    LnbnnConfig,
+    first_of_each,
+    keep_neighbours,
+    lnbnn_votes,
+    position_weights,
+)
+from photoid.local.lnbnn_rerank import (
+    LnbnnRerankConfig,
+    LnbnnReranker,
+    LnbnnRescorer,
+    explain,
+    recording_groups,
+)
+
+
+def feats(*points) -> LocalFeatures:
+    pts = np.asarray(points, dtype=np.float32)
+    return LocalFeatures(np.zeros((len(pts), 2), np.float32), pts, (10, 10))
+
+
+# photo 0 (A): (0,0), (10,0); photo 1 (A): (1,0); photo 2 (B): (0,2), (10,3)
+TOY = [feats((0, 0), (10, 0)), feats((1, 0)), feats((0, 2), (10, 3))]
+CODES = np.array([0, 0, 1])  # A, A, B
+QUERY = np.array([[0, 0], [10, 2]], dtype=np.float32)
+
+
+def toy_index(backend: str = "flat") -> DescriptorIndex:
+    return DescriptorIndex(DescriptorIndexConfig(backend=backend)).build(TOY)
+
+
+def test_lnbnn_votes_on_a_toy_index_match_the_hand_computed_ones():
+    # q1 = (0,0): neighbours p0 at 0 (A), p1 at 1 (A); normaliser p2 at 2.
+    #   A votes once, with its closest: 2 - 0 = 2; photos p0: 2, p1: 2 - 1 = 1.
+    # q2 = (10,2): p2 at 1 (B), p0 at 2 (A); normaliser p1 at sqrt(85).
+    #   B: sqrt(85) - 1, A: sqrt(85) - 2; photos p2 and p0 the same.
+    index = toy_index()
+    dist, rows = index.search(QUERY, 3)
+    np.testing.assert_array_equal(rows, [[0, 1, 2], [2, 0, 1]])
+    votes = lnbnn_votes(dist, rows, CODES, np.array([2, 1]), LnbnnConfig(k=2))
+    r85 = math.sqrt(85)
+    np.testing.assert_allclose(votes.individual, [2 + r85 - 2, r85 - 1], rtol=1e-6)
+    np.testing.assert_allclose(votes.photo, [2 + r85 - 2, 1, r85 - 1], rtol=1e-6)
+    # divided by photos per individual (power 1): A has 2 photos
+    norm = lnbnn_votes(dist, rows, CODES, np.array([2, 1]), LnbnnConfig(k=2, individual_power=1))
+    np.testing.assert_allclose(norm.individual, [r85 / 2, r85 - 1], rtol=1e-6)
+    # keypoint weights scale each descriptor's votes
+    half = lnbnn_votes(dist, rows, CODES, np.array([2, 1]), LnbnnConfig(k=2), np.array([1, 0.5]))
+    np.testing.assert_allclose(half.individual, [2 + (r85 - 2) / 2, (r85 - 1) / 2], rtol=1e-6)
+
+
+def test_leaving_a_photo_out_takes_the_next_neighbours():
+    # without photo 0, q1 = (0,0) sees p1 at 1 (A), p2 at 2 (B), normaliser p2 at sqrt(109)
+    dist, rows = toy_index().search(QUERY[:1], 5)
+    skip = np.array([True, False, False])
+    d, r = keep_neighbours(dist, rows, skip, 3)
+    np.testing.assert_array_equal(r, [[1, 2, 2]])
+    votes = lnbnn_votes(d, r, CODES, np.array([2, 1]), LnbnnConfig(k=2))
+    r109 = math.sqrt(109)
+    np.testing.assert_allclose(votes.individual, [r109 - 1, r109 - 2], rtol=1e-6)
+    # fewer neighbours than asked: padded with inf / -1, which vote nothing
+    d, r = keep_neighbours(dist[:, :2], rows[:, :2], skip, 3)
+    assert r.tolist() == [[1, -1, -1]] and np.isinf(d[0, 1:]).all()
+
+
+def test_first_of_each_and_position_weights():
+    codes = np.array([[3, 3, 1, -1], [2, 1, 2, 1]])
+    assert first_of_each(codes).tolist() == [[1, 0, 1, 0], [1, 1, 0, 0]]
+    w = position_weights(np.array([[5, 5], [0, 0]], np.float32), (10, 10), 0.5)
+    np.testing.assert_allclose(w, [1.0, math.exp(-1 / (2 * 0.25))])
+    assert position_weights(np.zeros((2, 2)), (10, 10), 0.0).tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("backend", ["ivf", "hnsw"])
+def test_approximate_backends_find_the_toy_neighbours(backend):
+    cfg = DescriptorIndexConfig(backend=backend, nlist=2, nprobe=2, train_size=5)
+    index = DescriptorIndex(cfg).build(TOY)
+    _, rows = index.search(QUERY, 1)
+    assert rows[:, 0].tolist() == [0, 2] and index.n_descriptors_ == 5
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError):
+        LnbnnConfig(k=0)
+    with pytest.raises(ConfigError):
+        DescriptorIndexConfig(backend="annoy")
+    with pytest.raises(NotFittedError):
+        DescriptorIndex().search(QUERY, 2)
+    assert DescriptorIndexConfig().resolve(10) == "flat"
+    assert DescriptorIndexConfig().resolve(10**8) == "ivfpq"
+
+
+def test_recording_groups_join_video_frames_only():
+    names = ["c/123_456_0001.jpg", "c/123_456_0002.jpg", "c/999_456_0001.jpg", "a.jpg", "b.jpg"]
+    g = recording_groups(names, r"^(\d+_\d+)_")
+    assert g[0] == g[1] and len(set(g.tolist())) == 4
+
+
+def test_lnbnn_reranker_identifies_transformed_coats_with_evidence():
+    # 5 individuals, 3 database photos each; global vectors are noise
+    extractor = FeatureExtractor(FeatureConfig(long_side=200, max_keypoints=300))
+    rng = np.random.default_rng(0)
+    labels, db = [], []
+    for ind in range(5):
+        for k in range(3):
+            labels.append(f"ind{ind}")
+            db.append(extractor.extract(transformed(texture(ind), 20 * k - 20, 0.8 + 0.1 * k)))
+    vectors = rng.normal(size=(len(labels), 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    reranker = LnbnnReranker(LnbnnRerankConfig(calibration_anchors=15)).fit(vectors, db, labels)
+    assert reranker.n_training_pairs_ == 15 * 5  # every anchor against every individual
+    queries = [extractor.extract(transformed(texture(ind), 40, 0.7)) for ind in range(5)]
+    gallery = Gallery.from_embeddings(vectors, labels)
+    rescorer = LnbnnRescorer(reranker, queries)
+    qv = rng.normal(size=(5, 8)).astype(np.float32)
+    answers = explain(identify(qv, gallery, rescore=rescorer), rescorer)
+    assert [a.top1 for a in answers] == [f"ind{i}" for i in range(5)]
+    for a in answers:
+        assert a.scale == "probability" and len(a.evidence) == 5
+        top = a.evidence[0]
+        assert top.individual == a.top1 and top.lnbnn > a.evidence[1].lnbnn
+        assert abs(top.fused - a.scores[0]) < 1e-6 and top.inliers > 0
+        assert list(a.scores) == sorted(a.scores, reverse=True)
