@@ -111,7 +111,7 @@ def facts_writer(facts: dict[str, PhotoFacts], photos):
     paths = [str(p) for p in photos.table.reset_index(drop=True)["path"]]
 
     def write(db, rows, image_ids) -> None:
-        store_facts(db, facts, [(int(i), paths[r]) for r, i in zip(rows, image_ids)])
+        store_facts(db, facts, [(int(i), paths[r]) for r, i in zip(rows, image_ids, strict=True)])
 
     return write
 

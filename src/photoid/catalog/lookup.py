@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from photoid.catalog.index_cache import cached_ivf
 from photoid.catalog.descriptors import load_descriptors, stored_config
+from photoid.catalog.index_cache import cached_ivf
 from photoid.catalog.records import Snapshot
 from photoid.catalog.store import CatalogStore
 from photoid.errors import CatalogError
