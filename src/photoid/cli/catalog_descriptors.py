@@ -13,7 +13,7 @@ def register(csub) -> None:
         "descriptors",
         help="extract and keep every photo's keypoints for --rerank-preset lnbnn (rebuild)",
     )
-    p.add_argument("dir")
+    p.add_argument("dir", help="the catalog directory")
     p.add_argument(
         "--rerank-preset", default="lnbnn", help="whose keypoint settings to keep (lnbnn)"
     )
