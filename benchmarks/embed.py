@@ -95,8 +95,33 @@ def time_it(fn):
     return time.perf_counter() - start, result
 
 
+def engine_rate(backbone, device: str, batch: int, rounds: int = 5) -> float:
+    """Photos per second of the PyTorch engine alone on a pre-decoded uint8 batch in host
+    memory (transfer, normalisation on the device, the network, vectors back): the pace the
+    input pipeline has to keep up with."""
+    from photoid.models.engines import TorchEngine
+
+    engine = TorchEngine(backbone, torch.device(device))
+    size = backbone.preprocessing.image_size
+    x = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8)
+    engine.embed(x)  # warm-up (and any compilation)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(rounds):
+        engine.embed(x)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return rounds * batch / (time.perf_counter() - start)
+
+
 def bench_embed(
-    name: str, paths: list[str], rounds: int, cache_dir: Path, with_torch: bool = False
+    name: str,
+    paths: list[str],
+    rounds: int,
+    cache_dir: Path,
+    with_torch: bool = False,
+    device: str = "cpu",
 ) -> dict:
     naive_model = create_backbone()
     backbone = create_backbone()
@@ -107,7 +132,9 @@ def bench_embed(
 
     def photoid(engine_name: str) -> np.ndarray:
         (cache_dir / "embeddings.sqlite").unlink(missing_ok=True)  # cold cache
-        emb = embed_paths(paths, backbone, engine=engine_name, cache_dir=cache_dir, progress=False)
+        emb = embed_paths(
+            paths, backbone, engine=engine_name, device=device, cache_dir=cache_dir, progress=False
+        )
         return emb.vectors
 
     contenders = {
@@ -155,11 +182,14 @@ def bench_embed(
             if with_torch
             else {}
         ),
-        "workers": default_workers(n, on_gpu=False),
+        "workers": default_workers(n, on_gpu=device.startswith("cuda")),
         "onnx_export_s": round(export_s, 2) if engine.name == "onnx" else None,
         "hash_s_per_1k": round(1000 * hash_s / n, 3),
         "warm_cache_img_per_s": round(n / warm_s, 1),
-        "device": "cpu",
+        "device": device,
+        "engine_img_per_s": round(
+            engine_rate(create_backbone(), device, 256 if device.startswith("cuda") else 32), 1
+        ),
         "cpus": cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "machine": platform.machine(),
@@ -201,6 +231,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved repeats; best kept")
     parser.add_argument("--with-torch", action="store_true", help="also time engine='torch'")
     parser.add_argument("--catalogs", default="1000,10000,100000", help="'' to skip identify")
+    parser.add_argument(
+        "--device", default="cpu", help="photoid's path on this device (the naive path: CPU)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="photoid-bench-"))
     try:
@@ -213,7 +246,11 @@ def main() -> None:
             else:
                 paths = make_large_photos(lions, work / "large", args.large)
             print(
-                json.dumps(bench_embed(name, paths, args.rounds, work / "cache", args.with_torch)),
+                json.dumps(
+                    bench_embed(
+                        name, paths, args.rounds, work / "cache", args.with_torch, args.device
+                    )
+                ),
                 flush=True,
             )
         for n in filter(None, args.catalogs.split(",")):

@@ -32,11 +32,10 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from embed import make_large_photos  # noqa: E402  (benchmarks/embed.py)
+from embed import engine_rate, make_large_photos  # noqa: E402  (benchmarks/embed.py)
 
 from photoid.embed import embed_paths  # noqa: E402
 from photoid.models.backbones import create_backbone  # noqa: E402
-from photoid.models.engines import TorchEngine  # noqa: E402
 
 
 def device_facts(device: str) -> dict:
@@ -68,23 +67,6 @@ def run_gpu_tests(facts: dict) -> dict:
         "wall_s": round(time.perf_counter() - started, 1),
         **facts,
     }
-
-
-def engine_rate(backbone, device: str, batch: int, rounds: int = 5) -> float:
-    """Photos per second of the engine alone on a pre-decoded uint8 batch in host memory
-    (transfer, normalisation on the device, the network, vectors back)."""
-    engine = TorchEngine(backbone, torch.device(device))
-    size = backbone.preprocessing.image_size
-    x = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8)
-    engine.embed(x)  # warm-up (and any compilation)
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    started = time.perf_counter()
-    for _ in range(rounds):
-        engine.embed(x)
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return rounds * batch / (time.perf_counter() - started)
 
 
 def bench_embed(name: str, paths: list[str], device: str, n_reference: int, facts: dict) -> dict:
