@@ -114,3 +114,51 @@ def test_kill_at_random_moments_during_adds(root: Path):
         first = max(present) + 1
     store = CatalogStore(root)
     assert len(load_descriptors(store, np.array([10**9]))) == 1  # unknown id: None, no error
+
+
+@pytest.mark.parametrize(
+    "damage, what",
+    [
+        (lambda f: f.write_bytes(b"not a zip file"), "unreadable"),
+        (lambda f: f.write_bytes(f.read_bytes()[: len(f.read_bytes()) // 2]), "unreadable"),
+        (lambda f: f.unlink(), "file not found"),
+    ],
+    ids=["garbage", "truncated", "missing"],
+)
+def test_a_damaged_descriptor_file_is_named_with_its_repair(root: Path, damage, what: str):
+    from photoid.catalog.integrity import CatalogDamaged
+
+    store = CatalogStore(root)
+    [file] = list((root / DESCRIPTOR_DIR).iterdir())
+    damage(file)
+    with pytest.raises(CatalogDamaged) as err:
+        load_descriptors(store, store.snapshot().image_ids)
+    text = str(err.value)
+    assert f"{DESCRIPTOR_DIR}/{file.name}" in text and what in text
+    assert f"photoid catalog descriptors {root}" in text  # the repair
+
+
+def test_a_descriptor_file_named_outside_the_catalog_is_damage_never_read(root: Path):
+    from photoid.catalog.integrity import CatalogDamaged
+
+    store = CatalogStore(root)
+    outside = root.parent / "outside.npz"
+    outside.write_bytes(b"never read")
+    with store._write("test", {}) as db:
+        db.execute("UPDATE descriptor_segments SET file = '../../outside.npz'")
+    with pytest.raises(CatalogDamaged, match="not a name photoid writes"):
+        load_descriptors(store, store.snapshot().image_ids)
+
+
+def test_offsets_that_do_not_fit_are_damage(root: Path):
+    from photoid.catalog.integrity import CatalogDamaged
+
+    store = CatalogStore(root)
+    [file] = list((root / DESCRIPTOR_DIR).iterdir())
+    with np.load(file) as z:
+        arrays = dict(z)
+    arrays["offsets"] = arrays["offsets"][::-1].copy()  # decreasing
+    with open(file, "wb") as fh:
+        np.savez(fh, **arrays)
+    with pytest.raises(CatalogDamaged, match="offsets do not fit"):
+        load_descriptors(store, store.snapshot().image_ids)

@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sqlite3
 import uuid
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from photoid.catalog.integrity import CatalogDamaged
 from photoid.catalog.store import CatalogStore
 from photoid.errors import CatalogError
+from photoid.files import MAX_MODEL_BYTES, NotRegularFile, open_regular
 from photoid.local.features import FeatureConfig, LocalFeatures
 
 DESCRIPTOR_DIR = "descriptors"
@@ -93,10 +97,41 @@ def write_descriptor_segment(directory: Path, features: Sequence[LocalFeatures])
     return name
 
 
+#: A descriptor file's name as the store writes it; any other name in SQLite is damage.
+DESCRIPTOR_FILE = re.compile(r"dseg-[0-9a-f]{32}\.npz")
+#: Repair of a damaged descriptor file: extract every photo's keypoints again.
+DESCRIPTOR_REPAIR = "photoid catalog descriptors {root} (extracts every photo's keypoints again)"
+
+
 def read_descriptor_segment(directory: Path, name: str) -> list[LocalFeatures]:
-    """The photos' keypoints stored in segment ``name`` (float32 descriptors)."""
-    with np.load(directory / name) as z:
-        desc, xy, off, sizes = z["descriptors"], z["xy"], z["offsets"], z["sizes"]
+    """The photos' keypoints stored in segment ``name`` (float32 descriptors). A file that is
+    missing, misnamed, not a regular file, not an ``.npz`` of the expected arrays or with
+    offsets that do not fit raises :class:`~photoid.catalog.integrity.CatalogDamaged` naming
+    it and the repair; nothing in it is unpickled (``allow_pickle=False``)."""
+    root = directory.parent
+    part = f"{DESCRIPTOR_DIR}/{name}"
+    repair = DESCRIPTOR_REPAIR.format(root=root)
+    if not DESCRIPTOR_FILE.fullmatch(name):
+        raise CatalogDamaged(root, part, "not a name photoid writes", repair)
+    try:
+        with (
+            open_regular(directory / name, MAX_MODEL_BYTES) as fh,
+            np.load(fh, allow_pickle=False) as z,
+        ):
+            desc, xy, off, sizes = z["descriptors"], z["xy"], z["offsets"], z["sizes"]
+    except NotRegularFile as exc:
+        raise CatalogDamaged(root, part, exc.reason, repair) from exc
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise CatalogDamaged(root, part, f"unreadable ({exc})", repair) from exc
+    n = len(sizes)
+    fits = (
+        sizes.ndim == 2
+        and off.shape == (n + 1,)
+        and (n == 0 or (off[0] == 0 and off[-1] == len(desc) == len(xy)))
+        and bool(np.all(np.diff(off) >= 0))
+    )
+    if not fits:
+        raise CatalogDamaged(root, part, "its offsets do not fit its descriptors", repair)
     desc = desc.astype(np.float32)
     return [
         LocalFeatures(
@@ -104,7 +139,7 @@ def read_descriptor_segment(directory: Path, name: str) -> list[LocalFeatures]:
             desc[off[i] : off[i + 1]],
             (int(sizes[i, 0]), int(sizes[i, 1])),
         )  # fmt: skip
-        for i in range(len(sizes))
+        for i in range(n)
     ]
 
 
