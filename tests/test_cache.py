@@ -1,0 +1,68 @@
+"""The content caches' keys and folders, against hand-computed values."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from photoid.cache import ContentCache, content_key, default_cache_dir
+from photoid.errors import PhotoidError
+
+
+def test_the_cache_folder_follows_photoid_cache_then_xdg_then_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("PHOTOID_CACHE", str(tmp_path / "mine"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "mine"
+    monkeypatch.setenv("PHOTOID_CACHE", "")  # empty: not set
+    assert default_cache_dir() == tmp_path / "xdg" / "photoid"
+    monkeypatch.delenv("PHOTOID_CACHE")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "photoid"
+
+
+def test_content_key_is_the_sha256_of_the_bytes_then_the_box(tmp_path):
+    data = os.urandom(3 << 20) + b"tail"  # several read chunks
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(data)
+    plain = hashlib.sha256(data).hexdigest()
+    assert content_key(str(photo)) == plain
+    assert content_key(str(photo), None) == plain
+    box = (1, 2.5, 30, 40)
+    by_hand = hashlib.sha256(data + repr((1.0, 2.5, 30.0, 40.0)).encode()).hexdigest()
+    assert content_key(str(photo), box) == by_hand
+    assert content_key(str(photo), (1, 2.5, 30, 41)) not in {by_hand, plain}
+
+
+def test_content_key_of_what_cannot_be_read_is_none(tmp_path):
+    assert content_key(str(tmp_path / "absent.jpg")) is None
+    assert content_key(str(tmp_path)) is None  # a folder
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    assert content_key(str(fifo)) is None  # refused before a byte is read (no hang)
+
+
+def test_a_cache_makes_its_folders_and_keeps_entries_per_fingerprint(tmp_path):
+    path = tmp_path / "a" / "b" / "c.sqlite"  # parents made as needed
+    one = ContentCache(path, "fp1", str.encode, bytes.decode)
+    two = ContentCache(path, "fp2", str.encode, bytes.decode)
+    one.put({"k1": "x", "k2": "y"})
+    two.put({"k1": "z"})
+    assert one.get(["k1", "k2", "k3"]) == {"k1": "x", "k2": "y"}
+    assert two.get(["k1", "k2"]) == {"k1": "z"}
+    keys = [f"k{i}" for i in range(1200)]  # more keys than one SELECT binds
+    one.put(dict.fromkeys(keys, "v"))
+    assert len(one.get(keys)) == 1200
+
+
+def test_an_unwritable_cache_names_itself_and_the_fix(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(PhotoidError) as err:
+        ContentCache(blocker / "c.sqlite", "fp", str.encode, bytes.decode, what="feature cache")
+    text = str(err.value)
+    assert "cannot open the feature cache" in text and "PHOTOID_CACHE" in text
+    with pytest.raises(PhotoidError, match="cannot open the cache"):
+        ContentCache(blocker / "d.sqlite", "fp", str.encode, bytes.decode)
