@@ -89,3 +89,23 @@ def test_head_epoch_on_the_cpu_lowers_the_loss() -> None:
     for _ in range(20):
         last = head_epoch(model, loss, optimizer, scheduler, batches, features, labels, True)
     assert last < 0.5 * first
+
+
+def test_a_training_device_is_checked_before_any_work(tmp_path) -> None:
+    from photoid.config import load_config
+    from photoid.data.table import PhotoTable
+    from photoid.errors import ConfigError
+    from photoid.train.distributed import DistInfo
+    from photoid.train.run import _device, train
+
+    assert _device(DistInfo(), "cpu") == torch.device("cpu")
+    assert _device(DistInfo(), None) == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="under torchrun each rank takes its own GPU"):
+        _device(DistInfo(rank=1, world_size=2, local_rank=1), "cpu")
+    with pytest.raises(ConfigError, match="unknown device 'potato'"):
+        _device(DistInfo(), "potato")
+    if not torch.cuda.is_available():  # refused before the (empty) catalog is even looked at
+        empty = PhotoTable.__new__(PhotoTable)
+        with pytest.raises(ConfigError, match="cuda"):
+            train(load_config(), empty, tmp_path / "run", device="cuda", log=lambda _m: None)
+        assert not (tmp_path / "run").exists()

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from photoid.cli import args as common
+from photoid.cli import validate
 from photoid.cli.output import say
 
 
@@ -27,6 +28,11 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--tensorboard", metavar="DIR", help="also log the curves to TensorBoard")
+    p.add_argument(
+        "--device",
+        type=validate.device,
+        help="'cpu', 'cuda' or 'cuda:N' (default: a GPU if there is one; not under torchrun)",
+    )
     p.set_defaults(run=run)
 
 
@@ -48,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet and sys.stderr.isatty(),
         log=say,
         tensorboard=args.tensorboard,
+        device=args.device,
     )
     say(
         f"trained in {result.seconds:.0f} s; best {config.validation.metric} "

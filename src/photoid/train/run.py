@@ -56,12 +56,15 @@ def train(
     log: Callable[[str], None] = print,
     dist_info: DistInfo | None = None,
     tensorboard: str | Path | None = None,
+    device: str | None = None,
 ) -> TrainResult:
     """Train an embedding model on ``catalog`` as ``config`` says; see the module doc.
-    ``tensorboard``: also log each epoch's figures to TensorBoard event files there."""
+    ``tensorboard``: also log each epoch's figures to TensorBoard event files there.
+    ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` for a single-process run (default: the
+    GPU when there is one); under torchrun each rank takes its own GPU."""
     started = time.perf_counter()
     info = dist_info or setup_distributed()
-    device = device_for(info)
+    device = _device(info, device)
     out = Path(out_dir)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
@@ -259,3 +262,18 @@ def _score_rows(vectors, catalog, rows, protocol, name="closed", threshold=None)
         protocol=name,
         threshold=threshold,
     )
+
+
+def _device(info: DistInfo, device: str | None) -> torch.device:
+    """The device of this process: ``device`` when given (single-process runs only), else
+    the rank's GPU when there is one, else the CPU."""
+    if device is None:
+        return device_for(info)
+    if info.enabled:
+        raise ConfigError(
+            f"device={device!r} was given to a torchrun run; under torchrun each rank takes "
+            "its own GPU (or the CPU): leave --device out."
+        )
+    from photoid.models.engines import resolve_device
+
+    return resolve_device(device)
