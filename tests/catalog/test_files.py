@@ -3,7 +3,9 @@ at ``catalog add``; ``catalog relocate`` after the photos moved."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -13,9 +15,21 @@ import pytest
 from conftest import write_photo
 from PIL import Image
 
-from photoid.catalog.exif import file_sha256, read_facts
+from photoid.catalog.exif import read_facts
 from photoid.catalog.store import CatalogStore
 from photoid.cli.main import main
+
+
+def _sha256(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_facts_of_a_fifo_are_refused_before_a_byte_is_read(tmp_path):
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file"):
+        read_facts(fifo)  # returns at once: nothing opens the FIFO for reading
+
 
 TINY = ["--backbone", "resnet10t", "--weights", "random", "--image-size", "32"]
 
@@ -44,7 +58,7 @@ def test_read_facts_by_hand(tmp_path: Path):
     assert facts.taken == "2024-06-01T14:03:22"
     assert facts.latitude == pytest.approx(-(1 + 17 / 60 + 30 / 3600))  # south: negative
     assert facts.longitude == pytest.approx(36 + 49 / 60 + 12 / 3600)
-    assert facts.sha256 == file_sha256(photo) and len(facts.sha256) == 64
+    assert facts.sha256 == _sha256(photo) and len(facts.sha256) == 64
     plain = read_facts(write_photo(tmp_path / "b.jpg", seed=1))
     assert (plain.taken, plain.latitude, plain.longitude) == (None, None, None)
 
@@ -83,7 +97,7 @@ def test_add_reads_exif_shown_in_list_and_export(exif_folder: Path, tmp_path: Pa
     first = str(exif_folder / "ann" / "0.jpg")
     assert table.at[first, "taken"] == "2023-05-02T08:00:00"
     assert table.at[first, "longitude"] == pytest.approx(-35.0)
-    assert table.at[first, "sha256"] == file_sha256(first)
+    assert table.at[first, "sha256"] == _sha256(first)
     assert table["taken"].isna().sum() == 2  # bob's photos have no EXIF date
 
 

@@ -13,11 +13,11 @@ counted, never fatal: the facts are an addition to the catalog, not a condition 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from photoid.cache import content_key
 from photoid.catalog.store import CatalogStore
 
 log = logging.getLogger(__name__)
@@ -42,20 +42,15 @@ class PhotoFacts:
     longitude: float | None = None
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def read_facts(path: str | Path) -> PhotoFacts:
     """The facts of photo ``path`` (its EXIF read by Pillow; OSError if the file is
-    unreadable)."""
+    unreadable or not a regular file: it is hashed through the one safe opener first, so a
+    FIFO or a device is refused before a byte is read)."""
     from PIL import Image
 
-    digest = file_sha256(path)
+    digest = content_key(str(path))
+    if digest is None:
+        raise OSError("not found, unreadable or not a regular file")
     try:
         with Image.open(path) as img:
             exif = img.getexif()

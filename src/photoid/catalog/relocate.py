@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from photoid.catalog.exif import ensure_table, file_sha256
+from photoid.cache import content_key
+from photoid.catalog.exif import ensure_table
 from photoid.catalog.store import CatalogStore
 from photoid.errors import CatalogError
 
@@ -52,7 +53,7 @@ def relocate(store: CatalogStore, old_prefix: str, new_prefix: str) -> RelocateR
             target = new + path[len(old) :]
             if not Path(target).is_file():
                 problems.append(f"{target}: not found (was {path})")
-            elif digest is not None and file_sha256(target) != digest:
+            elif digest is not None and content_key(target) != digest:
                 problems.append(f"{target}: other content than the photo added as {path}")
             else:
                 updates.append((target, image_id))
