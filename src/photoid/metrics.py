@@ -298,28 +298,42 @@ def separation(
 CHANCE_AUC = 0.55
 
 
+def gallery_similarities(
+    vectors: np.ndarray, labels: Sequence, metric: str = "cosine", max_photos: int = 2000
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(sim, labels)``: a gallery's photos ``vectors`` ``(n, d)`` against each other, float64
+    ``(m, m)`` (cosine similarity, or the negated Euclidean distance), and their labels
+    ``(m,)``, on a seeded sample of ``max_photos`` rows (kept in order) above that."""
+    vectors, labels = np.asarray(vectors, dtype=np.float64), np.asarray(labels, dtype=object)
+    if len(vectors) > max_photos:
+        keep = np.sort(np.random.default_rng(0).choice(len(vectors), max_photos, replace=False))
+        vectors, labels = vectors[keep], labels[keep]
+    if metric == "cosine":
+        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return unit @ unit.T, labels
+    sq = (vectors**2).sum(1)
+    return -np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * vectors @ vectors.T, 0)), labels
+
+
+def separation_within(sim: np.ndarray, labels: np.ndarray) -> Separation | None:
+    """:func:`separation` of photos against each other (leave-one-out) from their similarity
+    matrix ``sim`` (:func:`gallery_similarities`); None when it is undefined (fewer than 2
+    photos, or no same- or no different-individual pair)."""
+    if len(labels) < 2:
+        return None
+    try:
+        return separation(sim, labels, labels, exclude_self=True)
+    except PhotoidError:
+        return None
+
+
 def gallery_separation(
     vectors: np.ndarray, labels: Sequence, metric: str = "cosine", max_photos: int = 2000
 ) -> Separation | None:
     """:func:`separation` of a gallery's photos ``vectors`` ``(n, d)`` against each other
     (leave-one-out), on a seeded sample of ``max_photos`` rows above that; None when it is
     undefined (fewer than 2 photos, or no same- or no different-individual pair)."""
-    vectors, labels = np.asarray(vectors, dtype=np.float64), np.asarray(labels, dtype=object)
-    if len(vectors) > max_photos:
-        keep = np.sort(np.random.default_rng(0).choice(len(vectors), max_photos, replace=False))
-        vectors, labels = vectors[keep], labels[keep]
-    if len(vectors) < 2:
-        return None
-    if metric == "cosine":
-        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        sim = unit @ unit.T
-    else:
-        sq = (vectors**2).sum(1)
-        sim = -np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * vectors @ vectors.T, 0))
-    try:
-        return separation(sim, labels, labels, exclude_self=True)
-    except PhotoidError:
-        return None
+    return separation_within(*gallery_similarities(vectors, labels, metric, max_photos))
 
 
 def separation_warning(sep: Separation, what: str = "the embedding") -> str | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from photoid.catalog.store import CatalogStore
-from photoid.metrics import gallery_separation
+from photoid.metrics import gallery_similarities, separation_within
 from photoid.report.breakdown import kshot_bucket
 from photoid.report.embedding_map import map_figure, project_2d
 from photoid.report.health import fine_words, health_warnings
@@ -30,19 +30,10 @@ def _photos_per_individual(individuals: np.ndarray):
     return fig
 
 
-def _pairs(vectors: np.ndarray, labels: np.ndarray, metric: str):
-    rows = np.arange(len(vectors))
-    if len(rows) > 2000:
-        rows = np.sort(np.random.default_rng(0).choice(rows, 2000, replace=False))
-    v, lab = vectors[rows].astype(np.float64), labels[rows]
-    if metric == "cosine":
-        v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        sim = v @ v.T
-    else:
-        sq = (v**2).sum(1)
-        sim = -np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * v @ v.T, 0))
+def _pairs(sim: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Same- and different-individual similarities of the pairs above ``sim``'s diagonal."""
     upper = np.triu(np.ones_like(sim, dtype=bool), 1)
-    same = (lab[:, None] == lab[None, :]) & upper
+    same = (labels[:, None] == labels[None, :]) & upper
     return sim[same], sim[~same & upper]
 
 
@@ -63,11 +54,12 @@ def catalog_report(catalog: str | Path, out: str | Path | None = None) -> Report
         f"{store.model.architecture} ({store.model.dim}-d, {metric}); new_individual threshold: "
         + (f"{threshold.value:.3f} ({threshold.method})" if threshold else "not calibrated")
     )
-    sep = gallery_separation(snap.vectors, snap.individuals, metric)
+    sim, labels = gallery_similarities(snap.vectors, snap.individuals, metric)
+    sep = separation_within(sim, labels)
     page.heading("Embedding health")
     page.verdicts(health_warnings(sep, snap.vectors), fine_words(sep))
     if sep is not None:
-        same, diff = _pairs(snap.vectors, snap.individuals, metric)
+        same, diff = _pairs(sim, labels)
         figures.add(
             similarity_histogram(same, diff, sep.roc_auc, f"similarity ({metric})"),
             "similarity",
