@@ -98,7 +98,7 @@ def scale_case(n_photos: int, per_photo: int, nlist: int) -> dict:
     words = np.abs(np.random.default_rng(0).standard_normal((4096, 128))).astype(np.float32)
     start, start_cpu = time.perf_counter(), time.process_time()
     index = DescriptorIndex(DescriptorIndexConfig(nlist=nlist)).start(128, n_photos * per_photo)
-    if index.backend_ in ("ivf", "ivfpq"):
+    if not index.index_.is_trained:
         sample = np.random.default_rng(1).choice(n_photos, min(n_photos, 200_000 // per_photo))
         index.train_sample(
             np.concatenate([synthetic_photo(int(p), per_photo, words).descriptors for p in sample])

@@ -85,7 +85,7 @@ def test_first_of_each_and_position_weights():
     assert position_weights(np.zeros((2, 2)), (10, 10), 0.0).tolist() == [1.0, 1.0]
 
 
-@pytest.mark.parametrize("backend", ["ivf", "hnsw"])
+@pytest.mark.parametrize("backend", ["ivf", "ivfsq8", "hnsw"])
 def test_approximate_backends_find_the_toy_neighbours(backend):
     cfg = DescriptorIndexConfig(backend=backend, nlist=2, nprobe=2, train_size=5)
     index = DescriptorIndex(cfg).build(TOY)
@@ -101,7 +101,7 @@ def test_config_errors():
     with pytest.raises(NotFittedError):
         DescriptorIndex().search(QUERY, 2)
     assert DescriptorIndexConfig().resolve(10) == "flat"
-    assert DescriptorIndexConfig().resolve(10**8) == "ivfpq"
+    assert DescriptorIndexConfig().resolve(10**8) == "ivfsq8"
 
 
 def test_recording_groups_join_video_frames_only():
@@ -135,3 +135,58 @@ def test_lnbnn_reranker_identifies_transformed_coats_with_evidence():
         assert top.individual == a.top1 and top.lnbnn > a.evidence[1].lnbnn
         assert abs(top.fused - a.scores[0]) < 1e-6 and top.inliers > 0
         assert list(a.scores) == sorted(a.scores, reverse=True)
+
+
+def small_reranker(**config) -> LnbnnReranker:
+    """Fitted on the toy photos (no keypoint geometry) with neighbour verification."""
+    vectors = np.eye(3, dtype=np.float32)
+    cfg = LnbnnRerankConfig(calibration_anchors=3, group_regex=None, **config)
+    return LnbnnReranker(cfg).fit(vectors, TOY, ["A", "A", "B"])
+
+
+def test_neighbour_verification_matches_only_the_descriptors_that_found_the_photo():
+    # a query of 6 keypoints; the candidate holds the same descriptors 0-3 moved by (+5, +3)
+    # and descriptors 4-5 at scrambled places. Only rows 0-4 named the photo among their
+    # neighbours: rows 0-3 fit one shift (4 inliers), row 4 does not, row 5 is not asked.
+    rng = np.random.default_rng(0)
+    desc = np.abs(rng.normal(size=(6, 8))).astype(np.float32)
+    desc /= np.linalg.norm(desc, axis=1, keepdims=True)
+    xy = np.array([[10, 10], [40, 12], [25, 30], [12, 44], [30, 30], [5, 5]], np.float32)
+    query = LocalFeatures(xy, desc, (60, 60))
+    moved = xy + np.array([5, 3], np.float32)
+    moved[4:] = [[55, 2], [2, 55]]
+    cand = LocalFeatures(moved, desc.copy(), (60, 60))
+    reranker = small_reranker()
+    reranker.features_ = [cand, None]
+    rows = np.array([[0, 1], [0, 1], [1, 0], [0, 1], [0, 1], [1, 1]])
+    inliers = reranker._verify_neighbours(query, rows, np.array([0, 1]))
+    assert inliers.tolist() == [4.0, 0.0]  # photo 1 has no keypoints: nothing verified
+
+
+def test_photo_aggregate_scores_an_individual_by_its_best_photo():
+    # the toy votes (test above): photos p0 = sqrt(85), p1 = 1, p2 = sqrt(85) - 1; summed per
+    # individual A = sqrt(85), B = sqrt(85) - 1 — with A's best photo p0 the same here
+    reranker = small_reranker(lnbnn=LnbnnConfig(k=2))
+    scores = reranker._all_scores(feats((0, 0), (10, 2)), np.zeros(3), None)
+    r85 = math.sqrt(85)
+    np.testing.assert_allclose(scores[:, 0], [r85, r85 - 1], rtol=1e-6)
+    np.testing.assert_allclose(scores[:, 1], [r85, r85 - 1], rtol=1e-6)
+    # q = (1,0) alone: p1 at 0, p0 at 1 (both A), normaliser p2 at sqrt(5): A's sum takes its
+    # closest (sqrt(5)); its best photo is p1 (sqrt(5)), p0 gets sqrt(5) - 1
+    scores = reranker._all_scores(feats((1, 0)), np.zeros(3), None)
+    np.testing.assert_allclose(scores[:, :2], [[math.sqrt(5)] * 2, [0, 0]], rtol=1e-6)
+    assert reranker.aggregate_ == "individual" and reranker._columns() == [0, 2, 3]
+    photo = small_reranker(lnbnn=LnbnnConfig(k=2), aggregate="photo")
+    assert photo.aggregate_ == "photo" and photo._columns() == [1, 2, 3]
+
+
+def test_auto_aggregate_keeps_what_ranks_more_anchors_first():
+    reranker = small_reranker(lnbnn=LnbnnConfig(k=2), aggregate="auto")
+    loo = reranker.loo_top1_
+    assert set(loo) == {"individual", "photo"} and all(0 <= v <= 1 for v in loo.values())
+    expected = "photo" if loo["photo"] > loo["individual"] else "individual"
+    assert reranker.aggregate_ == expected
+    with pytest.raises(ConfigError):
+        LnbnnRerankConfig(aggregate="mean")
+    with pytest.raises(ConfigError):
+        LnbnnRerankConfig(verify="both")

@@ -31,6 +31,11 @@ from photoid.local.features import LocalFeatures
 from photoid.local.lnbnn import LnbnnConfig, keep_neighbours, lnbnn_votes, position_weights
 from photoid.local.matching import LocalMatcher, MatchConfig
 
+#: where verified matches come from (see :class:`LnbnnRerankConfig`)
+VERIFY_SOURCES = ("neighbours", "matcher")
+#: how an individual's LNBNN score is formed (see :class:`LnbnnRerankConfig`)
+AGGREGATES = ("auto", "individual", "photo")
+
 #: file names of video frames: ``<start>_<end>_<frame>…`` (Holstein2025's recordings)
 RECORDING_REGEX = r"^(\d+_\d+)_"
 
@@ -40,7 +45,13 @@ class LnbnnRerankConfig:
     """``verify_individuals`` × ``verify_photos``: photos verified by RANSAC per query;
     ``calibration_anchors``: database photos used as leave-one-out queries (``seed``);
     ``group_regex``: a file-name pattern whose first group names a recording (None: each
-    photo alone); ``scores``: which per-individual scores are fused."""
+    photo alone); ``verify``: where a verified photo's matches come from — ``"neighbours"``
+    (the query descriptors that found the photo among their LNBNN neighbours, each matched
+    to its nearest keypoint there: no second search) or ``"matcher"`` (every query
+    descriptor against the photo with Lowe's ratio test, as the ``sift`` presets);
+    ``aggregate``: an individual's LNBNN score — ``"individual"`` (each query descriptor's
+    vote for it, summed), ``"photo"`` (the votes of its best photo) or ``"auto"`` (whichever
+    ranks more leave-one-out anchors' individuals first when fitting; ties: individual)."""
 
     lnbnn: LnbnnConfig = field(default_factory=LnbnnConfig)
     index: DescriptorIndexConfig = field(default_factory=DescriptorIndexConfig)
@@ -48,7 +59,13 @@ class LnbnnRerankConfig:
     verify_photos: int = 2
     calibration_anchors: int = 150
     group_regex: str | None = RECORDING_REGEX
+    verify: str = "neighbours"
+    aggregate: str = "individual"
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_choice("verification source", self.verify, VERIFY_SOURCES)
+        check_choice("LNBNN aggregate", self.aggregate, AGGREGATES)
 
 
 @dataclass(frozen=True)
@@ -92,8 +109,9 @@ class LnbnnReranker:
     labels and file names — then scores a query against every individual.
 
     Learned: ``index_`` (:class:`DescriptorIndex`), ``names_`` (individuals by code),
-    ``codes_`` ``(n,)``, calibrators ``calibrators_`` (lnbnn, inliers, embedding),
-    ``fusion_``, ``n_training_pairs_``.
+    ``codes_`` ``(n,)``, ``aggregate_`` (``"individual"`` or ``"photo"``) and the anchors'
+    leave-one-out LNBNN top-1 under each (``loo_top1_``), calibrators ``calibrators_``
+    (lnbnn, inliers, embedding), ``fusion_``, ``n_training_pairs_``.
     """
 
     def __init__(
@@ -130,18 +148,25 @@ class LnbnnReranker:
         rng = np.random.default_rng(cfg.seed)
         n = len(self.vectors_)
         anchors = np.sort(rng.choice(n, size=min(cfg.calibration_anchors, n), replace=False))
-        rows, same = [], []
+        rows, same, firsts = [], [], []
         for a in anchors:
             skip = self.groups_ == self.groups_[a]
             if skip.all():
                 continue
-            raw = self._raw_scores(self.features_[a], self.vectors_ @ self.vectors_[a], skip)
+            raw = self._all_scores(self.features_[a], self.vectors_ @ self.vectors_[a], skip)
             present = np.bincount(self.codes_[~skip], minlength=len(self.names_)) > 0
             rows.append(raw[present])
             same.append(np.arange(len(self.names_))[present] == self.codes_[a])
+            firsts.append([same[-1][np.argmax(raw[present, j])] for j in (0, 1)])
         if not rows:
             raise PhotoidError("LNBNN calibration needs a database of several recordings.")
         raw, same = np.concatenate(rows), np.concatenate(same)
+        self.loo_top1_ = dict(zip(("individual", "photo"), np.mean(firsts, axis=0), strict=True))
+        self.aggregate_ = cfg.aggregate
+        if cfg.aggregate == "auto":
+            better = self.loo_top1_["photo"] > self.loo_top1_["individual"]
+            self.aggregate_ = "photo" if better else "individual"
+        raw = raw[:, self._columns()]
         self.calibrators_ = [
             ScoreCalibrator("logistic", log_scale=log).fit(raw[:, j], same)
             for j, log in enumerate((True, True, False))
@@ -149,13 +174,19 @@ class LnbnnReranker:
         self.fusion_ = ProbabilityFusion("logistic").fit(self._probabilities(raw), same)
         self.n_training_pairs_ = len(same)
 
+    def _columns(self) -> list[int]:
+        """The columns of :meth:`_all_scores` that are calibrated: LNBNN as aggregated,
+        inliers, embedding."""
+        return [0 if self.aggregate_ == "individual" else 1, 2, 3]
+
     def _probabilities(self, raw: np.ndarray) -> np.ndarray:
         return np.column_stack([c.predict(raw[:, j]) for j, c in enumerate(self.calibrators_)])
 
-    def _raw_scores(
+    def _all_scores(
         self, query: LocalFeatures | None, similarities: np.ndarray, skip: np.ndarray | None
     ) -> np.ndarray:
-        """``(n_individuals, 3)``: LNBNN votes, best verified inliers, best similarity."""
+        """``(n_individuals, 4)``: LNBNN votes (summed per individual; of its best photo),
+        best verified inliers, best similarity."""
         raw = self._votes_and_inliers(query, skip)
         sim = np.where(skip, -np.inf, similarities) if skip is not None else similarities
         best = np.full(len(self.names_), -1.0)
@@ -164,7 +195,7 @@ class LnbnnReranker:
 
     def _votes_and_inliers(self, query: LocalFeatures | None, skip: np.ndarray | None):
         n_ind = len(self.names_)
-        out = np.zeros((n_ind, 2))
+        out = np.zeros((n_ind, 3))
         self.last_verified_ = np.zeros(0, np.int64)
         if query is None or len(query) == 0:
             return out
@@ -175,11 +206,32 @@ class LnbnnReranker:
         weights = position_weights(query.xy, query.size, cfg.box_sigma)
         votes = lnbnn_votes(dist, rows, self.codes_, self.photos_per_individual_, cfg, weights)
         out[:, 0] = votes.individual
+        np.maximum.at(out[:, 1], self.codes_, votes.photo)
         verify = self._photos_to_verify(votes.individual, votes.photo)
-        inliers = self.matcher.score_many(query, [self.features_[r] for r in verify])
-        np.maximum.at(out[:, 1], self.codes_[verify], inliers)
+        if self.config.verify == "matcher":
+            inliers = self.matcher.score_many(query, [self.features_[r] for r in verify])
+        else:
+            inliers = self._verify_neighbours(query, rows[:, : cfg.k], verify)
+        np.maximum.at(out[:, 2], self.codes_[verify], inliers)
         self.last_verified_ = verify
         return out
+
+    def _verify_neighbours(
+        self, query: LocalFeatures, rows: np.ndarray, verify: np.ndarray
+    ) -> np.ndarray:
+        """Inliers (RANSAC, the matcher's transform) of each photo in ``verify`` among the
+        query descriptors that have it among their voting neighbours ``rows`` ``(m, k)``,
+        each matched to its nearest keypoint in the photo."""
+        inliers = np.zeros(len(verify))
+        for j, r in enumerate(verify):
+            cand = self.features_[r]
+            qi = np.flatnonzero((rows == r).any(axis=1))
+            if cand is None or len(qi) < 2:
+                continue
+            sim = query.descriptors[qi].astype(np.float32) @ cand.descriptors.astype(np.float32).T
+            ci = sim.argmax(axis=1)
+            inliers[j] = self.matcher.inliers(query.xy[qi], cand.xy[ci])
+        return inliers
 
     def _photos_to_verify(self, individual: np.ndarray, photo: np.ndarray) -> np.ndarray:
         cfg = self.config
@@ -199,7 +251,8 @@ class LnbnnReranker:
             raise NotFittedError(
                 "LnbnnReranker is not fitted yet; call fit(vectors, features, labels)."
             )
-        raw = self._raw_scores(query, np.asarray(similarities, dtype=np.float64), None)
+        raw = self._all_scores(query, np.asarray(similarities, dtype=np.float64), None)
+        raw = raw[:, self._columns()]
         fused = self.fusion_.predict(self._probabilities(raw))
         return LnbnnCandidates(raw[:, 0], raw[:, 1], raw[:, 2], fused, self.last_verified_)
 

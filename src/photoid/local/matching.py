@@ -109,6 +109,11 @@ class LocalMatcher:
     def _verify(self, src: np.ndarray, dst: np.ndarray) -> float:
         return float(self._inlier_mask(src, dst).sum())
 
+    def inliers(self, src: np.ndarray, dst: np.ndarray) -> float:
+        """How many matches ``src[i] → dst[i]`` (keypoint positions ``(m, 2)``) fit the
+        configured transform (RANSAC)."""
+        return self._verify(np.asarray(src, np.float32), np.asarray(dst, np.float32))
+
     def _inlier_mask(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """Which matches ``src[i] → dst[i]`` fit the configured transform (RANSAC)."""
         geometry = self.config.geometry
