@@ -102,7 +102,8 @@ def bench_train(data: Path, facts: dict) -> list[dict]:
     root = Path(tempfile.mkdtemp(prefix="photoid-gpu-train-"))
     for dataset, presets in sorted(train_bench.CASES.items(), reverse=True):
         for preset in presets:
-            line = train_bench.run_case(dataset, preset, root / f"{dataset}-{preset}", [])
+            out = root / f"{dataset}-{preset}"
+            line = train_bench.run_case(dataset, preset, out, [], facts["device"])
             lines.append({**line, **facts})
     return lines
 

@@ -12,7 +12,11 @@ MAP@5 on the source's gallery/query cows (never seen in training) with 30 % of t
 removed from the gallery and the new_individual threshold suggested from held-out
 training photos.
 
+``--device`` (``cpu``, ``cuda``, ``cuda:1``; default: photoid's choice) trains and embeds there;
+each line carries ``device``.
+
 Usage: python benchmarks/train.py [--dataset lions] [--preset lions-fast] [--out runs/bench]
+       [--device cuda]
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CASES = {"lions": ["lions-fast"], "cows": ["cows-fast"]}
 
 
-def run_case(dataset: str, preset: str, out: Path, overrides: list[str]) -> dict:
+def run_case(
+    dataset: str, preset: str, out: Path, overrides: list[str], device: str | None = None
+) -> dict:
     catalog = load_photos(DATA / dataset)
     config = load_config(overrides=overrides, preset=preset)
     before = os.environ.get("PHOTOID_CACHE")
@@ -46,7 +52,7 @@ def run_case(dataset: str, preset: str, out: Path, overrides: list[str]) -> dict
         os.environ["PHOTOID_CACHE"] = cache  # cold: features, ONNX export, embeddings
         try:
             start = time.perf_counter()
-            result = train(config, catalog, out, progress=False, log=lambda _m: None)
+            result = train(config, catalog, out, progress=False, log=lambda _m: None, device=device)
             wall = time.perf_counter() - start
         finally:
             os.environ.pop("PHOTOID_CACHE")
@@ -54,7 +60,7 @@ def run_case(dataset: str, preset: str, out: Path, overrides: list[str]) -> dict
                 os.environ["PHOTOID_CACHE"] = before
     final = json.loads((out / "final.json").read_text())
     clean = result.feature_passes[0]
-    embed_rate = embed_speed(catalog, config)
+    embed_rate = embed_speed(catalog, config, device)
     line = {
         "bench": "train",
         "dataset": dataset,
@@ -71,13 +77,16 @@ def run_case(dataset: str, preset: str, out: Path, overrides: list[str]) -> dict
         "feature_photos": clean.n_photos,
         "n_queries": final["n_queries"],
         "overrides": overrides,
+        "device": device or "default",
     }
     if dataset == "cows":
         model = load_model(out / "best.pt")
         base = ClosedSplit("query", "gallery", "split")
-        closed = evaluate_model(model, catalog, base)
+        closed = evaluate_model(model, catalog, base, device=device)
         threshold = final["suggested_threshold"]
-        opened = evaluate_model(model, catalog, OpenSet(base, 0.3, 0), threshold=threshold)
+        opened = evaluate_model(
+            model, catalog, OpenSet(base, 0.3, 0), threshold=threshold, device=device
+        )
         line.update(
             openset_closed_map5=round(closed.map5, 4),
             openset_map5=round(opened.map5, 4),
@@ -88,7 +97,7 @@ def run_case(dataset: str, preset: str, out: Path, overrides: list[str]) -> dict
     return line
 
 
-def embed_speed(catalog, config) -> float:
+def embed_speed(catalog, config, device: str | None = None) -> float:
     """Photos per second of embed_paths (defaults, cold cache) with the run's backbone and
     input size, over the photos training's clean pass covered (train and query split)."""
     data = config.data
@@ -105,6 +114,7 @@ def embed_speed(catalog, config) -> float:
             boxes=[boxes[i] for i in rows],
             cache_dir=cache,
             progress=False,
+            device=device,
         )
         seconds = time.perf_counter() - start
     if emb.n_computed != len(rows):
@@ -118,11 +128,13 @@ def main() -> None:
     parser.add_argument("--preset", help="only this preset")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--out", help="folder for the runs (default: a temporary folder)")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: photoid's choice)")
     args = parser.parse_args()
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="photoid-bench-"))
     for dataset in args.dataset or sorted(CASES, reverse=True):
         for preset in [args.preset] if args.preset else CASES[dataset]:
-            line = run_case(dataset, preset, root / f"{dataset}-{preset}", args.overrides)
+            out = root / f"{dataset}-{preset}"
+            line = run_case(dataset, preset, out, args.overrides, args.device)
             print(json.dumps(line, sort_keys=True), flush=True)
 
 
