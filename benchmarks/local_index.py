@@ -90,14 +90,16 @@ def synthetic_photo(photo: int, per_photo: int, words: np.ndarray, noise: float 
     return LocalFeatures(xy, desc, (390, 390))
 
 
-def scale_case(n_photos: int, per_photo: int, nlist: int) -> dict:
+def scale_case(n_photos: int, per_photo: int, nlist: int, backend: str = "auto") -> dict:
     from photoid.local.descriptor_index import DescriptorIndex, DescriptorIndexConfig
     from photoid.local.lnbnn import LnbnnConfig, lnbnn_votes
     from photoid.local.matching import LocalMatcher
 
     words = np.abs(np.random.default_rng(0).standard_normal((4096, 128))).astype(np.float32)
     start, start_cpu = time.perf_counter(), time.process_time()
-    index = DescriptorIndex(DescriptorIndexConfig(nlist=nlist)).start(128, n_photos * per_photo)
+    index = DescriptorIndex(DescriptorIndexConfig(backend=backend, nlist=nlist)).start(
+        128, n_photos * per_photo
+    )
     if not index.index_.is_trained:
         sample = np.random.default_rng(1).choice(n_photos, min(n_photos, 200_000 // per_photo))
         index.train_sample(
@@ -163,6 +165,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     parser.add_argument("--descriptors-per-photo", type=int, default=64)
     parser.add_argument("--nlist", type=int, default=1024, help="IVF cells (0: 4·√n, ≤ 4096)")
+    parser.add_argument("--backend", default="auto", help="descriptor index backend (scale)")
     args = parser.parse_args()
     if "real" in args.cases:
         for dataset in args.datasets:
@@ -172,7 +175,7 @@ def main() -> None:
     if "scale" in args.cases:
         times, cpu = {}, {}
         for n in args.sizes:
-            row = scale_case(n, args.descriptors_per_photo, args.nlist)
+            row = scale_case(n, args.descriptors_per_photo, args.nlist, args.backend)
             times[n], cpu[n] = row["ms_per_query"], row["cpu_ms_per_query"]
             emit(row)
         if len(times) > 1:
