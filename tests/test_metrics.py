@@ -523,7 +523,9 @@ def test_separation_within_leaves_each_photo_out():
     sep = separation_within(sim, np.array(["A", "A", "B"]))
     # same pairs (0,1), (1,0): 0.6 (the diagonal's 1.0 is left out); different: 0.1, 0.3
     assert sep == Separation(pytest.approx(0.6), pytest.approx(0.2), 1.0)
-    assert separation_within(np.ones((1, 1)), np.array(["A"])) is None
+    assert separation_within(np.ones((1, 1)), np.array(["A"])) is None  # no pair at all
+    assert separation_within(np.ones((0, 0)), np.array([], dtype=object)) is None
+    assert separation_within(np.ones((2, 2)), np.array(["A", "B"])) is None  # no same pair
     assert separation_within(np.eye(3), np.array(["A", "A", "A"])) is None  # no different pair
 
 
