@@ -3,7 +3,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from photoid.calibrate import ThresholdCalibrator, open_set_answers, suggest_threshold
+from photoid.calibrate import (
+    ThresholdCalibrator,
+    ThresholdChoice,
+    open_set_answers,
+    suggest_threshold,
+)
 from photoid.errors import ConfigError, NotFittedError, PhotoidError
 from photoid.identify import Identification, place_new_individual
 from photoid.metrics import NEW_INDIVIDUAL, map_at_k
@@ -172,6 +177,9 @@ def test_calibrate_threshold_embeds_the_table_and_fits_on_its_open_set_answers(
     assert result.calibrator.new_share_ == 0.2
     held = calibrate_threshold(table, tiny_backbone, Split(), false_match_rate=0.0, **kw)
     assert held.calibrator.false_match_rate == 0.0 and held.calibrator.false_match_rate_ == 0.0
+    kept = calibrate_threshold(table, tiny_backbone, Split(), max_known_loss=0.0, **kw)
+    assert kept.calibrator.max_known_loss == 0.0
+    assert kept.calibrator.known_accuracy_ >= kept.calibrator.known_top1_without_
 
 
 def test_format_curve_prints_the_hand_worked_figures():
@@ -253,3 +261,131 @@ def test_suggest_threshold_edge_cases():
     assert suggest_threshold(vectors, labels, val=np.array([3]), train=np.array([], int)) is None
     # a single individual in training: no unknown answer to calibrate with
     assert suggest_threshold(vectors, labels, val=np.array([3]), train=np.array([0])) is None
+
+
+# one known query (a first at 0.5) and two unknown ones (best scores 0.8 and 0.6). Worked by
+# hand at new share 0.6, thresholds 0.1 0.2 0.4 0.5 0.6 0.8 0.801: known precision 1 up to
+# 0.5, then 1/2 (new_individual first); unknown mean 1/3, 5/12, 1/2, 1/2, 1/2, 3/4, 1; MAP@5
+# .6 .65 .7 .7 .5 .65 .8. Best: above all (0.8005), where the known query loses its top-1.
+WEAK = [
+    Identification(("a", "b"), (0.5, 0.4)),
+    Identification(("a", "b"), (0.8, 0.1)),
+    Identification(("b", "a"), (0.6, 0.2)),
+]
+WEAK_TRUTHS = ["a", NEW, NEW]
+
+
+def test_within_known_loss_gives_the_best_threshold_that_keeps_known_top1():
+    cal = ThresholdCalibrator(expected_new_share=0.6).fit(WEAK, WEAK_TRUTHS)
+    assert cal.threshold_ == pytest.approx(0.8005)
+    assert (cal.known_top1_without_, cal.known_accuracy_, cal.new_first_share_) == (1, 0, 1)
+    # known top-1 stays 1 up to 0.5: MAP@5 .7 at 0.4 and 0.5, the middle of the two is 0.5
+    choice = cal.within_known_loss(0.05)
+    assert choice == ThresholdChoice(pytest.approx(0.45), pytest.approx(0.7), 1.0, 0.0, 0.0)
+    # no restriction: the fitted threshold
+    assert cal.within_known_loss(1.0).value == pytest.approx(cal.threshold_)
+    with pytest.raises(NotFittedError):
+        ThresholdCalibrator().within_known_loss(0.05)
+
+
+def test_max_known_loss_restricts_the_fit():
+    cal = ThresholdCalibrator(expected_new_share=0.6, max_known_loss=0.05).fit(WEAK, WEAK_TRUTHS)
+    assert cal.max_known_loss == 0.05
+    assert (cal.threshold_, cal.known_accuracy_) == (pytest.approx(0.45), 1.0)
+    assert cal.map_at_5_ == pytest.approx(0.7) and cal.new_first_share_ == 0.0
+    method = "calibrated: max MAP@5 at new share 0.60, known top-1 loss <= 0.050"
+    assert cal.threshold().method == method
+    # ANSWERS at share 0.9 (known top-1 0.5 without a threshold, kept up to 0.9): a zero loss
+    # still allows the best MAP@5 (.1 * 2/3 + .9 * 1 at 0.9), which keeps the known top-1
+    zero = ThresholdCalibrator(expected_new_share=0.9, max_known_loss=0.0).fit(ANSWERS, TRUTHS)
+    assert zero.known_top1_without_ == 0.5
+    assert (zero.threshold_, zero.known_accuracy_) == (pytest.approx(0.85), 0.5)
+    assert zero.map_at_5_ == pytest.approx(0.1 * 2 / 3 + 0.9)
+
+
+def test_max_known_loss_in_range_and_not_with_a_false_match_rate():
+    for ok in (0.0, 0.5, 1.0):
+        assert ThresholdCalibrator(max_known_loss=ok).max_known_loss == ok
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ConfigError, match="max_known_loss"):
+            ThresholdCalibrator(max_known_loss=bad)
+    with pytest.raises(ConfigError, match="not both"):
+        ThresholdCalibrator(max_known_loss=0.1, false_match_rate=0.1)
+
+
+def test_new_first_share_counts_queries_answered_new_individual_first():
+    # at the chosen 0.85 (candidate 0.9) only the 0.9 query keeps an answer above it
+    cal = ThresholdCalibrator().fit(ANSWERS, TRUTHS)
+    assert cal.new_first_share_ == 0.75
+    assert cal.known_top1_without_ == 0.5  # query a first, query b second
+
+
+def test_describe_cost_says_the_known_top1_before_and_after_and_warns_past_the_limit():
+    from photoid.calibrate import describe_cost
+
+    weak = ThresholdCalibrator(expected_new_share=0.6).fit(WEAK, WEAK_TRUTHS)
+    lines = describe_cost(weak).split("\n")
+    assert len(lines) == 2
+    assert "from 1.000 without a threshold to 0.000 with 0.8005" in lines[0]
+    assert "100%" in lines[0]
+    assert lines[1].startswith("WARNING") and "falls by 1.000" in lines[1]
+    assert "0.4500 (MAP@5 0.7000, known top-1 1.000, unknown top-1 0.000)" in lines[1]
+    # a calibrator's own max_known_loss is the limit: 1.0 allows the loss of 1.0
+    allowed = ThresholdCalibrator(expected_new_share=0.6, max_known_loss=1.0)
+    assert "\n" not in describe_cost(allowed.fit(WEAK, WEAK_TRUTHS))
+    # no loss at all: no warning, even with a zero limit
+    kept = ThresholdCalibrator(expected_new_share=0.6, max_known_loss=0.0).fit(WEAK, WEAK_TRUTHS)
+    assert describe_cost(kept) == (
+        "cost: known individuals' top-1 goes from 1.000 without a threshold to 1.000 with "
+        "0.4500; new_individual comes first for 0% of the calibration queries (unknown top-1 "
+        "0.000)."
+    )
+    assert "\n" not in describe_cost(ThresholdCalibrator().fit(ANSWERS, TRUTHS))
+
+
+def test_model_file_threshold_reads_the_saved_threshold(tmp_path):
+    import torch
+
+    from photoid.calibrate import model_file_threshold
+    from photoid.errors import ModelError
+    from photoid.identify import Threshold
+
+    saved = tmp_path / "with.pt"
+    torch.save({"threshold": {"value": 0.42, "scale": "cosine", "method": "suggested"}}, saved)
+    assert model_file_threshold(saved) == Threshold(0.42, "cosine", "suggested")
+    bare = tmp_path / "bare.pt"
+    torch.save({"model": {}}, bare)
+    assert model_file_threshold(bare) is None
+    (tmp_path / "junk.pt").write_text("not a model")
+    with pytest.raises(ModelError, match="junk.pt"):
+        model_file_threshold(tmp_path / "junk.pt")
+
+
+def test_calibrate_embeddings_fits_on_the_split_of_ready_vectors():
+    import pandas as pd
+
+    from photoid.calibrate import calibrate_embeddings
+    from photoid.data.splits import QueryDatabaseSplit
+    from photoid.data.table import PhotoTable
+
+    class Embeddings:
+        vectors = _unit_rows([0, 90, 10, 80, 200])
+        valid = np.ones(5, bool)
+
+    names = ["a", "b", "a", "b", "c"]
+    table = pd.DataFrame({"path": [f"/p/{i}.jpg" for i in range(5)], "identity": names})
+    catalog = PhotoTable(table, "angles", check_files=False)
+    parts = QueryDatabaseSplit(
+        query=np.array([2, 3, 4]), database=np.array([0, 1]), truth=np.array(["a", "b", NEW])
+    )
+
+    class Split:
+        def split(self, _):
+            return parts
+
+    result = calibrate_embeddings(Embeddings(), catalog, Split(), max_known_loss=0.0)
+    answers, truths = open_set_answers(Embeddings.vectors, Embeddings.valid, catalog, parts)
+    expected = ThresholdCalibrator(max_known_loss=0.0).fit(answers, truths)
+    assert result.calibrator.max_known_loss == 0.0
+    assert result.calibrator.threshold_ == expected.threshold_
+    assert (result.n_queries, result.n_new) == (3, 1)

@@ -450,3 +450,120 @@ def test_retrieval_input_is_checked():
         precision_at_1(np.ones((1, 2)), np.array([["A"]]), ["A", "B"])  # 2-D query labels
     with pytest.raises(PhotoidError, match="real and finite"):
         precision_at_1(np.array([["a", "b"]]), ["A"], ["A", "B"])
+
+
+def _ap_by_sorted(row, query_label, db_labels, skip=None):
+    """AP of one query from Python's (stable) sorted ranking: descending, ties by db index."""
+    ranked = sorted((j for j in range(len(row)) if j != skip), key=lambda j: -float(row[j]))
+    return average_precision(np.array([db_labels[j] == query_label for j in ranked]))
+
+
+def test_many_ties_and_unsigned_similarities_rank_like_a_stable_sort():
+    # 30 database items scored 0, 1 or 2: long runs of ties, broken by database order. The
+    # figures agree with Python's stable sorted() and do not depend on the dtype, even for
+    # unsigned integers (whose negation would wrap around) or with self left out.
+    rng = np.random.default_rng(3)
+    labels = [str(x) for x in rng.integers(0, 4, 30)]
+    sim = rng.integers(0, 3, size=(30, 30)).astype(np.uint8)
+    for exclude_self in (False, True):
+        expected = np.mean(
+            [_ap_by_sorted(sim[i], labels[i], labels, i if exclude_self else None)
+             for i in range(30)]
+        )  # fmt: skip
+        for dtype in (np.uint8, np.int64, np.float32, np.float64):
+            got = mean_average_precision(sim.astype(dtype), labels, labels, exclude_self)
+            assert got == pytest.approx(expected), (dtype, exclude_self)
+
+
+# ---------------------------------------------------------------- gallery separation
+
+
+def test_gallery_similarities_cosine_by_hand():
+    from photoid.metrics import gallery_similarities
+
+    # rows of norm 0.5, 5 and 1 at 0°, 90° and 45°: cosine ignores the norms
+    vectors = np.array([[0.3, 0.4], [-4.0, 3.0], [0.6, 0.8]], dtype=np.float32)
+    sim, labels = gallery_similarities(vectors, [1, "1", "b"])  # cosine is the default
+    assert sim.dtype == np.float64 and sim.shape == (3, 3)
+    np.testing.assert_allclose(sim, [[1, 0, 1], [0, 1, 0], [1, 0, 1]], atol=1e-6)
+    assert labels.tolist() == [1, "1", "b"]  # labels kept as given (1 is not "1")
+
+
+def test_gallery_similarities_euclidean_is_the_negated_distance():
+    from photoid.metrics import gallery_similarities
+
+    vectors = np.array([[0.0, 0.0], [3.0, 4.0], [0.3, 0.4], [-3.0, -4.0]])
+    sim, _ = gallery_similarities(vectors, list("abcd"), metric="euclidean")
+    distances = [[0, 5, 0.5, 5], [5, 0, 4.5, 10], [0.5, 4.5, 0, 5.5], [5, 10, 5.5, 0]]
+    np.testing.assert_allclose(sim, -np.array(distances), atol=1e-9)
+
+
+def test_gallery_similarities_samples_max_photos_rows_in_order():
+    from photoid.metrics import gallery_similarities
+
+    deg = np.array([0, 10, 20, 30, 40, 50])
+    vectors = np.column_stack([np.cos(np.deg2rad(deg)), np.sin(np.deg2rad(deg))])
+    sim, labels = gallery_similarities(vectors, deg.tolist(), max_photos=4)
+    kept = labels.tolist()
+    assert len(kept) == 4 and kept == sorted(set(kept))  # 4 distinct rows, in order
+    rows = [deg.tolist().index(x) for x in kept]
+    np.testing.assert_allclose(sim, vectors[rows] @ vectors[rows].T, atol=1e-12)
+    again, labels_again = gallery_similarities(vectors, deg.tolist(), max_photos=4)
+    assert labels_again.tolist() == kept and np.array_equal(again, sim)  # seeded
+    whole, all_labels = gallery_similarities(vectors, deg.tolist(), max_photos=6)
+    assert all_labels.tolist() == deg.tolist() and whole.shape == (6, 6)
+    many = np.ones((2001, 2))
+    assert gallery_similarities(many, range(2001))[0].shape == (2000, 2000)  # default 2000
+
+
+def test_separation_within_leaves_each_photo_out():
+    from photoid.metrics import separation_within
+
+    sim = np.array([[1.0, 0.6, 0.1], [0.6, 1.0, 0.3], [0.1, 0.3, 1.0]])
+    sep = separation_within(sim, np.array(["A", "A", "B"]))
+    # same pairs (0,1), (1,0): 0.6 (the diagonal's 1.0 is left out); different: 0.1, 0.3
+    assert sep == Separation(pytest.approx(0.6), pytest.approx(0.2), 1.0)
+    assert separation_within(np.ones((1, 1)), np.array(["A"])) is None  # no pair at all
+    assert separation_within(np.ones((0, 0)), np.array([], dtype=object)) is None
+    assert separation_within(np.ones((2, 2)), np.array(["A", "B"])) is None  # no same pair
+    assert separation_within(np.eye(3), np.array(["A", "A", "A"])) is None  # no different pair
+
+
+def test_gallery_separation_is_separation_within_of_the_gallery_similarities():
+    from photoid.metrics import gallery_separation, gallery_similarities, separation_within
+
+    # two individuals along two directions, norms that differ: cosine separates them
+    # perfectly, the Euclidean distance does not
+    vectors = np.array([[1, 0], [9, 0.5], [0, 1], [0.5, 9], [2, 2.2]], dtype=float)
+    labels = ["a", "a", "b", "b", "b"]
+    cosine = gallery_separation(vectors, labels)
+    assert cosine == separation_within(*gallery_similarities(vectors, labels, "cosine"))
+    euclid = gallery_separation(vectors, labels, "euclidean")
+    assert euclid == separation_within(*gallery_similarities(vectors, labels, "euclidean"))
+    assert cosine.roc_auc == 1.0 and euclid.roc_auc < 1.0
+    sampled = gallery_separation(vectors, labels, max_photos=4)
+    assert sampled == separation_within(*gallery_similarities(vectors, labels, max_photos=4))
+    assert sampled != cosine
+    assert gallery_separation(vectors[:1], labels[:1]) is None
+
+
+def test_separation_warning_only_below_chance_auc():
+    from photoid.metrics import CHANCE_AUC, separation_warning
+
+    near = Separation(0.51, 0.50, 0.52)
+    message = separation_warning(near, "these photos")
+    assert "these photos" in message and "0.520" in message
+    assert separation_warning(near) == separation_warning(near, "the embedding")
+    assert separation_warning(Separation(0.9, 0.1, 0.95)) is None
+    assert separation_warning(Separation(0.6, 0.5, CHANCE_AUC)) is None  # "below" is strict
+
+
+def test_open_set_accuracy_with_an_empty_group_does_not_warn():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Mean of empty slice" for the empty group
+        only_known = open_set_accuracy(["a"], ["a"], [True])
+        only_unknown = open_set_accuracy([NEW], ["x"], [False])
+    assert only_known.known_accuracy == 1.0 and math.isnan(only_known.unknown_accuracy)
+    assert only_unknown.unknown_accuracy == 1.0 and math.isnan(only_unknown.known_accuracy)

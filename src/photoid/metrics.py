@@ -319,8 +319,6 @@ def separation_within(sim: np.ndarray, labels: np.ndarray) -> Separation | None:
     """:func:`separation` of photos against each other (leave-one-out) from their similarity
     matrix ``sim`` (:func:`gallery_similarities`); None when it is undefined (fewer than 2
     photos, or no same- or no different-individual pair)."""
-    if len(labels) < 2:
-        return None
     try:
         return separation(sim, labels, labels, exclude_self=True)
     except PhotoidError:
