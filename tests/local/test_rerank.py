@@ -130,6 +130,7 @@ def test_inliers_of_the_last_scored_shortlist():
     rescorer = LocalRescorer(r, [None, None])
     assert rescorer.inliers(0, [1, 2]) == [-1, -1]  # nothing scored yet
     cands = rescorer.reranker.score(None, np.array([4, 2]), np.array([0.9, 0.1]))
+    # as if matching had verified 12 keypoints with row 4 and none with row 2
     rescorer.candidates_[0] = replace(cands, local_score=np.array([12.0, 0.0]))
     # scored rows report their inliers (0 is a count too); others, and -1, report -1
     assert rescorer.inliers(0, [2, 4, 3, -1]) == [0, 12, -1, -1]
