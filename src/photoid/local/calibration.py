@@ -50,8 +50,8 @@ class ScoreCalibrator:
         if self.method == "isotonic":
             from sklearn.isotonic import IsotonicRegression
 
-            model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-            model.fit(x, y.astype(np.float64))
+            # its steps are means of 0/1 labels, so they lie in [0, 1] without bounds
+            model = IsotonicRegression(out_of_bounds="clip").fit(x, y)
         else:
             from sklearn.linear_model import LogisticRegression
 
@@ -81,12 +81,17 @@ def fuse_probabilities(
 ) -> np.ndarray:
     """Weighted mean of calibrated probabilities (equal weights by default); same shape."""
     stack = np.stack([np.asarray(p, dtype=np.float64) for p in probabilities])
-    w = np.ones(len(stack)) if weights is None else np.asarray(weights, dtype=np.float64)
-    if len(w) != len(stack) or (w < 0).any() or w.sum() <= 0:
+    return np.tensordot(_mean_weights(weights, len(stack)), stack, axes=1)
+
+
+def _mean_weights(weights: Sequence[float] | None, k: int) -> np.ndarray:
+    """``weights`` (equal when None) for ``k`` probabilities, checked and scaled to sum 1."""
+    w = np.ones(k) if weights is None else np.asarray(weights, dtype=np.float64)
+    if len(w) != k or (w < 0).any() or w.sum() <= 0:
         raise ConfigError(
-            f"fusion weights must be {len(stack)} non-negative numbers, not all 0; got {list(w)}."
+            f"fusion weights must be {k} non-negative numbers, not all 0; got {w.tolist()}."
         )
-    return np.tensordot(w / w.sum(), stack, axes=1)
+    return w / w.sum()
 
 
 FUSIONS = ("mean", "logistic")
@@ -112,9 +117,7 @@ class ProbabilityFusion:
         if len(p) != len(y):
             raise PhotoidError(f"{len(p)} rows of probabilities but {len(y)} labels.")
         if self.method == "mean":
-            w = np.ones(p.shape[1]) if self.weights is None else np.asarray(self.weights, float)
-            fuse_probabilities(list(p.T), w)  # validates the weights
-            self.weights_ = w / w.sum()
+            self.weights_ = _mean_weights(self.weights, p.shape[1])
             return self
         from sklearn.linear_model import LogisticRegression
 
