@@ -203,8 +203,8 @@ class LnbnnReranker:
         self.aggregate_, self.n_training_pairs_ = state.aggregate, int(state.n_training_pairs)
         self.loo_top1_ = dict(zip(("individual", "photo"), state.loo_top1, strict=True))
         self.calibrators_ = [ScoreCalibrator.from_state(c) for c in state.calibrators]
-        if len(self.calibrators_) != 3:
-            raise PhotoidError(f"{len(self.calibrators_)} calibrators saved, LNBNN has 3.")
+        if len(self.calibrators_) != 3 or len(state.fusion.coef) != 3:
+            raise PhotoidError("LNBNN's state has 3 calibrators and fuses 3 probabilities.")
         self.fusion_ = ProbabilityFusion.from_state(state.fusion)
         return self
 
