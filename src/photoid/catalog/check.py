@@ -3,12 +3,14 @@
 It checks ``catalog.sqlite`` (``PRAGMA integrity_check``, foreign keys, the model record,
 rows that name a segment row beyond its end), every segment file (its name, presence,
 checksum, dtype and shape against SQLite; :func:`photoid.catalog.integrity.segment_problem`)
-and every cached index file (:func:`photoid.catalog.index_cache.index_problem`). It reads
+every cached index file (:func:`photoid.catalog.index_cache.index_problem`) and cached
+LNBNN reranker (:func:`photoid.catalog.lnbnn_cache.cache_problem`). It reads
 every byte, so it takes about as long as reading the catalog once.
 
 ``repair=True`` fixes what can be fixed without the photos: it records the checksums of
 segments written before checksums existed (trusting their present content, after the
-structural checks) and deletes damaged index files (a cache, rebuilt by the next search).
+structural checks) and deletes damaged index and reranker files (caches, rebuilt by the next
+search or identify).
 A damaged segment or ``catalog.sqlite`` needs ``reindex`` or a backup: the report says which.
 """
 
@@ -29,6 +31,7 @@ from photoid.catalog.integrity import (
     segment_repair,
     sqlite_repair,
 )
+from photoid.catalog.lnbnn_cache import CACHE_NAME, LNBNN_DIR, cache_problem, cache_repair
 from photoid.catalog.segments import SEGMENT_DIR
 from photoid.catalog.store import DB_FILE, CatalogStore
 from photoid.errors import PhotoidError
@@ -84,6 +87,7 @@ def check_catalog(root: str | Path, *, repair: bool = False) -> CheckReport:
         return report
     _check_segments(store, records, dim, report, repair)
     _check_indexes(root, report, repair)
+    _check_lnbnn_caches(root, report, repair)
     return report
 
 
@@ -170,3 +174,34 @@ def _check_indexes(root: Path, report: CheckReport, repair: bool) -> None:
 def _delete_index(path: Path) -> None:
     path.unlink(missing_ok=True)
     path.with_name(path.name + ".json").unlink(missing_ok=True)
+
+
+def _check_lnbnn_caches(root: Path, report: CheckReport, repair: bool) -> None:
+    """The cached LNBNN rerankers in ``lnbnn/`` (counted among the index files)."""
+    folder = root / LNBNN_DIR
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.iterdir()):
+        if path.suffix == ".json" and path.with_suffix("").is_file():
+            continue  # checked with its .faiss
+        report.n_index_files += 1
+        part = f"{LNBNN_DIR}/{path.name}"
+        if not CACHE_NAME.fullmatch(path.name):  # never read: half written, or orphaned
+            if repair:
+                _delete_index(path)
+            report.notes.append(
+                f"{part}: a cache file photoid never reads (an interrupted or concurrent "
+                "write); check --repair removes it"
+            )
+            continue
+        try:
+            problem = cache_problem(path)
+        except (OSError, PhotoidError) as exc:
+            problem = f"unreadable ({exc})"
+        if problem is None:
+            continue
+        if repair:
+            _delete_index(path)
+            report.repaired.append(f"deleted {part} ({problem}); the next identify refits it")
+        else:
+            report.damage.append(Damage(part, problem, cache_repair(root)))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 
 from photoid.catalog.descriptors import load_descriptors, stored_config
 from photoid.catalog.index_cache import cached_ivf
+from photoid.catalog.lnbnn_cache import cached_reranker
 from photoid.catalog.records import Snapshot
 from photoid.catalog.store import CatalogStore
 from photoid.errors import CatalogError
@@ -128,9 +130,10 @@ def identify_photos_in_catalog(
         stored = None
         if rerank.lnbnn is not None and stored_config(store) == rerank.features:
             stored = load_descriptors(store, snap.image_ids)  # the catalog's descriptor index
+        fit = partial(cached_reranker, store, snap)  # LNBNN's: fitted once per catalog state
         return identify_photos_reranked(
             snap.vectors, valid, list(snap.paths), snap.individuals, gallery, model, paths,
-            rerank, threshold=threshold, gallery_features=stored, **options, **embed,
+            rerank, threshold=threshold, gallery_features=stored, fit=fit, **options, **embed,
         )  # fmt: skip
     return answer_photos(
         paths,

@@ -9,12 +9,47 @@ fit (Platt, 1999) — and the probabilities are averaged.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from photoid.errors import ConfigError, NotFittedError, PhotoidError, check_choice
 
 CALIBRATIONS = ("isotonic", "logistic")
+
+
+@dataclass(frozen=True)
+class LogisticState:
+    """A fitted logistic model as plain numbers (JSON-safe, no pickle): ``method``, the
+    ``coef`` of each input column, the ``intercept`` and what the calibrator counted
+    (``n_pairs``, ``positive_rate``; 0 for a fusion). For a ``"mean"`` fusion ``coef`` holds
+    its weights. Made by ``state()``, restored by ``from_state()``, which predict exactly
+    as the fitted object."""
+
+    method: str
+    coef: tuple[float, ...]
+    intercept: float = 0.0
+    log_scale: bool = False
+    n_pairs: int = 0
+    positive_rate: float = 0.0
+
+
+def _logistic_state(model) -> tuple[tuple[float, ...], float]:
+    return tuple(float(c) for c in model.coef_.ravel()), float(model.intercept_[0])
+
+
+def _logistic_model(state: LogisticState):
+    """A scikit-learn ``LogisticRegression`` holding ``state``'s numbers: its
+    ``predict_proba`` is the fitted one's (the same arrays, the same code)."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1.0)
+    model.classes_ = np.array([False, True])
+    model.coef_ = np.asarray(state.coef, dtype=np.float64).reshape(1, -1)
+    model.intercept_ = np.array([state.intercept], dtype=np.float64)
+    model.n_features_in_ = len(state.coef)
+    model.n_iter_ = np.zeros(1, dtype=np.int32)
+    return model
 
 
 class ScoreCalibrator:
@@ -75,6 +110,24 @@ class ScoreCalibrator:
             p = self.model_.predict_proba(x[:, None])[:, 1]
         return np.clip(p, 0.0, 1.0).reshape(shape)
 
+    def state(self) -> LogisticState:
+        """The fitted logistic calibrator's numbers (isotonic ones are refused)."""
+        if not hasattr(self, "model_") or self.method != "logistic":
+            raise PhotoidError(f"only a fitted logistic calibrator has a state ({self.method}).")
+        coef, intercept = _logistic_state(self.model_)
+        return LogisticState(
+            "logistic", coef, intercept, self.log_scale, self.n_pairs_, self.positive_rate_
+        )
+
+    @classmethod
+    def from_state(cls, state: LogisticState) -> ScoreCalibrator:
+        if state.method != "logistic" or len(state.coef) != 1:
+            raise PhotoidError(f"not a logistic calibrator's state: {state}.")
+        calibrator = cls("logistic", log_scale=bool(state.log_scale))
+        calibrator.model_ = _logistic_model(state)
+        calibrator.n_pairs_, calibrator.positive_rate_ = int(state.n_pairs), state.positive_rate
+        return calibrator
+
 
 def fuse_probabilities(
     probabilities: Sequence[np.ndarray], weights: Sequence[float] | None = None
@@ -134,6 +187,23 @@ class ProbabilityFusion:
         if self.method == "mean" or len(p) == 0:
             return p @ self.weights_
         return self.model_.predict_proba(_logit(p))[:, 1]
+
+    def state(self) -> LogisticState:
+        """The fitted fusion's numbers: the mean's weights, or the regression's."""
+        if not hasattr(self, "weights_"):
+            raise NotFittedError("ProbabilityFusion is not fitted yet; call fit(probs, same).")
+        if self.method == "mean":
+            return LogisticState("mean", tuple(float(w) for w in self.weights_))
+        return LogisticState("logistic", *_logistic_state(self.model_))
+
+    @classmethod
+    def from_state(cls, state: LogisticState) -> ProbabilityFusion:
+        check_choice("fusion", state.method, FUSIONS)
+        fusion = cls(state.method)
+        if state.method == "logistic":
+            fusion.model_ = _logistic_model(state)
+        fusion.weights_ = np.asarray(state.coef, dtype=np.float64)
+        return fusion
 
 
 def _logit(p: np.ndarray, eps: float = 1e-4) -> np.ndarray:

@@ -181,6 +181,33 @@ class DescriptorIndex:
 
     def memory_bytes(self) -> int:
         """Bytes the FAISS index takes when serialised (≈ its memory)."""
+        return int(self.serialize().nbytes)
+
+    def serialize(self) -> np.ndarray:
+        """The FAISS index as uint8 bytes (FAISS's own format, no pickle), for
+        :meth:`deserialize`."""
         import faiss
 
-        return int(faiss.serialize_index(self.index_).nbytes)
+        return faiss.serialize_index(self.index_)
+
+    @classmethod
+    def deserialize(
+        cls, data: np.ndarray, features: Sequence[LocalFeatures | None], config=None
+    ) -> DescriptorIndex:
+        """The index :meth:`serialize` gave for the photos ``features`` (built with
+        ``config``); one that does not hold their descriptors raises :class:`PhotoidError`.
+        FAISS's reader raises ``RuntimeError`` on bytes it cannot parse."""
+        import faiss
+
+        self = cls(config)
+        counts = np.array([0 if f is None else len(f) for f in features], dtype=np.int64)
+        self.index_ = faiss.deserialize_index(np.ascontiguousarray(data, dtype=np.uint8))
+        if self.index_.ntotal != counts.sum():
+            raise PhotoidError(
+                f"the serialised index holds {self.index_.ntotal} descriptors, the photos "
+                f"{int(counts.sum())}."
+            )
+        self.dim_, self.n_descriptors_ = self.index_.d, int(counts.sum())
+        self.backend_ = self.config.resolve(self.n_descriptors_)
+        self.n_photos_, self.photo_counts_ = len(features), counts
+        return self

@@ -25,7 +25,7 @@ import numpy as np
 
 from photoid.errors import NotFittedError, PhotoidError, check_choice
 from photoid.identify import Identification
-from photoid.local.calibration import ProbabilityFusion, ScoreCalibrator
+from photoid.local.calibration import LogisticState, ProbabilityFusion, ScoreCalibrator
 from photoid.local.descriptor_index import DescriptorIndex, DescriptorIndexConfig
 from photoid.local.features import LocalFeatures
 from photoid.local.lnbnn import LnbnnConfig, keep_neighbours, lnbnn_votes, position_weights
@@ -104,6 +104,23 @@ def recording_groups(names: Sequence[str], regex: str | None) -> np.ndarray:
     return np.unique(np.asarray(keys, dtype=object), return_inverse=True)[1].astype(np.int64)
 
 
+@dataclass(frozen=True)
+class LnbnnState:
+    """What :meth:`LnbnnReranker.fit` learned beyond the database it is given again by
+    :meth:`LnbnnReranker.from_state`: the FAISS ``index`` (uint8, FAISS's format), the
+    individuals' ``names`` by code, ``aggregate``, ``loo_top1`` (individual, photo),
+    the three ``calibrators``, the ``fusion`` and ``n_training_pairs``. Plain numbers and
+    strings: a cache stores it without pickle (:mod:`photoid.catalog.lnbnn_cache`)."""
+
+    index: np.ndarray
+    names: tuple[str, ...]
+    aggregate: str
+    loo_top1: tuple[float, float]
+    calibrators: tuple[LogisticState, ...]
+    fusion: LogisticState
+    n_training_pairs: int
+
+
 class LnbnnReranker:
     """Fits on a database — unit embeddings ``(n, d)``, their :class:`LocalFeatures`,
     labels and file names — then scores a query against every individual.
@@ -127,6 +144,14 @@ class LnbnnReranker:
         labels: Sequence[str],
         names: Sequence[str] | None = None,
     ) -> LnbnnReranker:
+        self._database(vectors, features, labels)
+        names = names if names is not None else [str(i) for i in range(len(vectors))]
+        self.groups_ = recording_groups(names, self.config.group_regex)
+        self.index_ = DescriptorIndex(self.config.index).build(self.features_)
+        self._fit_fusion()
+        return self
+
+    def _database(self, vectors, features, labels) -> None:
         vectors = np.asarray(vectors, dtype=np.float32)
         if not len(vectors) == len(features) == len(labels):
             raise PhotoidError(
@@ -137,10 +162,50 @@ class LnbnnReranker:
         self.names_, self.codes_ = np.unique(np.asarray(labels, dtype=object), return_inverse=True)
         self.codes_ = self.codes_.astype(np.int64)
         self.photos_per_individual_ = np.bincount(self.codes_, minlength=len(self.names_))
-        names = names if names is not None else [str(i) for i in range(len(vectors))]
-        self.groups_ = recording_groups(names, self.config.group_regex)
-        self.index_ = DescriptorIndex(self.config.index).build(self.features_)
-        self._fit_fusion()
+
+    def state(self) -> LnbnnState:
+        """What :meth:`fit` learned (see :class:`LnbnnState`)."""
+        if not hasattr(self, "fusion_"):
+            raise NotFittedError("LnbnnReranker is not fitted yet; call fit(...).")
+        return LnbnnState(
+            self.index_.serialize(),
+            tuple(str(n) for n in self.names_),
+            self.aggregate_,
+            (float(self.loo_top1_["individual"]), float(self.loo_top1_["photo"])),
+            tuple(c.state() for c in self.calibrators_),
+            self.fusion_.state(),
+            int(self.n_training_pairs_),
+        )
+
+    @classmethod
+    def from_state(
+        cls,
+        state: LnbnnState,
+        vectors: np.ndarray,
+        features: Sequence[LocalFeatures | None],
+        labels: Sequence[str],
+        config: LnbnnRerankConfig | None = None,
+        matching: MatchConfig | None = None,
+    ) -> LnbnnReranker:
+        """The reranker :meth:`fit` made on this database (``vectors``, ``features``,
+        ``labels`` as given to it) with ``config``, from its :meth:`state`: it scores
+        exactly as the fitted one, without fitting. A state of other individuals or
+        descriptors raises :class:`PhotoidError`."""
+        self = cls(config, matching)
+        self._database(vectors, features, labels)
+        if tuple(str(n) for n in self.names_) != tuple(state.names):
+            raise PhotoidError(
+                f"the saved LNBNN state knows {len(state.names)} individuals, the database "
+                f"{len(self.names_)} (or other names); fit again."
+            )
+        check_choice("LNBNN aggregate", state.aggregate, AGGREGATES[1:])
+        self.index_ = DescriptorIndex.deserialize(state.index, self.features_, self.config.index)
+        self.aggregate_, self.n_training_pairs_ = state.aggregate, int(state.n_training_pairs)
+        self.loo_top1_ = dict(zip(("individual", "photo"), state.loo_top1, strict=True))
+        self.calibrators_ = [ScoreCalibrator.from_state(c) for c in state.calibrators]
+        if len(self.calibrators_) != 3 or len(state.fusion.coef) != 3:
+            raise PhotoidError("LNBNN's state has 3 calibrators and fuses 3 probabilities.")
+        self.fusion_ = ProbabilityFusion.from_state(state.fusion)
         return self
 
     def _fit_fusion(self) -> None:

@@ -152,6 +152,7 @@ def identify_photos_reranked(
     aggregation: str = "max",
     top_photos: int = 3,
     gallery_features: Sequence | None = None,
+    fit=fit_reranker,
     **embed,
 ) -> list[PhotoAnswer]:
     """Answer the photos ``paths`` against gallery photos ``gallery_photos`` (a table, or
@@ -160,11 +161,13 @@ def identify_photos_reranked(
     (rows = the valid rows, in order; None builds an exact one). Queries are embedded with
     ``model``, which must be the gallery's (checked by the caller). ``threshold`` is on the
     fused probability scale. ``gallery_features``: the gallery's keypoints where already
-    stored (a catalog's descriptor index; None entries are extracted)."""
+    stored (a catalog's descriptor index; None entries are extracted). ``fit``: makes the
+    reranker, called as :func:`~photoid.local.rerank.fit_reranker` (a catalog's reads it
+    from its cache)."""
     feats = _gallery_keypoints(gallery_photos, gallery_features, config, embed)
     ok = np.flatnonzero(valid)
     names = gallery_photos.paths if isinstance(gallery_photos, PhotoTable) else gallery_photos
-    reranker = fit_reranker(
+    reranker = fit(
         config, vectors[ok], [feats.features[i] for i in ok], labels[ok], [names[i] for i in ok]
     )
     if gallery is None:
