@@ -443,3 +443,45 @@ def test_warn_if_near_chance_warns_only_for_a_gallery_that_barely_separates(capl
     with caplog.at_level(logging.INFO, logger="photoid"):  # undefined for one photo
         assert warn_if_near_chance(scaled[:1], ["a"]) is None
     assert not caplog.records
+
+
+class _Spy:
+    """An index that records each search's (number of queries, depth)."""
+
+    def __init__(self, gallery: Gallery):
+        self.inner, self.metric, self.dim, self.calls = gallery.index, gallery.index.metric, 1, []
+
+    @property
+    def ntotal(self) -> int:
+        return self.inner.ntotal
+
+    def search(self, queries, k):
+        self.calls.append((len(queries), k))
+        return self.inner.search(queries, k)
+
+
+def _spied(gallery: Gallery) -> tuple[Gallery, list]:
+    spy = _Spy(gallery)
+    return Gallery(spy, gallery.labels.tolist()), spy.calls
+
+
+def test_the_whole_gallery_is_searched_only_for_a_query_that_needs_it(gallery: Gallery):
+    # 151 individuals: the first search (64 deep) finds 5 for both queries, in one batch
+    wide, calls = _spied(_line({f"f{i}": [float(i)] for i in range(151)}))
+    identify(np.array([[0.0], [20.0]]), wide)
+    assert calls == [(2, 64)]
+    # query 0 finds only s and x among its 64 nearest photos, so it (alone) searches all 103;
+    # query 200 finds q, p and x
+    deep, calls = _spied(
+        _line({"s": [0.0], "x": list(np.linspace(0.01, 1.0, 100)), "p": [5.0], "q": [6.0]})
+    )
+    [near, far] = identify(np.array([[0.0], [200.0]]), deep, k=2)
+    assert calls == [(2, 64), (1, 103)]
+    assert near.individuals == ("s", "x") and far.individuals == ("q", "p")
+    # a first search that already holds every photo is not repeated
+    small, calls = _spied(gallery)
+    identify(np.array([_unit(45)]), small, k=6)
+    assert calls == [(1, 7)]
+    # a rescorer sees its shortlist only: no whole-gallery search however few individuals
+    identify(np.array([_unit(45)]), small, rescore=_Reverse())
+    assert calls[1:] == [(1, 3)]
