@@ -168,6 +168,7 @@ def test_identify_photos_ranks_by_hand_and_says_why_a_photo_has_no_answer(
     np.testing.assert_allclose(answer.scores, [by_hand[n][0] for n in order[:2]], atol=1e-5)
     assert answer.scores[0] == pytest.approx(1.0, abs=1e-5)  # the photo itself
     assert table.paths[answer.photo_ids[0]] == query  # every photo readable: rows align
+    assert got[1].photos[0] == query  # and the answer names that photo
 
     # the options reach identify: mean of the best two photos, a threshold, Euclidean scores
     means = {n: float(np.mean(s[:2])) for n, s in by_hand.items()}
@@ -182,7 +183,14 @@ def test_identify_photos_ranks_by_hand_and_says_why_a_photo_has_no_answer(
         [means[expected[0]], between, means[expected[1]], means[expected[2]]],
         atol=1e-5,
     )
+    checked = []  # the gallery's separation is checked on the metric it is searched with
+    real_warn = photoid.identify.warn_if_near_chance
+    monkeypatch.setattr(
+        photoid.identify, "warn_if_near_chance",
+        lambda v, lab, *a: checked.append(a) or real_warn(v, lab, *a),
+    )  # fmt: skip
     [euclid] = identify_photos(table, tiny_backbone, [query], metric="euclidean", k=1, **kw)
+    assert checked == [("euclidean",)]
     # the defaults reach identify, and the query photos are embedded with the same options
     seen = []
     real = photoid.identify.identify
@@ -234,6 +242,12 @@ def test_answer_photos_ranks_only_the_readable_photos_and_keeps_the_reasons(
         PhotoAnswer(missing, None, reason)
     ]
     assert len(calls) == 1
+    # with the gallery's paths, each candidate names its best photo (none for new_individual)
+    ranked = Identification(("y", "x", NEW_INDIVIDUAL, "z"), (0.9, 0.8, 0.5, 0.1), (1, 0, -1, 2))
+    [named] = answer_photos(
+        [good[0]], tiny_backbone, lambda v, r: [ranked], gallery_paths=["g0", "g1", "g2"], **kw
+    )
+    assert named == PhotoAnswer(good[0], ranked, photos=("g1", "g0", None, "g2"))
 
 
 def test_a_wrong_scale_names_the_fix_that_exists():
@@ -298,3 +312,176 @@ def test_photo_answer_candidates_name_the_gallery_photo():
     assert (b.individual, b.photo, b.photo_score, b.inliers) == ("b", "g/b/2.jpg", 0.9, 17)
     assert (new.individual, new.photo, new.inliers) == (NEW_INDIVIDUAL, None, None)
     assert PhotoAnswer("bad.jpg", None, "unreadable").candidates == []
+
+
+def _line(positions: dict[str, list[float]]) -> Gallery:
+    """A Euclidean gallery on a line: each individual's photos at the given positions, rows in
+    the order given; a query at 0 scores a photo at x as -|x|."""
+    labels = [name for name, xs in positions.items() for _ in xs]
+    xs = [x for v in positions.values() for x in v]
+    return Gallery.from_embeddings(np.array(xs, np.float32)[:, None], labels, "euclidean")
+
+
+def test_mean_top_searches_deep_enough_for_each_individuals_best_photos():
+    # x's photos at 0 and 100.5 (ranks 1 and 102 of 151); one filler individual per integer
+    # position 1..150. Exactly, x's mean over its best 3 (here both) photos is -50.25, so the
+    # top 5 are the fillers f1..f5; a search cut before rank 102 would wrongly rank x first
+    fillers = {f"f{i}": [float(i)] for i in range(1, 151)}
+    gallery = _line({"x": [0.0, 100.5], **fillers})
+    [answer] = identify(np.zeros((1, 1)), gallery, aggregation="mean_top")
+    assert answer.individuals == ("f1", "f2", "f3", "f4", "f5")
+    assert answer.scores == pytest.approx((-1, -2, -3, -4, -5))
+
+
+def test_an_excluded_query_does_not_shorten_the_search():
+    # the query is row 0 (individual s at 0), excluded; x's two best photos at 0.5 and 62.5
+    # are the 1st and 64th other photos: mean -31.5, below the fillers g1..g4 (-1..-4)
+    fillers = {f"g{i}": [float(i)] for i in range(1, 151)}
+    gallery = _line({"s": [0.0], "x": [0.5, 62.5], **fillers})
+    [answer] = identify(
+        np.zeros((1, 1)), gallery, k=4, aggregation="mean_top", top_photos=2,
+        exclude=np.array([0]),
+    )  # fmt: skip
+    assert answer.individuals == ("g1", "g2", "g3", "g4")
+
+
+def test_a_query_excluded_from_a_shortlist_of_k_individuals_still_gets_k():
+    # 100 photos of x near the query, which is row 0 (s, excluded); p and q far beyond the
+    # first search: only s and x are in it, and s is the query itself
+    gallery = _line({"s": [0.0], "x": list(np.linspace(0.01, 1.0, 100)), "p": [5.0], "q": [6.0]})
+    [answer] = identify(np.zeros((1, 1)), gallery, k=2, exclude=np.array([0]))
+    assert answer.individuals == ("x", "p")
+    assert answer.scores == pytest.approx((-0.01, -5.0))
+
+
+def test_mean_top_takes_three_photos_unless_told_and_one_photo_is_the_best_photo():
+    # a at 0°, 10°, 20° and 90° from the query, b at 30°
+    g = Gallery.from_embeddings(
+        np.array([_unit(d) for d in (0, 10, 20, 90, 30)], np.float32), ["a"] * 4 + ["b"]
+    )
+    query = np.array([_unit(0)])
+    [three] = identify(query, g, aggregation="mean_top")
+    assert three.individuals == ("a", "b")
+    assert three.scores == pytest.approx((np.mean(np.cos(np.deg2rad([0, 10, 20]))), 0.8660254))
+    [four] = identify(query, g, aggregation="mean_top", top_photos=4)
+    assert four.individuals == ("b", "a")  # a's photo at 90° pulls its mean to 0.73
+    [one] = identify(query, g, aggregation="mean_top", top_photos=1)
+    assert one == identify(query, g)[0]
+    with pytest.raises(ConfigError, match="top_photos"):
+        identify(query, g, aggregation="mean_top", top_photos=0)
+
+
+class _Padded:
+    """An index that, like an IVF index probing few lists, finds only the 3 best photos and
+    pads the rest of each row with id -1."""
+
+    def __init__(self, gallery: Gallery):
+        self.inner, self.metric, self.dim = gallery.index, gallery.index.metric, 2
+
+    @property
+    def ntotal(self) -> int:
+        return self.inner.ntotal
+
+    def search(self, queries, k):
+        sims, ids = self.inner.search(queries, k)
+        sims, ids = sims.copy(), ids.copy()
+        sims[:, 3:], ids[:, 3:] = -np.inf, -1
+        from photoid.search.base import SearchResult
+
+        return SearchResult(sims, ids)
+
+
+def test_padding_ids_are_never_answers_even_with_an_excluded_row(gallery: Gallery):
+    padded = Gallery(_Padded(gallery), gallery.labels.tolist())
+    # found for 50°: a@50° (row 1, the query itself, excluded), c@30°, b@10°; f is never found
+    [answer] = identify(np.array([_unit(50)]), padded, exclude=np.array([1]))
+    assert answer.individuals == ("c", "b")
+    assert answer.photo_ids == (3, 2)
+
+
+class _Counting(_Reverse):
+    """:class:`_Reverse` that also counts verified matches: ``100 * query + row``."""
+
+    def inliers(self, query, rows):
+        return [-1 if r < 0 else 100 * query + r for r in rows]
+
+
+def test_a_rescorer_that_counts_inliers_puts_them_in_each_answer(gallery: Gallery):
+    answers = identify(np.array([_unit(45), _unit(0)]), gallery, rescore=_Counting(), threshold=0.5)
+    assert answers[0].photo_ids == (2, 3, -1, 1)  # as test_a_rescorer_reorders_... shows
+    assert answers[0].inliers == (2, 3, -1, 1)
+    # 0°: the index's top 3 are a@0° (row 0), b@10° (row 2), c@30° (row 3); reversed
+    assert answers[1].photo_ids == (3, 2, -1, 0)
+    assert answers[1].inliers == (103, 102, -1, 100)
+    assert answers[1].photo_scores[:2] == pytest.approx((0.9, 0.5))
+
+
+def test_warn_if_near_chance_warns_only_for_a_gallery_that_barely_separates(caplog):
+    import logging
+
+    from photoid.identify import warn_if_near_chance
+    from photoid.metrics import gallery_separation
+
+    # same individual's photos orthogonal, different individuals' nearly parallel
+    muddled = np.array([[1, 0], [0, 1], [1, 0.01], [0.01, 1]], float)
+    labels = ["a", "a", "b", "b"]
+    with caplog.at_level(logging.INFO, logger="photoid"):
+        sep = warn_if_near_chance(muddled, labels)
+    assert sep == gallery_separation(muddled, labels, "cosine") and sep.roc_auc < 0.5
+    [record] = [r for r in caplog.records if r.name == "photoid"]
+    assert record.levelno == logging.WARNING and f"ROC AUC {sep.roc_auc:.3f}" in record.message
+    caplog.clear()
+    # same direction, different lengths: cosine separates perfectly (no warning); the
+    # Euclidean distances mix the individuals
+    scaled = np.array([[1, 0], [10, 0], [0, 1], [0, 10]], float)
+    with caplog.at_level(logging.INFO, logger="photoid"):
+        sep = warn_if_near_chance(scaled, labels)
+        assert sep.roc_auc == 1.0 and not caplog.records
+        euclid = warn_if_near_chance(scaled, labels, "euclidean")
+    assert euclid == gallery_separation(scaled, labels, "euclidean") and euclid.roc_auc < 1
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="photoid"):  # undefined for one photo
+        assert warn_if_near_chance(scaled[:1], ["a"]) is None
+    assert not caplog.records
+
+
+class _Spy:
+    """An index that records each search's (number of queries, depth)."""
+
+    def __init__(self, gallery: Gallery):
+        self.inner, self.metric, self.dim, self.calls = gallery.index, gallery.index.metric, 1, []
+
+    @property
+    def ntotal(self) -> int:
+        return self.inner.ntotal
+
+    def search(self, queries, k):
+        self.calls.append((len(queries), k))
+        return self.inner.search(queries, k)
+
+
+def _spied(gallery: Gallery) -> tuple[Gallery, list]:
+    spy = _Spy(gallery)
+    return Gallery(spy, gallery.labels.tolist()), spy.calls
+
+
+def test_the_whole_gallery_is_searched_only_for_a_query_that_needs_it(gallery: Gallery):
+    # 151 individuals: the first search (64 deep) finds 5 for both queries, in one batch
+    wide, calls = _spied(_line({f"f{i}": [float(i)] for i in range(151)}))
+    identify(np.array([[0.0], [20.0]]), wide)
+    assert calls == [(2, 64)]
+    # query 0 finds only s and x among its 64 nearest photos, so it (alone) searches all 103;
+    # query 200 finds q, p and x
+    deep, calls = _spied(
+        _line({"s": [0.0], "x": list(np.linspace(0.01, 1.0, 100)), "p": [5.0], "q": [6.0]})
+    )
+    [near, far] = identify(np.array([[0.0], [200.0]]), deep, k=2)
+    assert calls == [(2, 64), (1, 103)]
+    assert near.individuals == ("s", "x") and far.individuals == ("q", "p")
+    # a first search that already holds every photo is not repeated
+    small, calls = _spied(gallery)
+    identify(np.array([_unit(45)]), small, k=6)
+    assert calls == [(1, 7)]
+    # a rescorer sees its shortlist only: no whole-gallery search however few individuals
+    identify(np.array([_unit(45)]), small, rescore=_Reverse())
+    assert calls[1:] == [(1, 3)]

@@ -69,6 +69,8 @@ def test_save_and_load_give_the_same_index(tmp_path: Path, encoding: str, metric
     np.testing.assert_allclose(a.similarities, b.similarities, atol=1e-6)
     with pytest.raises(FileNotFoundError):
         load_ivf(tmp_path / "nothing.faiss")
+    save_ivf(loaded, path)  # saving again, into the folder that now exists, replaces the pair
+    assert load_ivf(path).ntotal == 2000
 
 
 def test_euclidean_tuning_measures_recall_against_exact_l2_search():
@@ -135,3 +137,47 @@ def test_a_reachable_target_of_one_stops_the_tuner_early():
     ivf = IVFIndex(16, nlist=32, target_recall=1.0, encoding="flat")
     ivf.add(data)
     assert ivf.tuned_recall_ == 1.0 and ivf.nprobe_ < 32
+
+
+def _without_self(ids: np.ndarray, k: int) -> np.ndarray:
+    return np.array([row[row != i][:k] for i, row in enumerate(ids)])
+
+
+def _recall_at(ivf: IVFIndex, nprobe: int, data: np.ndarray, truth: np.ndarray) -> float:
+    ivf.nprobe_ = nprobe
+    return recall_at_k(_without_self(ivf.search(data, len(truth[0]) + 1).ids, len(truth[0])), truth)
+
+
+def test_tuning_picks_the_smallest_nprobe_of_the_ladder_that_reaches_the_target():
+    # every vector is a tuning query (searching the others), so its recall is reproducible
+    data, k = _spread(2000), 5
+    exact = FlatIndex(16)
+    exact.add(data)
+    truth = _without_self(exact.search(data, k + 1).ids, k)
+    ladder = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32]
+    for target in (0.1, 0.9):
+        ivf = IVFIndex(16, nlist=32, target_recall=target, encoding="flat", n_tuning_queries=2000)
+        ivf.add(data)
+        tuned = ivf.nprobe_
+
+        assert (
+            _recall_at(ivf, tuned, data, truth) == pytest.approx(ivf.tuned_recall_)
+            and ivf.tuned_recall_ >= target
+        )
+        if target == 0.1:
+            assert tuned == 1  # one cell already finds more than a tenth
+        else:
+            assert _recall_at(ivf, ladder[ladder.index(tuned) - 1], data, truth) < target
+
+
+def test_the_same_seed_fits_the_same_index():
+    # cells trained on a seeded sample of 500 of the 2000 vectors
+    data, queries = _spread(2000), _spread(50, seed=4)
+    a, b = (IVFIndex(16, nlist=32, max_training_points=500, seed=7) for _ in range(2))
+    a.add(data)
+    b.add(data)
+    assert (a.nprobe_, a.tuned_recall_) == (b.nprobe_, b.tuned_recall_)
+    np.testing.assert_array_equal(a.search(queries, 5).ids, b.search(queries, 5).ids)
+    np.testing.assert_array_equal(
+        a.search(queries, 5).similarities, b.search(queries, 5).similarities
+    )
