@@ -14,6 +14,7 @@ best photo's votes), and the keypoint variants ``long_side=512`` and ``contrast=
 (features extracted again).
 
 Usage: nice -n 10 python benchmarks/lnbnn_loo.py [--datasets lions cows] [--anchors 300]
+       [--no-keypoint-variants]
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def line(dataset: str, name: str, r: np.ndarray) -> dict:
     }
 
 
-def run(dataset: str, n_anchors: int, seed: int) -> None:
+def run(dataset: str, n_anchors: int, seed: int, keypoint_variants: bool = True) -> None:
     preset = rerank_preset("lnbnn")
     base = preset.lnbnn.lnbnn
     feature_variants = {
@@ -126,6 +127,8 @@ def run(dataset: str, n_anchors: int, seed: int) -> None:
         "long_side=512": dataclasses.replace(preset.features, long_side=512),
         "contrast=0.02": dataclasses.replace(preset.features, contrast_threshold=0.02),
     }
+    if not keypoint_variants:
+        feature_variants = {"base": preset.features}
     for fname, fconfig in feature_variants.items():
         db = database(dataset, fconfig)
         rng = np.random.default_rng(seed)
@@ -138,7 +141,8 @@ def run(dataset: str, n_anchors: int, seed: int) -> None:
             variants["normaliser=other"] = (base, {"normaliser": "other"})
             variants["aggregate=photo"] = (base, {"aggregate": "photo"})
         for name, (lnbnn, variant) in variants.items():
-            print(json.dumps(line(dataset, name, ranks(db, anchors, found, lnbnn, variant))))
+            r = ranks(db, anchors, found, lnbnn, variant)
+            print(json.dumps(line(dataset, name, r)), flush=True)
 
 
 def main() -> None:
@@ -146,9 +150,12 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["lions", "cows"])
     parser.add_argument("--anchors", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--no-keypoint-variants", action="store_true", help="skip 512 px and contrast 0.02"
+    )
     args = parser.parse_args()
     for dataset in args.datasets:
-        run(dataset, args.anchors, args.seed)
+        run(dataset, args.anchors, args.seed, not args.no_keypoint_variants)
 
 
 if __name__ == "__main__":
