@@ -170,15 +170,12 @@ def loader_calls(monkeypatch):
     without pinned memory (no worker processes to start, no GPU needed)."""
     import photoid.embed as embed
 
-    calls = []
+    calls, real = [], embed.DataLoader
 
     def spy(dataset, **kw):
         calls.append(kw)
-        return embed.__dict__["_RealDataLoader"](
-            dataset, batch_size=kw.get("batch_size", 1), num_workers=0
-        )
+        return real(dataset, batch_size=kw.get("batch_size", 1), num_workers=0)
 
-    monkeypatch.setitem(embed.__dict__, "_RealDataLoader", embed.DataLoader)
     monkeypatch.setattr(embed, "DataLoader", spy)
     return calls
 
@@ -192,11 +189,11 @@ def test_batches_and_workers_follow_the_engine_device(tmp_path: Path, tiny_backb
     embed_paths(paths, tiny_backbone, engine=cpu, num_workers=0, **kw)
     assert cpu.batches == [32, 8]
     gpu = RecordingEngine(dim, device="cuda", pin_memory=True)
-    embed_paths(paths, tiny_backbone, engine=gpu, num_workers=0, **kw)
-    assert gpu.batches == [40]
+    more = paths + [str(tmp_path / f"absent{i}.jpg") for i in range(40, 257)]
+    embed_paths(more, tiny_backbone, engine=gpu, num_workers=0, **kw)
+    assert gpu.batches == [256, 1]
     assert loader_calls[-1]["pin_memory"] is True  # the engine says whether to pin
     assert loader_calls[0]["pin_memory"] is False
-    assert RecordingEngine(dim, device="cpu").device.type == "cpu"
     given = RecordingEngine(dim, device="cpu")
     embed_paths(paths[:7], tiny_backbone, engine=given, batch_size=3, num_workers=0, **kw)
     assert given.batches == [3, 3, 1]
@@ -397,19 +394,15 @@ def test_a_box_crops_the_photo_and_keys_the_cache(tmp_path: Path, tiny_backbone)
 
 
 def test_an_unreadable_photo_reads_as_zero_model_input(tmp_path: Path, tiny_backbone):
+    import torch
+
     from photoid.embed import PhotoDataset
 
     dataset = PhotoDataset([str(tmp_path / "gone.jpg")], [None], tiny_backbone.preprocessing)
     pixels, i, error = dataset[0]
     size = tiny_backbone.preprocessing.image_size
-    assert pixels.dtype == torch_uint8() and tuple(pixels.shape) == (3, size, size)
+    assert pixels.dtype == torch.uint8 and tuple(pixels.shape) == (3, size, size)
     assert i == 0 and error and not pixels.any()
-
-
-def torch_uint8():
-    import torch
-
-    return torch.uint8
 
 
 def test_an_unwritable_embedding_cache_says_which_cache(tmp_path: Path, tiny_backbone):
