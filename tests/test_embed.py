@@ -410,7 +410,7 @@ def test_an_unwritable_embedding_cache_says_which_cache(tmp_path: Path, tiny_bac
 
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(PhotoidError, match="embedding cache"):
+    with pytest.raises(PhotoidError, match=r"cannot open the embedding cache \("):
         embed_paths([str(blocker)], tiny_backbone, cache_dir=blocker, progress=False)
 
 
