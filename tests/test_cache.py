@@ -66,3 +66,37 @@ def test_an_unwritable_cache_names_itself_and_the_fix(tmp_path):
     assert "cannot open the feature cache" in text and "PHOTOID_CACHE" in text
     with pytest.raises(PhotoidError, match="cannot open the cache"):
         ContentCache(blocker / "d.sqlite", "fp", str.encode, bytes.decode)
+
+
+def test_keys_are_looked_up_in_batches_not_one_by_one(tmp_path):
+    cache = ContentCache(tmp_path / "c.sqlite", "fp", str.encode, bytes.decode)
+    keys = [f"k{i}" for i in range(1200)]
+    cache.put(dict.fromkeys(keys, "v"))
+    statements, connect = [], cache._connect
+
+    def traced():
+        db = connect()
+        db.set_trace_callback(statements.append)
+        return db
+
+    cache._connect = traced
+    assert cache.get(keys) == dict.fromkeys(keys, "v")
+    assert 1 < sum(s.startswith("SELECT") for s in statements) < 10
+
+
+def test_a_writer_waits_for_another_process_lock_instead_of_failing(tmp_path):
+    import sqlite3
+    import threading
+
+    path = tmp_path / "c.sqlite"
+    cache = ContentCache(path, "fp", str.encode, bytes.decode)
+    other = sqlite3.connect(path, check_same_thread=False)
+    other.execute("BEGIN EXCLUSIVE")  # another photoid run writing its batch
+    release = threading.Timer(5.5, other.commit)  # longer than SQLite's default 5 s wait
+    release.start()
+    try:
+        cache.put({"k": "v"})
+    finally:
+        release.join()
+        other.close()
+    assert cache.get(["k"]) == {"k": "v"}

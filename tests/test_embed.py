@@ -143,3 +143,288 @@ def test_saved_embeddings_and_the_log_say_what_was_embedded_and_skipped(
     assert saved["identities"].tolist() == catalog.identities.tolist()
     assert str(saved["fingerprint"]) == tiny_backbone.fingerprint
     assert json.loads(str(saved["spec"])) == json.loads(emb.model.to_json())
+
+
+class RecordingEngine:
+    """A stand-in engine: each row is the first ``dim`` pixels of its image / 255 as float64
+    (so cached rows must be stored as float32 to come back equal), the batch sizes it saw
+    recorded. ``device`` is left unset (like the ONNX engine) unless given."""
+
+    name = "recording"
+
+    def __init__(self, dim: int, device: str | None = None, pin_memory: bool = False):
+        import torch
+
+        if device is not None:
+            self.device = torch.device(device)
+        self.dim, self.pin_memory, self.batches = dim, pin_memory, []
+
+    def embed(self, images):
+        self.batches.append(len(images))
+        return images.reshape(len(images), -1)[:, : self.dim].double().numpy() / 255.0
+
+
+@pytest.fixture
+def loader_calls(monkeypatch):
+    """DataLoader's keyword arguments per call; the loader itself runs in this process
+    without pinned memory (no worker processes to start, no GPU needed)."""
+    import photoid.embed as embed
+
+    calls, real = [], embed.DataLoader
+
+    def spy(dataset, **kw):
+        calls.append(kw)
+        return real(dataset, batch_size=kw.get("batch_size", 1), num_workers=0)
+
+    monkeypatch.setattr(embed, "DataLoader", spy)
+    return calls
+
+
+def test_batches_and_workers_follow_the_engine_device(tmp_path: Path, tiny_backbone, loader_calls):
+    # documented: 32 photos a batch and half the cores on a CPU, 256 and up to 8 on a GPU
+    paths = [str(tmp_path / f"absent{i}.jpg") for i in range(40)]  # read errors: cheap
+    dim = tiny_backbone.spec.dim
+    kw = dict(use_cache=False, progress=False)
+    cpu = RecordingEngine(dim)  # no device attribute: the CPU
+    embed_paths(paths, tiny_backbone, engine=cpu, num_workers=0, **kw)
+    assert cpu.batches == [32, 8]
+    gpu = RecordingEngine(dim, device="cuda", pin_memory=True)
+    more = paths + [str(tmp_path / f"absent{i}.jpg") for i in range(40, 257)]
+    embed_paths(more, tiny_backbone, engine=gpu, num_workers=0, **kw)
+    assert gpu.batches == [256, 1]
+    assert loader_calls[-1]["pin_memory"] is True  # the engine says whether to pin
+    assert loader_calls[0]["pin_memory"] is False
+    given = RecordingEngine(dim, device="cpu")
+    embed_paths(paths[:7], tiny_backbone, engine=given, batch_size=3, num_workers=0, **kw)
+    assert given.batches == [3, 3, 1]
+
+    import photoid.embed as embed
+
+    loader_calls.clear()
+    for engine in (RecordingEngine(dim), RecordingEngine(dim, device="cuda")):
+        embed_paths(paths, tiny_backbone, engine=engine, **kw)  # default workers
+    on_cpu, on_gpu = (call["num_workers"] for call in loader_calls)
+    assert on_cpu == embed.default_workers(40, on_gpu=False)
+    assert on_gpu == embed.default_workers(40, on_gpu=True)
+    embed_paths(paths[:3], tiny_backbone, engine=RecordingEngine(dim), num_workers=2, **kw)
+    assert loader_calls[-1]["num_workers"] == 2  # asked for, though 3 photos need none
+    # workers prefetch deeper than torch's default of 2 batches; no workers, no prefetch
+    assert loader_calls[-1]["prefetch_factor"] > 2
+    embed_paths(paths[:3], tiny_backbone, engine=RecordingEngine(dim), num_workers=0, **kw)
+    assert loader_calls[-1]["prefetch_factor"] is None
+
+
+def test_an_engine_returning_too_few_rows_is_an_error(tmp_path: Path, tiny_backbone):
+    class Short(RecordingEngine):
+        def embed(self, images):
+            return super().embed(images)[:-1]
+
+    paths = [str(write_photo(tmp_path / f"{i}.jpg", seed=i)) for i in range(3)]
+    with pytest.raises(ValueError):  # not rows silently left empty
+        embed_paths(paths, tiny_backbone, engine=Short(tiny_backbone.spec.dim), progress=False)
+
+
+def test_cached_vectors_come_back_as_computed_float32(tmp_path: Path, tiny_backbone):
+    paths = [str(write_photo(tmp_path / f"{i}.jpg", seed=i)) for i in range(3)]
+    dim = tiny_backbone.spec.dim
+    kw = dict(cache_dir=tmp_path / "cache", progress=False)
+    first = embed_paths(paths, tiny_backbone, engine=RecordingEngine(dim), **kw)
+    again = RecordingEngine(dim)
+    second = embed_paths(paths, tiny_backbone, engine=again, **kw)
+    assert again.batches == [] and second.n_computed == 0
+    assert first.vectors.dtype == second.vectors.dtype == np.float32
+    np.testing.assert_array_equal(second.vectors, first.vectors)
+    assert first.report.n_read == second.report.n_read == 3
+
+
+def test_a_fully_cached_run_builds_no_engine(tmp_path: Path, tiny_backbone, monkeypatch):
+    import photoid.embed as embed
+
+    paths = [str(write_photo(tmp_path / f"{i}.jpg", seed=i)) for i in range(2)]
+    kw = dict(cache_dir=tmp_path / "cache", progress=False, engine="torch")
+    first = embed_paths(paths, tiny_backbone, **kw)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("no engine is needed: every vector is cached")
+
+    monkeypatch.setattr(embed, "select_engine", refuse)
+    second = embed_paths(paths, tiny_backbone, **kw)
+    np.testing.assert_array_equal(second.vectors, first.vectors)
+
+
+def test_the_engine_choice_gets_the_options_and_the_photos_left_to_embed(
+    tmp_path: Path, tiny_backbone, monkeypatch
+):
+    import photoid.embed as embed
+
+    paths = [str(write_photo(tmp_path / f"{i}.jpg", seed=i)) for i in range(3)]
+    cache = tmp_path / "cache"
+    embed_paths(paths[:2], tiny_backbone, cache_dir=cache, progress=False, engine="torch")
+    calls = []
+    real = embed.select_engine
+
+    def spy(backbone, engine="auto", **kw):
+        calls.append((backbone, engine, kw))
+        return real(backbone, engine, **kw)
+
+    monkeypatch.setattr(embed, "select_engine", spy)
+    emb = embed_paths(
+        paths, tiny_backbone, cache_dir=cache, progress=False, engine="torch", device="cpu"
+    )
+    assert emb.n_computed == 1
+    [(backbone, engine, kw)] = calls
+    assert backbone is tiny_backbone and engine == "torch"
+    assert kw == dict(device="cpu", n_images=1, cache_dir=cache)
+
+
+def test_loader_options_are_checked(tmp_path: Path, tiny_backbone, monkeypatch):
+    import photoid.embed as embed
+    from photoid.errors import ConfigError
+
+    paths = [str(tmp_path / "absent.jpg")]
+    for bad in (dict(batch_size=0), dict(num_workers=-1)):
+        with pytest.raises(ConfigError):
+            embed_paths(paths, tiny_backbone, progress=False, **bad)
+    monkeypatch.setattr(embed, "cpu_count", lambda: 3)
+    assert embed.max_workers() == 12  # 4 per core
+    embed.check_loader_options(1, 12)  # the smallest batch, the most workers: accepted
+    embed.check_loader_options(None, 0)
+    for batch_size, workers in [(True, None), (False, None), (0, None), (None, 13)]:
+        with pytest.raises(ConfigError):
+            embed.check_loader_options(batch_size, workers)
+
+
+def test_default_workers_by_start_method_and_cores(monkeypatch):
+    import multiprocessing
+
+    import photoid.embed as embed
+
+    monkeypatch.setattr(embed, "cpu_count", lambda: 5)
+    monkeypatch.setattr(multiprocessing, "get_start_method", lambda *a, **k: "fork")
+    assert embed.default_workers(15, on_gpu=False) == 0  # fewer than 16: none
+    assert embed.default_workers(16, on_gpu=False) == 2  # half of 5 cores
+    assert embed.default_workers(16, on_gpu=True) == 5  # up to 8: all 5
+    monkeypatch.setattr(multiprocessing, "get_start_method", lambda *a, **k: "spawn")
+    assert embed.default_workers(63, on_gpu=True) == 0  # fewer than 64: none
+    assert embed.default_workers(64, on_gpu=True) == 5
+    monkeypatch.setattr(embed, "cpu_count", lambda: 20)
+    assert embed.default_workers(64, on_gpu=True) == 8
+    assert embed.default_workers(64, on_gpu=False) == 10
+    monkeypatch.setattr(embed, "cpu_count", lambda: 1)
+    assert embed.default_workers(64, on_gpu=False) == 1  # at least one
+
+
+def test_the_progress_bar_counts_photos_under_its_name(tmp_path: Path, tiny_backbone, capsys):
+    paths = [str(tmp_path / f"absent{i}.jpg") for i in range(3)]
+    engine = RecordingEngine(tiny_backbone.spec.dim)
+    embed_paths(paths, tiny_backbone, engine=engine, use_cache=False, num_workers=0)
+    shown = capsys.readouterr().err
+    assert "embedding: 100%" in shown and "3/3" in shown and "img/s" in shown
+    embed_paths(paths, tiny_backbone, engine=engine, use_cache=False, desc="gallery")
+    assert "gallery: 100%" in capsys.readouterr().err
+    embed_paths(paths, tiny_backbone, engine=engine, use_cache=False, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_a_photo_without_a_content_key_is_skipped_not_stored(
+    tmp_path: Path, tiny_backbone, monkeypatch
+):
+    import photoid.embed as embed
+
+    paths = [str(write_photo(tmp_path / f"{i}.jpg", seed=i)) for i in range(2)]
+    real = embed.content_key
+    # e.g. unreadable when hashed, readable a moment later: no key to file its vector under
+    monkeypatch.setattr(
+        embed, "content_key", lambda p, b=None: None if p == paths[1] else real(p, b)
+    )
+    engine = RecordingEngine(tiny_backbone.spec.dim)
+    emb = embed_paths(paths, tiny_backbone, progress=False, engine=engine)
+    assert emb.valid.tolist() == [True, False]
+    assert [s.path for s in emb.report.skipped] == [paths[1]]
+
+
+def test_strict_names_the_photo_and_the_reason(tmp_path: Path, tiny_backbone):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a photo")
+    kw = dict(use_cache=False, progress=False, engine=RecordingEngine(tiny_backbone.spec.dim))
+    [skipped] = embed_paths([str(bad)], tiny_backbone, **kw).report.skipped
+    with pytest.raises(ImageReadError) as err:
+        embed_paths([str(bad)], tiny_backbone, strict=True, **kw)
+    assert str(bad) in str(err.value) and skipped.reason in str(err.value)
+    assert "--strict" in str(err.value)  # the way to skip it instead
+
+
+def _png(path: Path, pixels: np.ndarray) -> str:
+    from PIL import Image
+
+    Image.fromarray(pixels).save(path, format="PNG")
+    return str(path)
+
+
+def test_a_box_crops_the_photo_and_keys_the_cache(tmp_path: Path, tiny_backbone):
+    import pandas as pd
+
+    from photoid.data.table import PhotoTable
+    from photoid.embed import table_boxes
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(40, 60, 3), dtype=np.uint8)
+    whole = _png(tmp_path / "whole.png", pixels)
+    crop = _png(tmp_path / "crop.png", pixels[5:35, 10:40])  # x 10, y 5, w 30, h 30
+    kw = dict(progress=False, engine="torch", cache_dir=tmp_path / "cache")
+    plain = embed_paths([whole, crop], tiny_backbone, **kw)
+    boxed = embed_paths([whole], tiny_backbone, boxes=[(10, 5, 30, 30)], **kw)
+    assert boxed.n_computed == 1  # not the whole photo's cached vector
+    to_crop, to_whole = (np.abs(boxed.vectors[0] - v).max() for v in plain.vectors[::-1])
+    assert to_crop < to_whole / 10  # the crop's vector, up to resampling at the edges
+    with pytest.raises(ValueError):  # one box per photo, no more, no less
+        embed_paths([whole], tiny_backbone, boxes=[None, None], **kw)
+
+    table = pd.DataFrame(
+        {
+            "path": [whole, _png(tmp_path / "copy.png", pixels)],
+            "identity": ["a", "a"],
+            "bbox_x": [10, None], "bbox_y": [5, None], "bbox_w": [30, None], "bbox_h": [30, None],
+        }
+    )  # fmt: skip
+    catalog = PhotoTable(table)
+    assert table_boxes(catalog) == [(10.0, 5.0, 30.0, 30.0), None]  # empty box: whole photo
+    emb = embed_table(catalog, tiny_backbone, **kw)
+    np.testing.assert_array_equal(emb.vectors, [boxed.vectors[0], plain.vectors[0]])
+
+
+def test_an_unreadable_photo_reads_as_zero_model_input(tmp_path: Path, tiny_backbone):
+    import torch
+
+    from photoid.embed import PhotoDataset
+
+    dataset = PhotoDataset([str(tmp_path / "gone.jpg")], [None], tiny_backbone.preprocessing)
+    pixels, i, error = dataset[0]
+    size = tiny_backbone.preprocessing.image_size
+    assert pixels.dtype == torch.uint8 and tuple(pixels.shape) == (3, size, size)
+    assert i == 0 and error and not pixels.any()
+
+
+def test_an_unwritable_embedding_cache_says_which_cache(tmp_path: Path, tiny_backbone):
+    from photoid.errors import PhotoidError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(PhotoidError, match=r"cannot open the embedding cache \("):
+        embed_paths([str(blocker)], tiny_backbone, cache_dir=blocker, progress=False)
+
+
+def test_the_log_lists_at_most_20_skipped_photos(caplog):
+    import logging
+    import time
+
+    from photoid.data.images import ReadReport
+    from photoid.embed import Embeddings, log_embedding
+
+    report = ReadReport()
+    for k in range(21):
+        report.skip(ImageReadError(f"p{k}.jpg", "missing"))
+    emb = Embeddings(np.full((21, 2), np.nan, np.float32), np.zeros(21, bool), None, report, 21)
+    with caplog.at_level(logging.INFO, logger="photoid"):
+        log_embedding(emb, time.perf_counter())
+    assert len(caplog.messages) == 1 + 20
