@@ -151,3 +151,67 @@ def test_threshold_is_stored_with_its_scale_and_method(store: CatalogStore):
     with closing(sqlite3.connect(store.db_path)) as db, db:
         db.execute("UPDATE meta SET value = '0.7' WHERE key = 'threshold'")
     assert store.threshold == Threshold(0.7, "cosine", "stored without its method")
+
+
+def test_notes_round_trip_replace_remove_and_log_only_changes(store: CatalogStore):
+    assert store.note("k") is None
+    store.set_note("k", {"b": 1, "a": [2, 3]})
+    store.set_note("other", {"x": "y"})
+    assert store.note("k") == {"b": 1, "a": [2, 3]}  # each key keeps its own record
+    assert store.note("other") == {"x": "y"}
+    store.set_note("k", {"b": 1, "a": [2, 3]})  # unchanged: no transaction, no event
+    store.set_note("k", {"c": None})  # replaced, not added beside
+    assert store.note("k") == {"c": None}
+    store.set_note("k", None)  # removed
+    assert store.note("k") is None and store.note("other") == {"x": "y"}
+    assert [(e[1], e[2]) for e in store.events()] == [
+        ("note", {"key": "k", "value": {"b": 1, "a": [2, 3]}}),
+        ("note", {"key": "other", "value": {"x": "y"}}),
+        ("note", {"key": "k", "value": {"c": None}}),
+        ("note", {"key": "k", "value": None}),
+    ]
+    assert store.stats().generation == 4  # one committed change each
+
+
+def test_every_change_logs_what_it_did(store: CatalogStore):
+    photos, vectors = batch(0, n=6, individuals=3, species=["seal"] * 6)
+    store.add(photos, vectors, model=MODEL)
+    with closing(sqlite3.connect(store.db_path)) as db:
+        (created,) = db.execute("SELECT created FROM individuals WHERE name='ind1'").fetchone()
+    store.remove(paths=["/b0/0.jpg"], individuals=["ind2"])
+    store.merge("ind1", "ind0")
+    snap = store.snapshot(vectors=False)
+    new_model = dataclasses.replace(MODEL, fingerprint="e" * 64, architecture="other")
+    store.replace_vectors(new_model, snap.image_ids, np.eye(len(snap.image_ids), DIM))
+    details = [(e[1], e[2]) for e in store.events()[1:]]
+    assert details == [
+        ("remove", {"paths": ["/b0/0.jpg"], "individuals": ["ind2"]}),
+        (
+            "merge",
+            {
+                "source": "ind1",
+                "into": "ind0",
+                "source_species": "seal",
+                "source_created": created,
+                "paths": ["/b0/1.jpg", "/b0/4.jpg"],
+            },
+        ),
+        ("reindex", {"backbone": "other", "fingerprint": "e" * 64}),
+    ]
+
+
+def test_record_checksums_fills_only_missing_ones(store: CatalogStore):
+    photos, vectors = batch(0, n=4)
+    store.add(photos, vectors, model=MODEL)
+    store.add(*batch(1, n=4), model=MODEL)
+    old, new = store.segment_records()
+    with closing(sqlite3.connect(store.db_path)) as db, db:
+        db.execute("UPDATE segments SET sha256=NULL WHERE file=?", (old.file,))
+    assert store.verify_segments() == 1
+    # a checksum already recorded is never overwritten; an unknown file changes nothing
+    asked = {old.file: old.sha256, new.file: "0" * 64, "seg-none.npy": "1" * 64}
+    assert store.record_checksums(asked) == 1
+    assert store.segment_records() == [old, new]
+    assert store.record_checksums({old.file: "2" * 64}) == 0
+    assert store.segment_records() == [old, new]
+    assert store.events()[-2][1:] == ("record checksums", {"files": sorted(asked)})
