@@ -1,9 +1,13 @@
 """Summarise a mutmut run (``make mutation``): one JSON line per mutated module, then a total.
 
 Each module line gives the verdict counts, the kill rate and the surviving mutants' names
-(``mutmut show NAME`` prints one's diff). A mutant counts as killed when a test failed or
-timed out on it; "no tests" (no test of the selection calls the function) and "suspicious"
-count against the rate, "not checked" (the run stopped before it) does not enter it.
+(``mutmut show NAME`` prints one's diff). Survivors that only change the letter case of an
+SQL statement (keywords and names, which SQLite reads case-insensitively), with every
+single-quoted literal in it unchanged, are equivalent by construction: they are counted as
+``sql_case`` and listed apart, and ``kill_rate_without_sql_case`` leaves them out. A mutant
+counts as killed when a test failed or timed out on it; "no tests" (no test of the selection
+calls the function) and "suspicious" count against the rate, "not checked" (the run stopped
+before it) does not enter it.
 Each line also counts the ``# pragma: no mutate`` marks (code declared equivalent by hand) and
 the lines left unmutated by ``do_not_mutate_patterns`` of ``[tool.mutmut]`` (log calls and
 error-message text) in the module.
@@ -15,6 +19,7 @@ Exit status 1 when ``--min-kill-rate`` is given and the total rate is below it.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import re
 import sys
@@ -37,6 +42,40 @@ def verdict(exit_code: int | None) -> str:
     return KILLED.get(exit_code) or OTHER.get(exit_code) or "suspicious"
 
 
+QUOTED = re.compile(r"'[^']*'")
+SQL = re.compile(
+    r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|FROM|WHERE|JOIN|VALUES|ORDER BY|"
+    r"GROUP BY|PRIMARY KEY|REFERENCES|BEGIN|COMMIT|ROLLBACK|PRAGMA)\b",
+    re.IGNORECASE,
+)
+
+
+def function_sources(path: Path) -> dict[str, str]:
+    """Every function's (and method's) source in a mutated module, by name."""
+    text = path.read_text()
+    return {
+        node.name: ast.get_source_segment(text, node) or ""
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+
+
+def case_only(sources: dict[str, str], key: str) -> bool:
+    """True when mutant ``key`` differs from its original only in letter case, on lines of
+    SQL, outside single-quoted literals (an SQL keyword or name upper- or lower-cased)."""
+    name = key.rsplit(".", 1)[-1]
+    mutant, orig = sources.get(name), sources.get(name.rsplit("__mutmut_", 1)[0] + "__mutmut_orig")
+    if not mutant or not orig:
+        return False
+    old, new = orig.splitlines()[1:], mutant.splitlines()[1:]  # past the differing def line
+    changed = [(a, b) for a, b in zip(old, new, strict=False) if a != b]
+    same_case = all(
+        a.lower() == b.lower() and QUOTED.findall(a) == QUOTED.findall(b) for a, b in changed
+    )
+    sql = all(SQL.search(a) for a, _ in changed)
+    return len(old) == len(new) and bool(changed) and same_case and sql
+
+
 def _patterns() -> list[re.Pattern]:
     config = tomllib.loads(Path("pyproject.toml").read_text())["tool"]["mutmut"]
     return [re.compile(p) for p in config.get("do_not_mutate_patterns", [])]
@@ -50,16 +89,24 @@ def module_summary(meta: Path, root: Path) -> dict:
     checked = sum(counts[v] for v in VERDICTS if v != "skipped")
     caught = counts["killed"] + counts["timeout"] + counts["segfault"]
     survivors = sorted(k for k, c in codes.items() if verdict(c) in ("survived", "no_tests"))
+    mutated = root / source
+    sources = function_sources(mutated) if survivors and mutated.is_file() else {}
+    sql_case = [k for k in survivors if case_only(sources, k)]
+    survivors = [k for k in survivors if k not in sql_case]
     text = (Path(source)).read_text() if Path(source).is_file() else ""
+    rest = checked - len(sql_case)
     return {
         "module": str(source),
         "mutants": len(codes),
         **{v: counts[v] for v in VERDICTS},
         "not_checked": counts["not_checked"],
         "kill_rate": round(caught / checked, 4) if checked else None,
+        "sql_case": len(sql_case),
+        "kill_rate_without_sql_case": round(caught / rest, 4) if rest else None,
         "pragma_no_mutate": text.count("pragma: no mutate"),
         "message_lines": sum(any(p.search(x) for p in _patterns()) for x in text.splitlines()),
         "survivors": survivors,
+        "sql_case_survivors": sql_case,
     }
 
 
@@ -76,12 +123,24 @@ def main(argv: list[str] | None = None) -> int:
     for meta in metas:
         line = module_summary(meta, args.mutants)
         print(json.dumps(line))
-        for key in ("mutants", *VERDICTS, "not_checked", "pragma_no_mutate", "message_lines"):
+        keys = ("mutants", *VERDICTS, "not_checked", "sql_case", "pragma_no_mutate")
+        for key in (*keys, "message_lines"):
             total[key] += line[key]
     checked = sum(total[v] for v in VERDICTS if v != "skipped")
     caught = total["killed"] + total["timeout"] + total["segfault"]
     rate = caught / checked if checked else 0.0
-    print(json.dumps({"module": "TOTAL", **total, "kill_rate": round(rate, 4)}))
+    rest = checked - total["sql_case"]
+    without = round(caught / rest, 4) if rest else None
+    print(
+        json.dumps(
+            {
+                "module": "TOTAL",
+                **total,
+                "kill_rate": round(rate, 4),
+                "kill_rate_without_sql_case": without,
+            }
+        )
+    )
     if args.min_kill_rate is not None and rate < args.min_kill_rate:
         return 1
     return 0

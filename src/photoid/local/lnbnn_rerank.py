@@ -59,7 +59,7 @@ class LnbnnRerankConfig:
     verify_photos: int = 2
     calibration_anchors: int = 150
     group_regex: str | None = RECORDING_REGEX
-    verify: str = "neighbours"
+    verify: str = "matcher"
     aggregate: str = "individual"
     seed: int = 0
 
