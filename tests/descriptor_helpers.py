@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
-from store_helpers import batch
+from store_helpers import MODEL, batch
 
-from photoid.catalog.descriptors import add_hook, load_descriptors
+from photoid.catalog.descriptors import add_hook, load_descriptors, replace_descriptors
 from photoid.catalog.store import CatalogStore
-from photoid.local.features import LocalFeatures
+from photoid.local.features import FeatureConfig, LocalFeatures
 
 
 def keypoints_for(path: str) -> LocalFeatures:
@@ -19,6 +20,17 @@ def keypoints_for(path: str) -> LocalFeatures:
     desc = rng.random((n, 128)).astype(np.float32)
     desc /= np.linalg.norm(desc, axis=1, keepdims=True)
     return LocalFeatures(rng.random((n, 2)).astype(np.float32) * 50, desc, (50, 40))
+
+
+def catalog_with_descriptors(folder: Path) -> CatalogStore:
+    """A catalog of batch 0 at ``folder`` whose photos have their keypoints stored."""
+    store = CatalogStore.create(folder, MODEL)
+    photos, vectors = batch(0)
+    store.add(photos, vectors, model=MODEL)
+    snap = store.snapshot()
+    keypoints = [keypoints_for(p) for p in snap.paths]
+    replace_descriptors(store, FeatureConfig(), snap.image_ids, keypoints)
+    return store
 
 
 def add_batch(store: CatalogStore, b: int, model) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from descriptor_helpers import add_batch, check_descriptors, keypoints_for
+from descriptor_helpers import add_batch, catalog_with_descriptors, check_descriptors, keypoints_for
 from store_helpers import MODEL, batch, check_consistent
 
 from photoid.catalog.descriptors import (
@@ -29,13 +29,8 @@ WORKER = str(Path(__file__).with_name("descriptor_worker.py"))
 
 @pytest.fixture
 def root(tmp_path) -> Path:
-    store = CatalogStore.create(tmp_path / "cat", MODEL)
-    photos, vectors = batch(0)
-    store.add(photos, vectors, model=MODEL)
-    snap = store.snapshot()
-    assert stored_config(store) is None
-    keypoints = [keypoints_for(p) for p in snap.paths]
-    replace_descriptors(store, FeatureConfig(), snap.image_ids, keypoints)
+    store = catalog_with_descriptors(tmp_path / "cat")
+    assert stored_config(store) is not None
     return tmp_path / "cat"
 
 

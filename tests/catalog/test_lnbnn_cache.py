@@ -10,17 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli.test_cli_rerank import coat_catalog  # noqa: F401 - the fixture
-from descriptor_helpers import add_batch, keypoints_for
-from store_helpers import MODEL, batch
+from descriptor_helpers import add_batch, catalog_with_descriptors, keypoints_for
+from store_helpers import MODEL
 
 from photoid.catalog.check import check_catalog
-from photoid.catalog.descriptors import load_descriptors, replace_descriptors
+from photoid.catalog.descriptors import load_descriptors
 from photoid.catalog.integrity import CatalogDamaged
 from photoid.catalog.lnbnn_cache import LNBNN_DIR, cached_reranker, state_to_json
 from photoid.catalog.store import CatalogStore
 from photoid.local.calibration import ProbabilityFusion, ScoreCalibrator
 from photoid.local.descriptor_index import DescriptorIndex, DescriptorIndexConfig
-from photoid.local.features import FeatureConfig, LocalFeatures
+from photoid.local.features import LocalFeatures
 from photoid.local.lnbnn import LnbnnConfig
 from photoid.local.lnbnn_rerank import LnbnnReranker
 from photoid.local.rerank import rerank_preset
@@ -30,13 +30,7 @@ CONFIG = rerank_preset("lnbnn")
 
 @pytest.fixture
 def root(tmp_path) -> Path:
-    store = CatalogStore.create(tmp_path / "cat", MODEL)
-    photos, vectors = batch(0)
-    store.add(photos, vectors, model=MODEL)
-    snap = store.snapshot()
-    replace_descriptors(
-        store, FeatureConfig(), snap.image_ids, [keypoints_for(p) for p in snap.paths]
-    )
+    catalog_with_descriptors(tmp_path / "cat")
     return tmp_path / "cat"
 
 
