@@ -66,7 +66,7 @@ class LocalMatcher:
             cand = candidates[j]
             qi, ci = self._matches(sim[:, start : start + len(cand)], binary)
             start += len(cand)
-            scores[j] = self._verify(query.xy[qi], cand.xy[ci])
+            scores[j] = self.inliers(query.xy[qi], cand.xy[ci])
         return scores
 
     def verified_matches(
@@ -106,13 +106,11 @@ class LocalMatcher:
         qi = np.flatnonzero(keep)
         return qi, best[qi]
 
-    def _verify(self, src: np.ndarray, dst: np.ndarray) -> float:
-        return float(self._inlier_mask(src, dst).sum())
-
     def inliers(self, src: np.ndarray, dst: np.ndarray) -> float:
         """How many matches ``src[i] → dst[i]`` (keypoint positions ``(m, 2)``) fit the
         configured transform (RANSAC)."""
-        return self._verify(np.asarray(src, np.float32), np.asarray(dst, np.float32))
+        mask = self._inlier_mask(np.asarray(src, np.float32), np.asarray(dst, np.float32))
+        return float(mask.sum())
 
     def _inlier_mask(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """Which matches ``src[i] → dst[i]`` fit the configured transform (RANSAC)."""
