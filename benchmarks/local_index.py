@@ -8,8 +8,11 @@ One JSON line per case:
   calibration); and, in the same run, the ``sift-all`` row on lions (``top1``,
   ``ms_per_query``; ``--sift-all-queries`` a seeded subset to keep the run short);
 - ``scale``: synthetic RootSIFT-like descriptors (``--descriptors-per-photo`` per photo,
-  10 photos per individual, ``--nlist`` IVF cells so that k-means stays short) for
-  catalogs of 1k, 10k, 100k photos: ``n_photos``, ``n_descriptors``, ``backend``,
+  10 photos per individual, ``--nlist`` IVF cells so that k-means stays short; see
+  :func:`synthetic_photo` for how they are drawn) for catalogs of 1k, 10k, 100k photos:
+  ``n_photos``, ``n_descriptors``, ``backend``, ``ivf_imbalance`` (FAISS's imbalance factor
+  of the inverted lists: 1 when every cell holds as many descriptors; the real sets' is in
+  their rows, so the synthetic set can be checked against them),
   ``ms_per_query`` (descriptor search + LNBNN votes over every photo and individual +
   RANSAC of the 10 best photos), ``memory_mb`` (the process's
   resident memory after the build), ``index_mb``, ``build_s``; the last line gives the
@@ -56,7 +59,7 @@ def real_case(
         config = dataclasses.replace(config, calibration_anchors=anchors)
     feats = keypoints(catalog, config)
     r = evaluate_reranked(emb.vectors, emb.valid, feats, catalog, split, config)
-    return {
+    row = {
         "bench": "local_index",
         "case": "real",
         "dataset": dataset,
@@ -74,15 +77,39 @@ def real_case(
         "n_training_pairs": r.n_training_pairs,
         "mean_keypoints": round(float(np.mean([len(f) for f in feats.features if f])), 1),
     }
+    if config.lnbnn is not None:  # the real descriptors' cells, to compare the synthetic set's
+        from photoid.local.descriptor_index import DescriptorIndex, DescriptorIndexConfig
+
+        database = [feats.features[i] for i in split.database]
+        index = DescriptorIndex(DescriptorIndexConfig(backend="ivf")).build(database)
+        row["ivf_imbalance"] = round(index.imbalance(), 3)
+    return row
 
 
-def synthetic_photo(photo: int, per_photo: int, words: np.ndarray, noise: float = 0.15):
-    """Descriptors of synthetic photo ``photo``: visual words of its individual plus noise,
-    non-negative and unit-norm like RootSIFT; keypoints at random places."""
+def synthetic_photo(
+    photo: int,
+    per_photo: int,
+    words: np.ndarray,
+    noise: float = 0.15,
+    spread: float = 0.6,
+    background: float = 0.25,
+):
+    """Descriptors of synthetic photo ``photo`` (individual ``photo // 10``), non-negative and
+    unit-norm like RootSIFT, keypoints at random places.
+
+    Each individual draws ``per_photo`` visual words; a share ``background`` of them stay
+    shared words (background that many individuals have in common), the others are moved by
+    an offset of the individual's own (``spread`` per dimension: its marks); every photo
+    adds ``noise``. ``spread=0, background=1`` gives the harshest set: every descriptor a
+    noisy copy of one of the shared words, ~1,560 near-duplicates per word at 100k photos,
+    which no real set resembles (its inverted lists are far less balanced than lions' or
+    cows' RootSIFT: the ``ivf_imbalance`` of the rows)."""
     from photoid.local.features import LocalFeatures
 
     individual = np.random.default_rng(10**9 + photo // 10)
     base = words[individual.integers(0, len(words), per_photo)]
+    own = individual.random(per_photo) >= background
+    base = base + spread * own[:, None] * individual.standard_normal(base.shape)
     rng = np.random.default_rng(photo)
     desc = np.abs(base + noise * rng.standard_normal(base.shape)).astype(np.float32)
     desc /= np.linalg.norm(desc, axis=1, keepdims=True)
@@ -90,26 +117,35 @@ def synthetic_photo(photo: int, per_photo: int, words: np.ndarray, noise: float 
     return LocalFeatures(xy, desc, (390, 390))
 
 
-def scale_case(n_photos: int, per_photo: int, nlist: int, backend: str = "auto") -> dict:
+def scale_case(
+    n_photos: int,
+    per_photo: int,
+    nlist: int,
+    backend: str = "auto",
+    spread: float = 0.6,
+    background: float = 0.25,
+) -> dict:
     from photoid.local.descriptor_index import DescriptorIndex, DescriptorIndexConfig
     from photoid.local.lnbnn import LnbnnConfig, lnbnn_votes
     from photoid.local.matching import LocalMatcher
 
     words = np.abs(np.random.default_rng(0).standard_normal((4096, 128))).astype(np.float32)
+
+    def draw(photo: int, noise: float = 0.15):
+        return synthetic_photo(photo, per_photo, words, noise, spread, background)
+
     start, start_cpu = time.perf_counter(), time.process_time()
     index = DescriptorIndex(DescriptorIndexConfig(backend=backend, nlist=nlist)).start(
         128, n_photos * per_photo
     )
     if not index.index_.is_trained:
         sample = np.random.default_rng(1).choice(n_photos, min(n_photos, 200_000 // per_photo))
-        index.train_sample(
-            np.concatenate([synthetic_photo(int(p), per_photo, words).descriptors for p in sample])
-        )
+        index.train_sample(np.concatenate([draw(int(p)).descriptors for p in sample]))
     chunk = 2000
     for first in range(0, n_photos, chunk):
         photos = range(first, min(n_photos, first + chunk))
         index.add_rows(
-            np.concatenate([synthetic_photo(p, per_photo, words).descriptors for p in photos]),
+            np.concatenate([draw(p).descriptors for p in photos]),
             np.repeat(np.arange(photos.start, photos.stop), per_photo),
         )
     build_s, build_cpu = time.perf_counter() - start, time.process_time() - start_cpu
@@ -120,14 +156,14 @@ def scale_case(n_photos: int, per_photo: int, nlist: int, backend: str = "auto")
     targets = rng.choice(n_photos, 20, replace=False)
     hits, start, start_cpu = 0, time.perf_counter(), time.process_time()
     for t in targets:
-        query = synthetic_photo(int(t), per_photo, words, noise=0.15)
+        query = draw(int(t))
         query.descriptors[:] = np.abs(
             query.descriptors + 0.05 * rng.standard_normal(query.descriptors.shape)
         )
         dist, rows = index.search(query.descriptors, config.k + 1)
         votes = lnbnn_votes(dist, rows, codes, per_individual, config)
         best = np.argsort(-votes.photo)[:10]
-        matcher.score_many(query, [synthetic_photo(int(p), per_photo, words) for p in best])
+        matcher.score_many(query, [draw(int(p)) for p in best])
         hits += int(np.argmax(votes.individual)) == t // 10
     ms = 1000 * (time.perf_counter() - start) / len(targets)
     cpu_ms = 1000 * (time.process_time() - start_cpu) / len(targets)
@@ -138,6 +174,9 @@ def scale_case(n_photos: int, per_photo: int, nlist: int, backend: str = "auto")
         "n_descriptors": index.n_descriptors_,
         "backend": index.backend_,
         "nlist": nlist,
+        "ivf_imbalance": round(index.imbalance(), 3),
+        "spread": spread,
+        "background": background,
         "ms_per_query": round(ms, 1),
         "cpu_ms_per_query": round(cpu_ms, 1),
         "memory_mb": round(_rss_mb(), 1),
@@ -166,6 +205,8 @@ def main() -> None:
     parser.add_argument("--descriptors-per-photo", type=int, default=64)
     parser.add_argument("--nlist", type=int, default=1024, help="IVF cells (0: 4·√n, ≤ 4096)")
     parser.add_argument("--backend", default="auto", help="descriptor index backend (scale)")
+    parser.add_argument("--spread", type=float, default=0.6, help="synthetic marks' offset")
+    parser.add_argument("--background", type=float, default=0.25, help="shared-word share")
     args = parser.parse_args()
     if "real" in args.cases:
         for dataset in args.datasets:
@@ -175,7 +216,14 @@ def main() -> None:
     if "scale" in args.cases:
         times, cpu = {}, {}
         for n in args.sizes:
-            row = scale_case(n, args.descriptors_per_photo, args.nlist, args.backend)
+            row = scale_case(
+                n,
+                args.descriptors_per_photo,
+                args.nlist,
+                args.backend,
+                args.spread,
+                args.background,
+            )
             times[n], cpu[n] = row["ms_per_query"], row["cpu_ms_per_query"]
             emit(row)
         if len(times) > 1:

@@ -53,8 +53,9 @@ SQL = re.compile(
 def function_sources(path: Path) -> dict[str, str]:
     """Every function's (and method's) source in a mutated module, by name."""
     text = path.read_text()
+    lines = text.splitlines()  # once: ast.get_source_segment splits the file at every call
     return {
-        node.name: ast.get_source_segment(text, node) or ""
+        node.name: "\n".join(lines[node.lineno - 1 : node.end_lineno])
         for node in ast.walk(ast.parse(text))
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
     }

@@ -93,6 +93,15 @@ def test_approximate_backends_find_the_toy_neighbours(backend):
     assert rows[:, 0].tolist() == [0, 2] and index.n_descriptors_ == 5
 
 
+def test_imbalance_is_faiss_factor_of_the_cell_sizes():
+    # three descriptors near the origin, one far: 2 cells of 3 and 1 descriptors,
+    # factor = cells · Σ size² / (Σ size)² = 2 · (9 + 1) / 16
+    far = [feats((0, 0), (0, 1), (1, 0)), feats((10, 10))]
+    cfg = DescriptorIndexConfig(backend="ivf", nlist=2, nprobe=2, train_size=4)
+    assert DescriptorIndex(cfg).build(far).imbalance() == pytest.approx(1.25)
+    assert toy_index("flat").imbalance() == 1.0
+
+
 def test_config_errors():
     with pytest.raises(ConfigError):
         LnbnnConfig(k=0)

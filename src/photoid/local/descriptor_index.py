@@ -179,6 +179,15 @@ class DescriptorIndex:
         dist[rows < 0] = np.inf
         return dist, rows.astype(np.int64)
 
+    def imbalance(self) -> float:
+        """FAISS's imbalance factor of the inverted lists (1: every cell holds as many
+        descriptors; search costs grow with it); 1.0 for the backends without cells."""
+        import faiss
+
+        if self.backend_ not in _IVF_CODES:
+            return 1.0
+        return float(faiss.extract_index_ivf(self.index_).invlists.imbalance_factor())
+
     def memory_bytes(self) -> int:
         """Bytes the FAISS index takes when serialised (≈ its memory)."""
         return int(self.serialize().nbytes)
