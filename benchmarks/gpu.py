@@ -3,7 +3,9 @@ the GPU, as JSON lines (the keys of the CPU benchmarks plus ``device`` and ``gpu
 
 1. ``bench: "gpu-tests"``: ``pytest -m gpu`` (counts of passed / failed / skipped);
 2. ``bench: "embed"``: per data set (``lions`` crops; ``large``: 3000×2000 JPEGs made from
-   them, as ``benchmarks/embed.py`` makes them), :func:`photoid.embed.embed_paths` on the
+   them, as ``benchmarks/embed.py`` makes them) and per ``decode`` (``"device"``: JPEGs
+   decoded on the GPU by nvJPEG, :mod:`photoid.data.device_decode`; ``"cpu"``: in the
+   data-loading workers), :func:`photoid.embed.embed_paths` on the
    device with a cold cache (``img_per_s``), the engine alone on pre-decoded batches
    (``engine_img_per_s``: the share lost to decoding and the input pipeline is their
    difference), and ``min_cosine`` against the CPU path on the first ``--reference`` photos;
@@ -69,13 +71,16 @@ def run_gpu_tests(facts: dict) -> dict:
     }
 
 
-def bench_embed(name: str, paths: list[str], device: str, n_reference: int, facts: dict) -> dict:
+def bench_embed(
+    name: str, paths: list[str], device: str, n_reference: int, facts: dict, decode: str
+) -> dict:
     backbone = create_backbone()
+    kw = dict(device=device, progress=False, decode=decode)
     with tempfile.TemporaryDirectory(prefix="photoid-gpu-cache-") as cache:
-        embed_paths(paths[:8], backbone, device=device, cache_dir=cache, progress=False)
+        embed_paths(paths[:8], backbone, cache_dir=cache, **kw)
         (Path(cache) / "embeddings.sqlite").unlink(missing_ok=True)
         started = time.perf_counter()
-        emb = embed_paths(paths, backbone, device=device, cache_dir=cache, progress=False)
+        emb = embed_paths(paths, backbone, cache_dir=cache, **kw)
         seconds = time.perf_counter() - started
     reference = embed_paths(
         paths[:n_reference], backbone, device="cpu", use_cache=False, progress=False
@@ -85,6 +90,7 @@ def bench_embed(name: str, paths: list[str], device: str, n_reference: int, fact
     return {
         "bench": "embed",
         "dataset": name,
+        "decode": decode,
         "images": len(paths),
         "img_per_s": round(len(paths) / seconds, 1),
         "engine_img_per_s": round(engine_rate(backbone, device, batch), 1),
@@ -124,11 +130,12 @@ def main() -> int:
     from photoid.data.loaders import load_photos
 
     lions = [str(p) for p in load_photos(Path(args.data) / "lions").paths]
-    print(json.dumps(bench_embed("lions", lions, args.device, args.reference, facts)), flush=True)
     with tempfile.TemporaryDirectory(prefix="photoid-gpu-large-") as folder:
         large = make_large_photos(lions, Path(folder), args.large)
-        line = bench_embed("large", large, args.device, min(args.reference, 16), facts)
-        print(json.dumps(line), flush=True)
+        for decode in ("device", "cpu"):  # JPEGs decoded on the device, then in the workers
+            for name, paths, n_ref in (("lions", lions, args.reference), ("large", large, 16)):
+                line = bench_embed(name, paths, args.device, n_ref, facts, decode)
+                print(json.dumps(line), flush=True)
     if not args.skip_train:
         for line in bench_train(Path(args.data), facts):
             print(json.dumps(line, sort_keys=True), flush=True)

@@ -20,10 +20,16 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from photoid.cache import Box, ContentCache, content_key, default_cache_dir
+from photoid.data.device_decode import (
+    EncodedPhotoDataset,
+    collate_encoded,
+    decode_batch,
+    device_decoding_available,
+)
 from photoid.data.images import ReadReport
 from photoid.data.preprocess import Preprocessing, read_photo
 from photoid.data.table import BBOX_COLUMNS, PhotoTable
-from photoid.errors import ConfigError, ImageReadError
+from photoid.errors import ConfigError, ImageReadError, check_choice
 from photoid.models.backbones import Backbone
 from photoid.models.engines import Engine, cpu_count, select_engine
 from photoid.models.spec import ModelSpec
@@ -32,6 +38,9 @@ if TYPE_CHECKING:
     from photoid.config import AugmentConfig
 
 __all__ = ["Box", "Embeddings", "default_cache_dir", "embed_table", "embed_paths"]
+
+#: Where :func:`embed_paths` decodes JPEGs.
+DECODE_CHOICES = ("auto", "cpu", "device")
 
 
 @dataclass
@@ -116,6 +125,7 @@ def embed_paths(
     progress: bool = True,
     desc: str = "embedding",
     strict: bool = False,
+    decode: str = "auto",
 ) -> Embeddings:
     """Embed ``paths`` with ``backbone``; see :class:`Embeddings`.
 
@@ -125,12 +135,19 @@ def embed_paths(
     ``num_workers``: ``None`` chooses them for the device (32 photos and half the cores on a
     CPU; 256 photos and up to 8 workers on a GPU). ``strict=True`` raises on the first
     unreadable photo instead of skipping it. ``progress``: a tqdm bar named ``desc``.
+    ``decode``: where JPEGs are decoded — ``"cpu"`` (in the data-loading workers, with draft
+    scaling), ``"device"`` (on the engine's device, :mod:`photoid.data.device_decode`: the
+    workers only read the files' bytes) or ``"auto"`` (the device when the engine runs on a
+    CUDA GPU whose decoder works, else the CPU).
 
     ``augment`` (an :class:`~photoid.config.AugmentConfig`, for training) reads photo ``i``
     augmented from ``seeds[i]`` (see :func:`~photoid.data.preprocess.read_photo`); augmented
     vectors are never cached, so it needs ``use_cache=False``.
     """
     check_loader_options(batch_size, num_workers)
+    check_choice("decode", decode, DECODE_CHOICES)
+    if augment is not None and decode == "device":
+        raise ConfigError("augmented photos are decoded on the CPU; pass decode='cpu' or 'auto'")
     if augment is not None and use_cache:
         raise ConfigError("augmented photos are never cached; pass use_cache=False with augment")
     if augment is not None and (seeds is None or len(seeds) != len(paths)):
@@ -154,13 +171,19 @@ def embed_paths(
         engine = select_engine(
             backbone, engine, device=device, n_images=len(todo), cache_dir=cache_dir
         )
-    dataset = PhotoDataset(
-        [paths[i] for i in todo],
-        [boxes[i] for i in todo],
-        backbone.preprocessing,
-        augment,
-        [seeds[i] for i in todo] if augment is not None else None,
-    )
+    on_device = bool(todo) and augment is None and _decodes_on_device(engine, decode)
+    if on_device:
+        dataset = EncodedPhotoDataset(
+            [paths[i] for i in todo], [boxes[i] for i in todo], backbone.preprocessing
+        )
+    else:
+        dataset = PhotoDataset(
+            [paths[i] for i in todo],
+            [boxes[i] for i in todo],
+            backbone.preprocessing,
+            augment,
+            [seeds[i] for i in todo] if augment is not None else None,
+        )
     computed = _run_model(dataset, engine, batch_size, num_workers, progress, desc)
     new_entries = {}
     for j, (vec, error) in enumerate(computed):
@@ -190,21 +213,38 @@ def _run_model(dataset: PhotoDataset, engine, batch_size, num_workers, progress,
         batch_size = 256 if on_gpu else 32
     if num_workers is None:
         num_workers = default_workers(len(dataset), on_gpu)
+    encoded = isinstance(dataset, EncodedPhotoDataset)
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
         num_workers=num_workers,
-        pin_memory=engine.pin_memory,
+        pin_memory=engine.pin_memory and not encoded,
         prefetch_factor=4 if num_workers else None,
+        collate_fn=collate_encoded if encoded else None,
     )
     out: list[tuple[np.ndarray | None, str]] = [(None, "")] * len(dataset)
     with tqdm(total=len(dataset), desc=desc, unit="img", disable=not progress) as bar:
-        for images, idx, errors in loader:
+        for batch in loader:
+            if encoded:
+                device = getattr(engine, "device", torch.device("cpu"))
+                images, errors = decode_batch(batch, dataset.pre, device)
+                idx = [item.index for item in batch]
+            else:
+                images, idx, errors = batch
+                idx = idx.tolist()
             feats = engine.embed(images)
-            for row, i, err in zip(feats, idx.tolist(), errors, strict=True):
+            for row, i, err in zip(feats, idx, errors, strict=True):
                 out[i] = (None, err) if err else (row, "")
             bar.update(len(idx))
     return out
+
+
+def _decodes_on_device(engine, decode: str) -> bool:
+    """Whether ``decode`` (see :func:`embed_paths`) sends JPEGs to ``engine``'s device."""
+    if decode != "auto":
+        return decode == "device"
+    device = getattr(engine, "device", torch.device("cpu"))
+    return device.type == "cuda" and device_decoding_available(device)
 
 
 def max_workers() -> int:
