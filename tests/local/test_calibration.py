@@ -124,3 +124,18 @@ def test_unknown_methods_are_named_in_the_error():
         ScoreCalibrator("platt")
     with pytest.raises(ConfigError, match=r"^unknown fusion 'max'; expected one of mean"):
         ProbabilityFusion("max")
+
+
+def test_only_logistic_states_are_written_and_read_back():
+    from photoid.local.calibration import LogisticState
+
+    scores, same = np.array([0.0, 1.0, 2.0, 3.0]), np.array([False, False, True, True])
+    with pytest.raises(PhotoidError, match="only a fitted logistic calibrator"):
+        ScoreCalibrator("logistic").state()  # not fitted
+    with pytest.raises(PhotoidError, match=r"only a fitted logistic calibrator has a state \(iso"):
+        ScoreCalibrator("isotonic").fit(scores, same).state()
+    for bad in (LogisticState("isotonic", (1.0,)), LogisticState("logistic", (1.0, 2.0))):
+        with pytest.raises(PhotoidError, match="not a logistic calibrator's state"):
+            ScoreCalibrator.from_state(bad)
+    with pytest.raises(ConfigError, match=r"^unknown fusion 'median'; expected one of mean"):
+        ProbabilityFusion.from_state(LogisticState("median", (0.5, 0.5)))

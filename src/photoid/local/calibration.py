@@ -43,12 +43,11 @@ def _logistic_model(state: LogisticState):
     ``predict_proba`` is the fitted one's (the same arrays, the same code)."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=1.0)
+    model = LogisticRegression()  # predict_proba reads only the fitted arrays below
     model.classes_ = np.array([False, True])
     model.coef_ = np.asarray(state.coef, dtype=np.float64).reshape(1, -1)
     model.intercept_ = np.array([state.intercept], dtype=np.float64)
     model.n_features_in_ = len(state.coef)
-    model.n_iter_ = np.zeros(1, dtype=np.int32)
     return model
 
 
