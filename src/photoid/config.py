@@ -94,7 +94,15 @@ class AugmentConfig:
 class OptimConfig:
     """AdamW with separate learning rates for the backbone and the head + loss, linear
     warm-up then cosine decay (per step). ``sampler``: ``pk`` (P individuals × K photos),
-    ``random``, or ``auto`` (``pk`` when the loss needs pairs)."""
+    ``random``, or ``auto`` (``pk`` when the loss needs pairs).
+
+    Fine-tuning only: ``layer_decay`` < 1 gives each backbone layer ``lr_backbone ×
+    layer_decay^depth`` (depth counted down from the top; timm's layer groups; no weight decay
+    on biases and norms), so the early, generic layers move least; ``ema_decay`` > 0 keeps an
+    exponential moving average of the weights (decay warmed up as ``min(d, (1+t)/(10+t))``
+    over optimiser steps ``t``), which is what is validated and saved; ``freeze_bn`` keeps the
+    backbone's BatchNorm statistics at their pretrained values (small batches of one species
+    would otherwise overwrite them)."""
 
     epochs: int = 10
     lr_backbone: float = 1e-4
@@ -107,6 +115,9 @@ class OptimConfig:
     sampler: str = "auto"
     accumulation_steps: int = 1
     amp: bool = True
+    layer_decay: float = 1.0
+    ema_decay: float = 0.0
+    freeze_bn: bool = False
 
 
 @dataclass(frozen=True)
@@ -310,6 +321,10 @@ def _check_choices(config: TrainConfig) -> None:
     ):
         if flat[key] < 1:
             raise ConfigError(f"{key} must be >= 1, got {flat[key]}.")
+    if not 0.0 < flat["optim.layer_decay"] <= 1.0:
+        raise ConfigError(f"optim.layer_decay must be in (0, 1], got {flat['optim.layer_decay']}.")
+    if not 0.0 <= flat["optim.ema_decay"] < 1.0:
+        raise ConfigError(f"optim.ema_decay must be in [0, 1), got {flat['optim.ema_decay']}.")
     if flat["data.workers"] is not None and flat["data.workers"] < 0:
         raise ConfigError(f"data.workers must be >= 0 (or null: auto), got {flat['data.workers']}.")
     size = flat["model.image_size"]

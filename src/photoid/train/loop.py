@@ -38,13 +38,69 @@ class Objective(nn.Module):
 
 
 def make_optimizer(state: RunState) -> torch.optim.Optimizer:
+    """AdamW over the backbone (one group, or one per layer with ``optim.layer_decay`` < 1)
+    and, last, the head + loss at ``lr_head``."""
     cfg = state.config.optim
     head = list(state.model.head.parameters()) + list(state.loss.parameters())
-    backbone = list(state.model.backbone.parameters()) + list(state.model.pool.parameters())
+    if cfg.layer_decay < 1.0:
+        from timm.optim import param_groups_layer_decay
+
+        groups = param_groups_layer_decay(
+            state.model.backbone.model, weight_decay=cfg.weight_decay, layer_decay=cfg.layer_decay
+        )
+        for group in groups:
+            group["lr"] = cfg.lr_backbone * group.pop("lr_scale")
+        groups.append({"params": list(state.model.pool.parameters()), "lr": cfg.lr_backbone})
+    else:
+        backbone = list(state.model.backbone.parameters()) + list(state.model.pool.parameters())
+        groups = [{"params": backbone, "lr": cfg.lr_backbone}]
+    groups = [g for g in groups if g["params"]]  # GeM's p, or nothing for average pooling
     return torch.optim.AdamW(
-        [{"params": backbone, "lr": cfg.lr_backbone}, {"params": head, "lr": cfg.lr_head}],
-        weight_decay=cfg.weight_decay,
+        [*groups, {"params": head, "lr": cfg.lr_head}], weight_decay=cfg.weight_decay
     )
+
+
+def make_ema(model: nn.Module, decay: float):
+    """An exponential moving average of ``model``'s weights and buffers (None when ``decay``
+    is 0), its decay warmed up as ``min(decay, (1 + t) / (10 + t))`` over updates ``t``."""
+    if decay <= 0:
+        return None
+    from torch.optim.swa_utils import AveragedModel
+
+    def update(averaged: list, current: list, updates) -> None:
+        t = int(updates)
+        d = min(decay, (1.0 + t) / (10.0 + t))
+        floats = [(a, c) for a, c in zip(averaged, current, strict=True) if a.is_floating_point()]
+        if floats:
+            torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], 1.0 - d)
+        for a, c in zip(averaged, current, strict=True):
+            if not a.is_floating_point():  # BatchNorm's step counters: the latest
+                a.copy_(c)
+
+    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
+
+
+def freeze_batchnorm(model: nn.Module) -> None:
+    """Put ``model``'s BatchNorm layers in eval mode: their running statistics stay as they
+    are (their scale and shift still learn)."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
+@contextlib.contextmanager
+def averaged_weights(model: nn.Module, ema):
+    """Within the block ``model`` holds the averaged weights of ``ema`` (none: unchanged),
+    then its own again."""
+    if ema is None:
+        yield
+        return
+    own = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(ema.module.state_dict())
+    try:
+        yield
+    finally:
+        model.load_state_dict(own)
 
 
 def make_loader(state: RunState) -> DataLoader:
@@ -109,6 +165,7 @@ def train_finetune(state: RunState, start_epoch: int, resume_blob: dict | None) 
         objective = nn.parallel.DistributedDataParallel(
             objective, device_ids=[info.local_rank] if device.type == "cuda" else None
         )
+    ema = make_ema(state.model, cfg.optim.ema_decay)
     use_amp = cfg.optim.amp and device.type == "cuda"
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -124,6 +181,8 @@ def train_finetune(state: RunState, start_epoch: int, resume_blob: dict | None) 
         loader.batch_sampler.set_epoch(epoch)
         loader.dataset.set_epoch(epoch)
         objective.train()
+        if cfg.optim.freeze_bn:
+            freeze_batchnorm(state.model.backbone)
         total, n = 0.0, 0
         bar = tqdm(
             loader,
@@ -152,33 +211,37 @@ def train_finetune(state: RunState, start_epoch: int, resume_blob: dict | None) 
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
+                if ema is not None:
+                    ema.update_parameters(state.model)
             total, n = total + float(loss.detach()), n + 1
             bar.set_postfix(loss=f"{total / n:.4f}")
         loss_mean = _mean_across_ranks(state, total / max(n, 1))
         rows = np.union1d(state.split.train, state.split.val)
         vectors = np.zeros((len(state.catalog), state.model.num_features), np.float32)
-        if len(state.split.val):
-            vectors[rows] = embed_rows(
-                state.model,
-                state.catalog,
-                rows,
-                info,
-                device,
-                workers=cfg.data.workers,
-                progress=state.progress,
-                desc=f"validation {epoch}",
-            ).vectors
-        end_epoch(
-            state,
-            PHASE,
-            epoch,
-            loss_mean,
-            scheduler.get_last_lr()[-1],
-            vectors if len(state.split.val) else None,
-            started,
-            optimizer,
-            scheduler,
-        )
+        # validated and saved: the averaged weights (so a resumed run goes on from them)
+        with averaged_weights(state.model, ema):
+            if len(state.split.val):
+                vectors[rows] = embed_rows(
+                    state.model,
+                    state.catalog,
+                    rows,
+                    info,
+                    device,
+                    workers=cfg.data.workers,
+                    progress=state.progress,
+                    desc=f"validation {epoch}",
+                ).vectors
+            end_epoch(
+                state,
+                PHASE,
+                epoch,
+                loss_mean,
+                scheduler.get_last_lr()[-1],
+                vectors if len(state.split.val) else None,
+                started,
+                optimizer,
+                scheduler,
+            )
 
 
 def _mean_across_ranks(state: RunState, value: float) -> float:
