@@ -187,6 +187,46 @@ PRESETS: dict[str, dict] = {
         "fast": {"passes": 8, "epochs": 80},
         "optim": {"epochs": 4, "batch_size": 32},
     },
+    # GPU recipes: starting values written without a GPU run (none was lent to the sessions
+    # that built them); untuned until benchmarks/gpu.py has run them on validation photos.
+    "lions-gpu": {
+        **_LIONS_CLOSED,
+        "strategy": "frozen+finetune",
+        "model": {"backbone": "efficientnet_lite2", "pooling": "gem", "embedding_dim": 256},
+        "loss": {"name": "subcenter_arcface", "dynamic_margins": True},
+        "fast": {"passes": 4, "epochs": 40},
+        "optim": {
+            "epochs": 30,
+            "batch_size": 64,
+            "lr_backbone": 3e-4,
+            "lr_head": 3e-3,
+            "warmup_epochs": 2.0,
+            "layer_decay": 0.8,
+            "ema_decay": 0.99,
+            "freeze_bn": True,
+        },
+    },
+    "cows-gpu": {
+        "strategy": "frozen+finetune",
+        "data": {
+            "split_column": "closed_split",
+            "train_split": "train",
+            "val_group_regex": r"^(\d+_\d+)_",
+        },
+        "model": {"backbone": "efficientnet_lite2", "pooling": "gem", "embedding_dim": 256},
+        "loss": {"name": "subcenter_arcface", "dynamic_margins": True},
+        "fast": {"passes": 1, "epochs": 12},
+        "optim": {
+            "epochs": 15,
+            "batch_size": 128,
+            "lr_backbone": 3e-4,
+            "lr_head": 3e-3,
+            "warmup_epochs": 1.0,
+            "layer_decay": 0.8,
+            "ema_decay": 0.99,
+            "freeze_bn": True,
+        },
+    },
     "cows-fast": {
         "strategy": "frozen",
         "loss": {"name": "arcface"},

@@ -42,3 +42,15 @@ def test_parse_override():
     assert parse_override("loss.margin_deg=30") == {"loss": {"margin_deg": 30}}
     with pytest.raises(ConfigError):
         parse_override("no_equals_sign")
+
+
+@pytest.mark.parametrize("preset", ["lions-gpu", "cows-gpu"])
+def test_gpu_recipes_fine_tune_with_the_winners_ingredients_on_training_photos(preset):
+    config = load_config(preset=preset)
+    assert config.strategy == "frozen+finetune" and config.model.backbone == "efficientnet_lite2"
+    assert config.loss.name == "subcenter_arcface" and config.loss.dynamic_margins
+    optim = config.optim
+    assert optim.layer_decay < 1 and optim.ema_decay > 0 and optim.freeze_bn
+    assert optim.lr_backbone < optim.lr_head and optim.warmup_epochs >= 1
+    assert (config.data.split_column, config.data.train_split) == ("closed_split", "train")
+    assert config.augment.hflip is False
