@@ -24,6 +24,7 @@ def test_vectors_are_unit_norm_and_deterministic(folder_catalog: Path, tiny_back
 def test_second_run_is_served_from_cache(folder_catalog: Path, tiny_backbone, tmp_path: Path):
     catalog = from_folders(folder_catalog)
     first = embed_table(catalog, tiny_backbone, cache_dir=tmp_path, progress=False)
+    assert (tmp_path / "embeddings.sqlite").is_file()  # the one cache file, by its name
     second = embed_table(catalog, tiny_backbone, cache_dir=tmp_path, progress=False)
     assert first.n_computed == 9 and second.n_computed == 0
     np.testing.assert_array_equal(first.vectors, second.vectors)
@@ -340,7 +341,9 @@ def test_a_photo_without_a_content_key_is_skipped_not_stored(
     engine = RecordingEngine(tiny_backbone.spec.dim)
     emb = embed_paths(paths, tiny_backbone, progress=False, engine=engine)
     assert emb.valid.tolist() == [True, False]
-    assert [s.path for s in emb.report.skipped] == [paths[1]]
+    assert [(s.path, s.reason) for s in emb.report.skipped] == [
+        (paths[1], "file not found or unreadable")
+    ]
 
 
 def test_strict_names_the_photo_and_the_reason(tmp_path: Path, tiny_backbone):
