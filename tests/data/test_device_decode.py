@@ -72,21 +72,25 @@ def test_device_decoding_gives_the_cpu_path_inputs(tmp_path: Path):
         (save(tmp_path / "b.png", scene(200, 150, 5), "PNG"), None),  # not a JPEG: the CPU path
         (save(tmp_path / "big.jpg", scene(2400, 1600, 6)), (200, 100, 1200, 1000)),
     ]
+    cmyk = tmp_path / "cmyk.jpg"
+    Image.fromarray(scene(100, 80, 7)).convert("CMYK").save(cmyk, "JPEG")
+    photos.append((str(cmyk), None))  # Pillow's CMYK conversion: the CPU path
     items = [read_encoded(p, box, PRE, i) for i, (p, box) in enumerate(photos)]
-    assert [it.data is not None for it in items] == [True] * 4 + [False, True]
+    assert [it.data is not None for it in items] == [True] * 4 + [False, True, False]
     assert items[2].orientation == 6 and items[2].pixels_declared == 260 * 400
     images, errors = decode_batch(items, PRE, "cpu")
-    assert errors == [""] * 6 and images.dtype == torch.uint8 and images.shape == (6, 3, 64, 64)
+    assert errors == [""] * 7 and images.dtype == torch.uint8 and images.shape == (7, 3, 64, 64)
     references = np.stack([load_model_input(p, box, PRE) for p, box in photos]).astype(float)
     got = images.permute(0, 2, 3, 1).numpy().astype(float)
     diff = np.abs(got - references).mean(axis=(1, 2, 3))
     # the same JPEG decoder and resize filter: well under one grey level on average; the
     # large photo is decoded in full here and at 1/2 scale (draft) on the CPU path
     assert diff[:5].max() < 0.6 and diff[5] < 1.5, diff
-    np.testing.assert_array_equal(got[4], references[4])  # the PNG is the CPU path's own
+    for cpu_road in (4, 6):  # the PNG and the CMYK JPEG are the CPU path's own
+        np.testing.assert_array_equal(got[cpu_road], references[cpu_road])
     # each input is far nearer its own reference than any other photo's
     cross = np.abs(got[:, None] - references[None]).mean(axis=(2, 3, 4))
-    assert (cross.argmin(axis=1) == np.arange(6)).all()
+    assert (cross.argmin(axis=1) == np.arange(7)).all()
     # a box with fractional edges is widened to whole pixels on the device: a sub-pixel shift
     box = (10.5, 20.25, 90, 70)
     [fractional], _ = decode_batch([read_encoded(photos[3][0], box, PRE)], PRE, "cpu")

@@ -30,15 +30,12 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from photoid.data.images import _check_file, _opened, check_box
+from photoid.data.images import check_box, read_jpeg
 from photoid.data.preprocess import Box, Preprocessing, load_model_input
 from photoid.errors import ImageReadError
 
 #: Declared pixels decoded at once (about 800 MB of uint8 RGB).
 DECODE_PIXELS = 256_000_000
-
-#: EXIF orientation tag.
-_ORIENTATION = 0x0112
 
 
 @dataclass(frozen=True)
@@ -60,29 +57,22 @@ class EncodedPhoto:
 
 def read_encoded(path: str | Path, box: Box, pre: Preprocessing, index: int = 0) -> EncodedPhoto:
     """Photo ``path`` (cropped to ``box``) as an :class:`EncodedPhoto`: its bytes when it is
-    an 8-bit RGB or grey JPEG, else its model input read on the CPU.
+    an 8-bit RGB or grey JPEG (:func:`~photoid.data.images.read_jpeg`), else its model input
+    read on the CPU.
 
     Raises:
         ImageReadError: as :func:`~photoid.data.images.read_image` (missing, too large, not
             an image, box outside the photo ...).
     """
-    path = Path(path)
-    with _check_file(path) as (fh, head):
-        if head.startswith(b"\xff\xd8\xff"):
-            with _opened(path, fh, head, None) as img:
-                if img.format in ("JPEG", "MPO") and img.mode in ("RGB", "L"):
-                    orientation = int(img.getexif().get(_ORIENTATION, 1))
-                    orientation = orientation if 1 <= orientation <= 8 else 1
-                    width, height = img.size
-                    if orientation >= 5:  # a quarter turn: the oriented photo is transposed
-                        width, height = height, width
-                    if box:
-                        check_box(path, box, (width, height))
-                    fh.seek(0)
-                    data = torch.frombuffer(bytearray(fh.read()), dtype=torch.uint8)
-                    return EncodedPhoto(index, data, None, orientation, box, width * height)
-    pixels = torch.from_numpy(load_model_input(path, box, pre)).permute(2, 0, 1)
-    return EncodedPhoto(index, pixels=pixels.contiguous())
+    jpeg = read_jpeg(path)
+    if jpeg is None:
+        pixels = torch.from_numpy(load_model_input(path, box, pre)).permute(2, 0, 1)
+        return EncodedPhoto(index, pixels=pixels.contiguous())
+    if box:
+        check_box(path, box, jpeg.size)
+    data = torch.frombuffer(bytearray(jpeg.data), dtype=torch.uint8)
+    width, height = jpeg.size
+    return EncodedPhoto(index, data, None, jpeg.orientation, box, width * height)
 
 
 class EncodedPhotoDataset(Dataset):

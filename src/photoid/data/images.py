@@ -40,6 +40,9 @@ BACKGROUND_RGB = (128, 128, 128)
 #: Pillow's own default ``MAX_IMAGE_PIXELS`` (1 GiB / 4 / 3 pixels).
 PILLOW_DEFAULT_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
 
+#: EXIF orientation tag.
+EXIF_ORIENTATION = 0x0112
+
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # (offset, magic bytes, Pillow format name); checked before asking Pillow.
 _MAGIC = (
@@ -145,6 +148,42 @@ def _decode(
         except _DECODE_ERRORS as exc:
             raise _corrupt(path, exc) from exc
     return _to_rgb(path, oriented, bits)
+
+
+@dataclass(frozen=True)
+class EncodedJpeg:
+    """A JPEG's bytes, undecoded: ``size`` (W, H) as displayed (EXIF orientation applied) and
+    that ``orientation`` (1-8)."""
+
+    data: bytes
+    size: tuple[int, int]
+    orientation: int
+
+
+def read_jpeg(path: str | Path) -> EncodedJpeg | None:
+    """The bytes of ``path`` when it is an 8-bit RGB or grey JPEG (or an MPO camera file,
+    whose first picture is one), checked as :func:`read_image` checks (a regular file of at
+    most ``MAX_PHOTO_BYTES``, the pixel limit on the declared size) without decoding a pixel;
+    None for any other image (read it with :func:`read_image`).
+
+    Raises:
+        ImageReadError: as :func:`read_image`, for what its header shows.
+    """
+    path = Path(path)
+    with _check_file(path) as (fh, head):
+        if not head.startswith(b"\xff\xd8\xff"):
+            return None
+        with _opened(path, fh, head, None) as img:
+            if img.format not in ("JPEG", "MPO") or img.mode not in ("RGB", "L"):
+                return None  # CMYK, 16-bit ...: Pillow's conversions
+            orientation = int(img.getexif().get(EXIF_ORIENTATION, 1))
+            orientation = orientation if 1 <= orientation <= 8 else 1
+            width, height = img.size
+        fh.seek(0)
+        data = fh.read()
+    if orientation >= 5:  # a quarter turn: displayed transposed
+        width, height = height, width
+    return EncodedJpeg(data, (width, height), orientation)
 
 
 @dataclass(frozen=True)
