@@ -122,6 +122,7 @@ def bench_embed(
     cache_dir: Path,
     with_torch: bool = False,
     device: str = "cpu",
+    decode: str = "auto",
 ) -> dict:
     naive_model = create_backbone()
     backbone = create_backbone()
@@ -133,7 +134,13 @@ def bench_embed(
     def photoid(engine_name: str) -> np.ndarray:
         (cache_dir / "embeddings.sqlite").unlink(missing_ok=True)  # cold cache
         emb = embed_paths(
-            paths, backbone, engine=engine_name, device=device, cache_dir=cache_dir, progress=False
+            paths,
+            backbone,
+            engine=engine_name,
+            device=device,
+            cache_dir=cache_dir,
+            progress=False,
+            decode=decode,
         )
         return emb.vectors
 
@@ -162,6 +169,7 @@ def bench_embed(
         "bench": "embed",
         "dataset": name,
         "images": n,
+        "decode": decode,
         "megapixels": round(float(megapixels), 3),
         "naive_img_per_s": round(naive_ips, 2),
         "photoid_img_per_s": round(photoid_ips, 2),
@@ -234,6 +242,9 @@ def main() -> None:
     parser.add_argument(
         "--device", default="cpu", help="photoid's path on this device (the naive path: CPU)"
     )
+    parser.add_argument(
+        "--decode", default="auto", choices=["auto", "cpu", "device"], help="where JPEGs decode"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="photoid-bench-"))
     try:
@@ -248,7 +259,13 @@ def main() -> None:
             print(
                 json.dumps(
                     bench_embed(
-                        name, paths, args.rounds, work / "cache", args.with_torch, args.device
+                        name,
+                        paths,
+                        args.rounds,
+                        work / "cache",
+                        args.with_torch,
+                        args.device,
+                        args.decode,
                     )
                 ),
                 flush=True,
