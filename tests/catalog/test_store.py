@@ -215,3 +215,49 @@ def test_record_checksums_fills_only_missing_ones(store: CatalogStore):
     assert store.record_checksums({old.file: "2" * 64}) == 0
     assert store.segment_records() == [old, new]
     assert store.events()[-2][1:] == ("record checksums", {"files": sorted(asked)})
+
+
+def test_snapshot_columns_and_filters(store: CatalogStore):
+    empty = store.snapshot()
+    assert empty.paths.size == 0 and empty.vectors.shape == (0, DIM)
+    photos, vectors = batch(
+        0,
+        n=6,
+        individuals=3,
+        species=["seal", "seal", "gull", "gull", "tern", "seal"],
+        viewpoint=["left", "right", "left", "right", "left", "right"],
+        location=["A", "B", "C", "B", "A", "C"],
+    )
+    store.add(photos, vectors, model=MODEL)
+    snap = store.snapshot()
+    assert snap.species.tolist() == ["seal", "seal", "gull", "gull", "tern", "seal"]
+    assert snap.viewpoint.tolist() == ["left", "right"] * 3
+    assert snap.location.tolist() == ["A", "B", "C", "B", "A", "C"]
+    assert snap.vectors.dtype == np.float32 and snap.vectors.shape == (6, DIM)
+    for column in (snap.paths, snap.individuals, snap.species, snap.viewpoint, snap.location):
+        assert column.dtype == object  # Python strings, as the tables hold them
+    # one value, a list of values, two filters at once, None for no filter
+    assert store.snapshot(species="gull").paths.tolist() == ["/b0/2.jpg", "/b0/3.jpg"]
+    both = store.snapshot(species=["seal", "gull"], viewpoint="left", location=None)
+    assert both.paths.tolist() == ["/b0/0.jpg", "/b0/2.jpg"]
+    np.testing.assert_array_equal(both.vectors, vectors[[0, 2]])
+    none = store.snapshot(species="whale")
+    assert none.paths.size == 0 and none.vectors.dtype == np.float32
+    with pytest.raises(ConfigError, match=r"^unknown filter 'colour'; expected one of species"):
+        store.snapshot(colour="red")
+
+
+def test_table_columns_stats_counts_and_the_threshold_event(store: CatalogStore):
+    photos, vectors = batch(0, n=6, individuals=3)
+    store.add(photos, vectors, model=MODEL, provenance="survey")
+    table = store.table()
+    assert table.columns.tolist() == [
+        "path", "identity", "species", "viewpoint", "date", "location", "provenance", "added"
+    ]  # fmt: skip
+    assert table["provenance"].tolist() == ["survey"] * 6
+    assert store.stats().n_stored_vectors == 6
+    store.set_threshold(0.5, {"source": "a test"})
+    _, action, detail = store.events()[-1]
+    assert action == "calibrate" and detail["source"] == "a test"
+    assert detail["threshold"] == {"value": 0.5, "scale": "cosine", "method": "given"}
+    assert detail["previous"] is None
