@@ -7,6 +7,12 @@ variants in the README ("Where lions stops") were compared. Each line: ``top1``,
 over ``--anchors`` photos (``seed``), each searched once with enough neighbours for every
 variant; the anchor's own recording (file-name rule of the reranker) is left out.
 
+With ``--verification``, the number of photos verified by RANSAC instead:
+``verify=IxP`` (the ``I`` best individuals, ``P`` photos each) fits the whole reranker
+(``photoid.local.lnbnn_rerank``) on the database and reports the *fused* top-1 of its
+leave-one-out anchors (``top1_fused``; the calibrators are fitted on the same anchors, the
+same small optimism for every variant) and the fit's CPU seconds.
+
 Variants: ``base`` (the preset: k = 6, power ½, σ = ½, individual sum), ``k=N``,
 ``normaliser=other`` (the normaliser is the first neighbour from an individual none of the
 k voters shows, as HotSpotter's name rule), ``aggregate=photo`` (an individual scores its
@@ -14,7 +20,7 @@ best photo's votes), and the keypoint variants ``long_side=512`` and ``contrast=
 (features extracted again).
 
 Usage: nice -n 10 python benchmarks/lnbnn_loo.py [--datasets lions cows] [--anchors 300]
-       [--no-keypoint-variants]
+       [--no-keypoint-variants] [--verification]
 """
 
 from __future__ import annotations
@@ -145,6 +151,52 @@ def run(dataset: str, n_anchors: int, seed: int, keypoint_variants: bool = True)
             print(json.dumps(line(dataset, name, r)), flush=True)
 
 
+VERIFY_VARIANTS = ((5, 2), (5, 1), (3, 2), (3, 1), (8, 1))
+
+
+def run_verification(dataset: str, n_anchors: int, seed: int) -> None:
+    import time
+
+    from photoid.embed import embed_table
+    from photoid.local.evaluate import d_paths
+    from photoid.local.rerank import fit_reranker
+    from photoid.models.backbones import create_backbone
+
+    preset = rerank_preset("lnbnn")
+    catalog = load_photos(DATA / dataset)
+    rows = ClosedSplit("test", "train", "closed_split").split(catalog).database
+    extractor = FeatureExtractor(preset.features)
+    feats = extract_table_features(catalog, extractor, progress=False)
+    vectors = embed_table(catalog, create_backbone(), progress=False).vectors
+    for individuals, photos in VERIFY_VARIANTS:
+        lnbnn = dataclasses.replace(
+            preset.lnbnn,
+            verify_individuals=individuals,
+            verify_photos=photos,
+            calibration_anchors=n_anchors,
+            seed=seed,
+        )
+        config = dataclasses.replace(preset, lnbnn=lnbnn)
+        start = time.process_time()
+        reranker = fit_reranker(
+            config,
+            vectors[rows],
+            [feats.features[i] for i in rows],
+            catalog.identities[rows],
+            d_paths(catalog, rows),
+        )
+        entry = {
+            "bench": "lnbnn_loo",
+            "dataset": dataset,
+            "variant": f"verify={individuals}x{photos}",
+            "anchors": n_anchors,
+            "top1_fused": round(reranker.loo_fused_top1_, 4),
+            "fit_cpu_s": round(time.process_time() - start, 1),
+            "load_average_1min": round(os.getloadavg()[0], 2),
+        }
+        print(json.dumps(entry), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["lions", "cows"])
@@ -153,9 +205,15 @@ def main() -> None:
     parser.add_argument(
         "--no-keypoint-variants", action="store_true", help="skip 512 px and contrast 0.02"
     )
+    parser.add_argument(
+        "--verification", action="store_true", help="photos verified (fused top-1) instead"
+    )
     args = parser.parse_args()
     for dataset in args.datasets:
-        run(dataset, args.anchors, args.seed, not args.no_keypoint_variants)
+        if args.verification:
+            run_verification(dataset, args.anchors, args.seed)
+        else:
+            run(dataset, args.anchors, args.seed, not args.no_keypoint_variants)
 
 
 if __name__ == "__main__":

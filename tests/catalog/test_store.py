@@ -261,3 +261,14 @@ def test_table_columns_stats_counts_and_the_threshold_event(store: CatalogStore)
     assert action == "calibrate" and detail["source"] == "a test"
     assert detail["threshold"] == {"value": 0.5, "scale": "cosine", "method": "given"}
     assert detail["previous"] is None
+
+
+def test_missing_metadata_is_stored_as_missing_not_as_text(store: CatalogStore):
+    photos, vectors = batch(
+        0, n=3, individuals=3, species=["seal", None, np.nan], location=[np.nan, "A", None]
+    )
+    store.add(photos, vectors, model=MODEL)
+    snap = store.snapshot()
+    assert snap.species.tolist() == ["seal", None, None]
+    assert snap.location.tolist() == [None, "A", None]
+    assert store.stats().species == {"(none)": 2, "seal": 1}

@@ -132,6 +132,7 @@ def test_lnbnn_reranker_identifies_transformed_coats_with_evidence():
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     reranker = LnbnnReranker(LnbnnRerankConfig(calibration_anchors=15)).fit(vectors, db, labels)
     assert reranker.n_training_pairs_ == 15 * 5  # every anchor against every individual
+    assert reranker.loo_fused_top1_ == 1.0  # each anchor's coat found in its other photos
     queries = [extractor.extract(transformed(texture(ind), 40, 0.7)) for ind in range(5)]
     gallery = Gallery.from_embeddings(vectors, labels)
     rescorer = LnbnnRescorer(reranker, queries)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from itertools import pairwise
 from pathlib import PurePath
 
 import numpy as np
@@ -127,7 +128,9 @@ class LnbnnReranker:
 
     Learned: ``index_`` (:class:`DescriptorIndex`), ``names_`` (individuals by code),
     ``codes_`` ``(n,)``, ``aggregate_`` (``"individual"`` or ``"photo"``) and the anchors'
-    leave-one-out LNBNN top-1 under each (``loo_top1_``), calibrators ``calibrators_``
+    leave-one-out LNBNN top-1 under each (``loo_top1_``), the fused top-1 of those anchors
+    (``loo_fused_top1_``: scored by calibrators fitted on them, so a little optimistic; made
+    by fitting, not kept in :meth:`state`), calibrators ``calibrators_``
     (lnbnn, inliers, embedding), ``fusion_``, ``n_training_pairs_``.
     """
 
@@ -238,6 +241,9 @@ class LnbnnReranker:
         ]
         self.fusion_ = ProbabilityFusion("logistic").fit(self._probabilities(raw), same)
         self.n_training_pairs_ = len(same)
+        fused = self.fusion_.predict(self._probabilities(raw))  # in-sample: the same anchors
+        bounds = pairwise(np.cumsum([0, *map(len, rows)]))
+        self.loo_fused_top1_ = float(np.mean([same[a:b][np.argmax(fused[a:b])] for a, b in bounds]))
 
     def _columns(self) -> list[int]:
         """The columns of :meth:`_all_scores` that are calibrated: LNBNN as aggregated,
