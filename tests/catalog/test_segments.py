@@ -52,3 +52,10 @@ def test_the_writer_lock_names_its_holder_and_is_released(tmp_path: Path):
     again.acquire()  # free again
     again.release()
     again.release()  # a second release is harmless
+
+
+def test_a_segment_that_cannot_be_written_raises_catalog_error(tmp_path: Path):
+    blocker = tmp_path / "vectors"
+    blocker.write_text("a file where the folder should be")
+    with pytest.raises(CatalogError, match="segment"):  # not a bare NotADirectoryError
+        write_segment(blocker / "deep", np.zeros((2, 3)))

@@ -43,8 +43,12 @@ def test_add_again_skips_duplicates_and_unreadable(store: CatalogStore):
 
 def test_refuses_embeddings_of_another_model(store: CatalogStore):
     photos, vectors = batch(0)
-    with pytest.raises(ModelError, match="(?s)another model.*reindex"):
+    with pytest.raises(ModelError, match="(?s)another model.*reindex") as err:
         store.add(photos, vectors, model=dataclasses.replace(MODEL, fingerprint="0" * 64))
+    # where and what: the catalog's folder, then the embeddings given to it
+    assert str(err.value).startswith(
+        f"catalog {store.root}: another model than expected (embeddings)"
+    )
     assert store.stats().n_images == 0
 
 
@@ -272,3 +276,12 @@ def test_missing_metadata_is_stored_as_missing_not_as_text(store: CatalogStore):
     assert snap.species.tolist() == ["seal", None, None]
     assert snap.location.tolist() == [None, "A", None]
     assert store.stats().species == {"(none)": 2, "seal": 1}
+
+
+def test_add_takes_valid_as_a_mask_and_the_table_as_provenance(store: CatalogStore):
+    photos, vectors = batch(0, n=4, individuals=2)
+    report = store.add(photos, vectors, [1, 1, 0, 1], model=MODEL)  # 0/1 as well as bools
+    assert (report.n_added, report.n_unreadable) == (3, 1)
+    table = store.table()
+    assert table["path"].tolist() == ["/b0/0.jpg", "/b0/1.jpg", "/b0/3.jpg"]
+    assert table["provenance"].tolist() == ["batch0"] * 3  # no provenance given: the table's

@@ -63,7 +63,8 @@ def write_segment(directory: Path, vectors: np.ndarray) -> WrittenSegment:
         os.replace(tmp, directory / name)
         _fsync_dir(directory)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # no file, or a path through a file: nothing to undo
+            tmp.unlink()
         raise write_failed(directory.parent, f"segment {SEGMENT_DIR}/{name}", exc) from exc
     return WrittenSegment(name, writer.digest.hexdigest())
 
