@@ -430,6 +430,7 @@ def test_warn_if_near_chance_warns_only_for_a_gallery_that_barely_separates(capl
     assert sep == gallery_separation(muddled, labels, "cosine") and sep.roc_auc < 0.5
     [record] = [r for r in caplog.records if r.name == "photoid"]
     assert record.levelno == logging.WARNING and f"ROC AUC {sep.roc_auc:.3f}" in record.message
+    assert record.getMessage().startswith("warning: near chance: the gallery's photos barely")
     caplog.clear()
     # same direction, different lengths: cosine separates perfectly (no warning); the
     # Euclidean distances mix the individuals
@@ -485,3 +486,18 @@ def test_the_whole_gallery_is_searched_only_for_a_query_that_needs_it(gallery: G
     # a rescorer sees its shortlist only: no whole-gallery search however few individuals
     identify(np.array([_unit(45)]), small, rescore=_Reverse())
     assert calls[1:] == [(1, 3)]
+
+
+def test_a_photo_left_without_a_vector_or_a_reason_is_called_unreadable(monkeypatch):
+    import photoid.embed
+    from photoid.data.images import ReadReport
+    from photoid.identify import PhotoAnswer, answer_photos
+
+    class Result:  # what embed_paths gives when a vector is missing and nothing said why
+        valid = np.array([False])
+        vectors = np.full((1, 2), np.nan)
+        report = ReadReport()
+
+    monkeypatch.setattr(photoid.embed, "embed_paths", lambda paths, model, **kw: Result)
+    got = answer_photos(["x.jpg"], None, lambda v, r: [])
+    assert got == [PhotoAnswer("x.jpg", None, "unreadable")]
