@@ -431,3 +431,25 @@ def test_the_log_lists_at_most_20_skipped_photos(caplog):
     with caplog.at_level(logging.INFO, logger="photoid"):
         log_embedding(emb, time.perf_counter())
     assert len(caplog.messages) == 1 + 20
+
+
+def test_auto_decoding_goes_to_the_device_only_for_a_working_cuda_decoder(monkeypatch):
+    import torch
+
+    import photoid.embed as embed
+
+    seen = []
+
+    def available(device):
+        seen.append(device)
+        return device.type == "cuda"
+
+    monkeypatch.setattr(embed, "device_decoding_available", available)
+    gpu = RecordingEngine(4, device="cuda:1")
+    cpu, onnx = RecordingEngine(4, device="cpu"), RecordingEngine(4)  # onnx: no device
+    assert embed._decodes_on_device(gpu, "auto") and seen == [torch.device("cuda:1")]
+    assert not embed._decodes_on_device(cpu, "auto") and not embed._decodes_on_device(onnx, "auto")
+    assert len(seen) == 1  # a CPU engine never probes a decoder
+    assert embed._decodes_on_device(cpu, "device") and not embed._decodes_on_device(gpu, "cpu")
+    monkeypatch.setattr(embed, "device_decoding_available", lambda device: False)
+    assert not embed._decodes_on_device(gpu, "auto")  # no nvJPEG: the workers decode
