@@ -4,11 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import write_photo
+from PIL import Image
 
 from photoid.data.loaders import from_folders
 from photoid.embed import embed_paths, embed_table
-from photoid.errors import ImageReadError
+from photoid.errors import ConfigError, ImageReadError
 
 
 def test_vectors_are_unit_norm_and_deterministic(folder_catalog: Path, tiny_backbone):
@@ -453,3 +455,53 @@ def test_auto_decoding_goes_to_the_device_only_for_a_working_cuda_decoder(monkey
     assert embed._decodes_on_device(cpu, "device") and not embed._decodes_on_device(gpu, "cpu")
     monkeypatch.setattr(embed, "device_decoding_available", lambda device: False)
     assert not embed._decodes_on_device(gpu, "auto")  # no nvJPEG: the workers decode
+
+
+def _scene_jpeg(path: Path, seed: int) -> str:
+    """A smooth photo-like JPEG (resampling differences stay small on it)."""
+    y, x = np.mgrid[0:160, 0:200] / 200.0
+    phase = np.random.default_rng(seed).random(3) * 6
+    pixels = 127 + 80 * np.stack([np.sin(6 * x + c) * np.cos(4 * y - c) for c in phase], -1)
+    Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(path, "JPEG", quality=92)
+    return str(path)
+
+
+class PixelEngine:
+    """Rows = the input's pixels / 255 (float64), so inputs can be compared through
+    :func:`embed_paths`."""
+
+    name, pin_memory = "pixels", False
+
+    def __init__(self, dim: int):
+        self.dim, self.device = dim, torch.device("cpu")
+
+    def embed(self, images):
+        return images.reshape(len(images), -1)[:, : self.dim].double().numpy() / 255.0
+
+
+def test_embed_paths_decodes_on_the_device_when_asked(tmp_path: Path, tiny_backbone):
+    paths = [_scene_jpeg(tmp_path / f"{i}.jpg", i) for i in range(3)]
+    paths.append(str(tmp_path / "gone.jpg"))
+    engine = PixelEngine(tiny_backbone.spec.dim)
+    kw = dict(use_cache=False, progress=False, engine=engine, batch_size=2)
+    cpu = embed_paths(paths, tiny_backbone, decode="cpu", **kw)
+    dev = embed_paths(paths, tiny_backbone, decode="device", **kw)
+    assert dev.valid.tolist() == cpu.valid.tolist() == [True, True, True, False]
+    assert np.abs(dev.vectors[:3] - cpu.vectors[:3]).mean() < 1 / 255
+    assert [s.reason for s in dev.report.skipped] == [s.reason for s in cpu.report.skipped]
+    # "auto" on a CPU engine keeps the CPU path
+    auto = embed_paths(paths, tiny_backbone, **kw)
+    np.testing.assert_array_equal(auto.vectors[:3], cpu.vectors[:3])
+
+
+def test_decode_option_errors(tmp_path: Path, tiny_backbone):
+    from photoid.config import AugmentConfig
+
+    path = [_scene_jpeg(tmp_path / "a.jpg", 0)]
+    with pytest.raises(ConfigError, match="decode"):
+        embed_paths(path, tiny_backbone, decode="gpu", progress=False)
+    with pytest.raises(ConfigError, match="decode='cpu'"):
+        embed_paths(
+            path, tiny_backbone, decode="device", augment=AugmentConfig(), seeds=[0],
+            use_cache=False, progress=False,
+        )  # fmt: skip

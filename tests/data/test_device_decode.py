@@ -19,8 +19,6 @@ from photoid.data.device_decode import (
     read_encoded,
 )
 from photoid.data.preprocess import Preprocessing, load_model_input
-from photoid.embed import embed_paths
-from photoid.errors import ConfigError
 
 PRE = Preprocessing(image_size=64)
 
@@ -143,47 +141,6 @@ def test_device_decoding_is_available_on_the_cpu_only_here():
     assert not device_decoding_available("meta")
     if not torch.cuda.is_available():
         assert not device_decoding_available("cuda")
-
-
-class PixelEngine:
-    """Rows = the input's pixels / 255 (float64), so inputs can be compared through
-    :func:`embed_paths`."""
-
-    name, pin_memory = "pixels", False
-
-    def __init__(self, dim: int):
-        self.dim, self.device = dim, torch.device("cpu")
-
-    def embed(self, images):
-        return images.reshape(len(images), -1)[:, : self.dim].double().numpy() / 255.0
-
-
-def test_embed_paths_decodes_on_the_device_when_asked(tmp_path: Path, tiny_backbone):
-    paths = [save(tmp_path / f"{i}.jpg", scene(200, 160, i)) for i in range(3)]
-    paths.append(str(tmp_path / "gone.jpg"))
-    engine = PixelEngine(tiny_backbone.spec.dim)
-    kw = dict(use_cache=False, progress=False, engine=engine, batch_size=2)
-    cpu = embed_paths(paths, tiny_backbone, decode="cpu", **kw)
-    dev = embed_paths(paths, tiny_backbone, decode="device", **kw)
-    assert dev.valid.tolist() == cpu.valid.tolist() == [True, True, True, False]
-    assert np.abs(dev.vectors[:3] - cpu.vectors[:3]).mean() < 1 / 255
-    assert [s.reason for s in dev.report.skipped] == [s.reason for s in cpu.report.skipped]
-    # "auto" on a CPU engine keeps the CPU path
-    auto = embed_paths(paths, tiny_backbone, **kw)
-    np.testing.assert_array_equal(auto.vectors[:3], cpu.vectors[:3])
-
-
-def test_decode_option_errors(tmp_path: Path, tiny_backbone):
-    from photoid.config import AugmentConfig
-
-    path = [save(tmp_path / "a.jpg", scene(50, 40, 0))]
-    with pytest.raises(ConfigError, match="decode"):
-        embed_paths(path, tiny_backbone, decode="gpu", progress=False)
-    with pytest.raises(ConfigError, match="decode='cpu'"):
-        embed_paths(
-            path, tiny_backbone, decode="device", augment=AugmentConfig(), seeds=[0],
-            use_cache=False, progress=False,
-        )  # fmt: skip
 
 
 def _jpeg_bytes(pixels: np.ndarray) -> bytes:
