@@ -170,6 +170,25 @@ CHOICES = {
 }
 
 _LIONS_CLOSED = {"data": {"split_column": "closed_split", "train_split": "train"}}
+_COWS_CLOSED = {
+    "split_column": "closed_split",
+    "train_split": "train",
+    "val_group_regex": r"^(\d+_\d+)_",  # whole recordings held out for validation
+}
+# GPU recipes: starting values written without a GPU run (none was lent to the sessions that
+# built them); untuned until benchmarks/gpu.py has run them on validation photos.
+_GPU_RECIPE = {
+    "strategy": "frozen+finetune",
+    "model": {"backbone": "efficientnet_lite2", "pooling": "gem", "embedding_dim": 256},
+    "loss": {"name": "subcenter_arcface", "dynamic_margins": True},
+}
+_GPU_OPTIM = {
+    "lr_backbone": 3e-4,
+    "lr_head": 3e-3,
+    "layer_decay": 0.8,
+    "ema_decay": 0.99,
+    "freeze_bn": True,
+}
 PRESETS: dict[str, dict] = {
     "fast": {},
     "lions-fast": {
@@ -187,54 +206,22 @@ PRESETS: dict[str, dict] = {
         "fast": {"passes": 8, "epochs": 80},
         "optim": {"epochs": 4, "batch_size": 32},
     },
-    # GPU recipes: starting values written without a GPU run (none was lent to the sessions
-    # that built them); untuned until benchmarks/gpu.py has run them on validation photos.
     "lions-gpu": {
         **_LIONS_CLOSED,
-        "strategy": "frozen+finetune",
-        "model": {"backbone": "efficientnet_lite2", "pooling": "gem", "embedding_dim": 256},
-        "loss": {"name": "subcenter_arcface", "dynamic_margins": True},
+        **_GPU_RECIPE,
         "fast": {"passes": 4, "epochs": 40},
-        "optim": {
-            "epochs": 30,
-            "batch_size": 64,
-            "lr_backbone": 3e-4,
-            "lr_head": 3e-3,
-            "warmup_epochs": 2.0,
-            "layer_decay": 0.8,
-            "ema_decay": 0.99,
-            "freeze_bn": True,
-        },
+        "optim": {**_GPU_OPTIM, "epochs": 30, "batch_size": 64, "warmup_epochs": 2.0},
     },
     "cows-gpu": {
-        "strategy": "frozen+finetune",
-        "data": {
-            "split_column": "closed_split",
-            "train_split": "train",
-            "val_group_regex": r"^(\d+_\d+)_",
-        },
-        "model": {"backbone": "efficientnet_lite2", "pooling": "gem", "embedding_dim": 256},
-        "loss": {"name": "subcenter_arcface", "dynamic_margins": True},
+        "data": _COWS_CLOSED,
+        **_GPU_RECIPE,
         "fast": {"passes": 1, "epochs": 12},
-        "optim": {
-            "epochs": 15,
-            "batch_size": 128,
-            "lr_backbone": 3e-4,
-            "lr_head": 3e-3,
-            "warmup_epochs": 1.0,
-            "layer_decay": 0.8,
-            "ema_decay": 0.99,
-            "freeze_bn": True,
-        },
+        "optim": {**_GPU_OPTIM, "epochs": 15, "batch_size": 128, "warmup_epochs": 1.0},
     },
     "cows-fast": {
         "strategy": "frozen",
         "loss": {"name": "arcface"},
-        "data": {
-            "split_column": "closed_split",
-            "train_split": "train",
-            "val_group_regex": r"^(\d+_\d+)_",
-        },
+        "data": _COWS_CLOSED,
         "model": {"pooling": "gem", "embedding_dim": 256, "image_size": 160},
         "fast": {"passes": 1, "epochs": 12},
     },
