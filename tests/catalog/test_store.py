@@ -285,3 +285,15 @@ def test_add_takes_valid_as_a_mask_and_the_table_as_provenance(store: CatalogSto
     table = store.table()
     assert table["path"].tolist() == ["/b0/0.jpg", "/b0/1.jpg", "/b0/3.jpg"]
     assert table["provenance"].tolist() == ["batch0"] * 3  # no provenance given: the table's
+
+
+def test_add_skips_only_rows_without_a_finite_vector_and_logs_what_it_added(store: CatalogStore):
+    photos, vectors = batch(0, n=4, individuals=2)
+    vectors[2, 0] = np.nan
+    report = store.add(photos, vectors, model=MODEL, provenance="survey 2")
+    assert report.n_added == 3 and store.table()["path"].tolist() == [
+        "/b0/0.jpg", "/b0/1.jpg", "/b0/3.jpg"
+    ]  # fmt: skip
+    _, action, detail = store.events()[-1]
+    assert action == "add" and detail["provenance"] == "survey 2"
+    assert detail["source"] == "batch0" and detail["segment"].startswith("seg-")
