@@ -252,3 +252,29 @@ def test_an_interrupted_checksum_repair_leaves_the_catalog_as_before(root, monke
     assert catalog_state(root) == before
     assert check_catalog(root).n_segments_without_checksum == 2
     assert check_catalog(root, repair=True).n_segments_without_checksum == 0  # lock released
+
+
+def _events_schema(root: Path, sql: str | None = None) -> str:
+    """The ``events`` table's CREATE statement; with ``sql``, written in its place."""
+    with closing(sqlite3.connect(root / "catalog.sqlite")) as db, db:
+        db.execute("PRAGMA writable_schema=ON")
+        if sql is not None:
+            db.execute("UPDATE sqlite_master SET sql=? WHERE name='events'", (sql,))
+        return db.execute("SELECT sql FROM sqlite_master WHERE name='events'").fetchone()[0]
+
+
+def test_rows_that_break_the_schema_are_named_by_sqlites_quick_check(root: Path):
+    # NULLs in NOT NULL columns, slipped in with the constraint edited out of the schema (what
+    # a foreign tool or a bad disk can leave): the file reads, only quick_check notices
+    schema = _events_schema(root)
+    assert _events_schema(root, schema.replace(" NOT NULL", "")).count("NOT NULL") == 0
+    for row in ("NULL, 'a', 'b'", "'t', NULL, 'b'", "'t', 'a', NULL", "NULL, NULL, 'b'"):
+        _sql(root, f"INSERT INTO events (at, action, detail) VALUES ({row})")
+    _events_schema(root, schema)
+    with pytest.raises(CatalogDamaged) as err:
+        CatalogStore(root).snapshot()
+    assert err.value.part == "catalog.sqlite"
+    assert err.value.what == (  # the first three problems, on one line
+        "quick_check: NULL value in events.at; NULL value in events.action; "
+        "NULL value in events.detail"
+    )
