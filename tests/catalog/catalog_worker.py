@@ -7,7 +7,8 @@
 ``write`` prints ``ready`` once imported and ``committed B`` after each batch's add returns;
 with CRASH_POINT (after_segment, before_commit, after_commit) it SIGKILLs itself there during
 its first add. ``read`` checks the catalog's consistency until STOP_FILE exists and prints
-``reads N generations G``; an inconsistent read exits with an error. ``full`` adds batch 7
+``ready`` after its first read and ``reads N generations G`` at the end; an inconsistent
+read exits with an error. ``full`` adds batch 7
 (N_PHOTOS photos, a provenance of that many characters) with its file-size limit
 (RLIMIT_FSIZE) set to LIMIT_BYTES, so writes past it fail with EFBIG as on a full disk; it
 prints ``error: MESSAGE`` and exits 2 on a PhotoidError, ``added`` otherwise.
@@ -58,6 +59,8 @@ def read(root: str, stop_file: str) -> None:
         check_consistent(root)
         generations.add(CatalogStore(root).snapshot().generation)
         reads += 1
+        if reads == 1:
+            print("ready", flush=True)  # imported and reading: the writer may start
     print(f"reads {reads} generations {len(generations)}", flush=True)
 
 

@@ -75,6 +75,8 @@ def test_kill_at_random_moments_during_adds(root: Path):
 def test_concurrent_readers_see_a_consistent_catalog(root: Path, tmp_path: Path):
     stop = tmp_path / "stop"
     readers = [_start("read", str(root), str(stop)) for _ in range(2)]
+    for reader in readers:  # both reading before the first write (not still importing)
+        assert reader.stdout.readline().strip() == "ready", reader.stderr.read()
     writer = _start("write", str(root), "1", "25")
     out, err = writer.communicate(timeout=120)
     stop.touch()
