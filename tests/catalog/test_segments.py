@@ -59,3 +59,19 @@ def test_a_segment_that_cannot_be_written_raises_catalog_error(tmp_path: Path):
     blocker.write_text("a file where the folder should be")
     with pytest.raises(CatalogError, match="segment"):  # not a bare NotADirectoryError
         write_segment(blocker / "deep", np.zeros((2, 3)))
+
+
+def test_the_writer_lock_file_and_a_holder_it_cannot_name(tmp_path: Path):
+    import stat
+
+    WriterLock(tmp_path).release()  # never acquired: nothing to release
+    old = os.umask(0o022)
+    try:
+        with WriterLock(tmp_path) as held:
+            assert stat.S_IMODE(held.path.stat().st_mode) == 0o644
+            for written, named in ((b"", "unknown"), (b"\xff\xfe42", "\ufffd\ufffd42")):
+                held.path.write_bytes(written)  # an empty or garbled pid
+                with pytest.raises(CatalogError, match=rf"another process \(pid {named}\)"):
+                    WriterLock(tmp_path).acquire()
+    finally:
+        os.umask(old)
