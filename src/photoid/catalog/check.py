@@ -145,35 +145,13 @@ def _check_segments(
 
 def _check_indexes(root: Path, report: CheckReport, repair: bool) -> None:
     folder = root / INDEX_DIR
-    if not folder.is_dir():
-        return
-    for path in sorted(folder.glob("*.faiss")):
-        report.n_index_files += 1
-        if not INDEX_NAME.fullmatch(path.name):  # never read: an old or half-built cache
-            if repair:
-                _delete_index(path)
-            report.notes.append(
-                f"{INDEX_DIR}/{path.name}: a cache file photoid never reads (an earlier "
-                "version's or an interrupted build); check --repair removes it"
-            )
-            continue
-        try:
-            problem = index_problem(path)
-        except OSError as exc:
-            problem = f"unreadable ({exc})"
-        if problem is None:
-            continue
-        part = f"{INDEX_DIR}/{path.name}"
-        if repair:
-            _delete_index(path)
-            report.repaired.append(f"deleted {part} ({problem}); the next search rebuilds it")
-        else:
-            report.damage.append(Damage(part, problem, index_repair(root)))
-
-
-def _delete_index(path: Path) -> None:
-    path.unlink(missing_ok=True)
-    path.with_name(path.name + ".json").unlink(missing_ok=True)
+    if folder.is_dir():
+        _check_cache_files(
+            root, report, repair, sorted(folder.glob("*.faiss")), INDEX_NAME, index_problem,
+            index_repair, OSError,
+            never_read="an earlier version's or an interrupted build",
+            rebuilt="the next search rebuilds it",
+        )  # fmt: skip
 
 
 def _check_lnbnn_caches(root: Path, report: CheckReport, repair: bool) -> None:
@@ -181,27 +159,49 @@ def _check_lnbnn_caches(root: Path, report: CheckReport, repair: bool) -> None:
     folder = root / LNBNN_DIR
     if not folder.is_dir():
         return
-    for path in sorted(folder.iterdir()):
-        if path.suffix == ".json" and path.with_suffix("").is_file():
-            continue  # checked with its .faiss
+    paths = [
+        path
+        for path in sorted(folder.iterdir())  # a .json is checked with its .faiss
+        if not (path.suffix == ".json" and path.with_suffix("").is_file())
+    ]
+    _check_cache_files(
+        root, report, repair, paths, CACHE_NAME, cache_problem, cache_repair,
+        (OSError, PhotoidError),
+        never_read="an interrupted or concurrent write",
+        rebuilt="the next identify refits it",
+    )  # fmt: skip
+
+
+def _check_cache_files(
+    root, report, repair, paths, name, problem_of, repair_of, errors, *, never_read, rebuilt
+) -> None:
+    """Each cache file in ``paths`` (``.faiss`` beside its ``.json``): a name photoid never
+    writes (``name``) is a note, a ``problem_of(path)`` (``errors`` count as unreadable) is
+    damage; ``repair`` deletes both, the next use (``rebuilt``) makes them again."""
+    for path in paths:
         report.n_index_files += 1
-        part = f"{LNBNN_DIR}/{path.name}"
-        if not CACHE_NAME.fullmatch(path.name):  # never read: half written, or orphaned
+        part = f"{path.parent.name}/{path.name}"
+        if not name.fullmatch(path.name):  # never read: an old or half-written cache
             if repair:
                 _delete_index(path)
             report.notes.append(
-                f"{part}: a cache file photoid never reads (an interrupted or concurrent "
-                "write); check --repair removes it"
+                f"{part}: a cache file photoid never reads ({never_read}); check --repair "
+                "removes it"
             )
             continue
         try:
-            problem = cache_problem(path)
-        except (OSError, PhotoidError) as exc:
+            problem = problem_of(path)
+        except errors as exc:
             problem = f"unreadable ({exc})"
         if problem is None:
             continue
         if repair:
             _delete_index(path)
-            report.repaired.append(f"deleted {part} ({problem}); the next identify refits it")
+            report.repaired.append(f"deleted {part} ({problem}); {rebuilt}")
         else:
-            report.damage.append(Damage(part, problem, cache_repair(root)))
+            report.damage.append(Damage(part, problem, repair_of(root)))
+
+
+def _delete_index(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    path.with_name(path.name + ".json").unlink(missing_ok=True)
