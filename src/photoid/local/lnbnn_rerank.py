@@ -239,9 +239,10 @@ class LnbnnReranker:
             ScoreCalibrator("logistic", log_scale=log).fit(raw[:, j], same)
             for j, log in enumerate((True, True, False))
         ]
-        self.fusion_ = ProbabilityFusion("logistic").fit(self._probabilities(raw), same)
+        probabilities = self._probabilities(raw)
+        self.fusion_ = ProbabilityFusion("logistic").fit(probabilities, same)
         self.n_training_pairs_ = len(same)
-        fused = self.fusion_.predict(self._probabilities(raw))  # in-sample: the same anchors
+        fused = self.fusion_.predict(probabilities)  # in-sample: the same anchors
         bounds = pairwise(np.cumsum([0, *map(len, rows)]))
         self.loo_fused_top1_ = float(np.mean([same[a:b][np.argmax(fused[a:b])] for a, b in bounds]))
 
