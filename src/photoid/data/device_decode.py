@@ -19,6 +19,7 @@ photos never holds more than that decoded at once.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import warnings
@@ -31,7 +32,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from photoid.data.images import check_box, read_jpeg
-from photoid.data.preprocess import Box, Preprocessing, load_model_input
+from photoid.data.preprocess import Box, Preprocessing, clip_box, load_model_input
 from photoid.errors import ImageReadError
 
 #: Declared pixels decoded at once (about 800 MB of uint8 RGB).
@@ -114,9 +115,7 @@ def resize_region(image: torch.Tensor, box: Box, size: int, interpolation: str) 
     fractional box itself): a sub-pixel shift, for boxes in whole pixels none."""
     _, height, width = image.shape
     if box:
-        x, y, w, h = box
-        left, top = min(max(0.0, x), width - 1.0), min(max(0.0, y), height - 1.0)
-        right, bottom = min(width, max(x + w, left + 1)), min(height, max(y + h, top + 1))
+        left, top, right, bottom = clip_box(box, width, height)
         x0, y0 = int(math.floor(left)), int(math.floor(top))
         x1, y1 = int(math.ceil(right)), int(math.ceil(bottom))
         image = image[:, y0:y1, x0:x1]
@@ -197,6 +196,12 @@ def device_decoding_available(device: str | torch.device) -> bool:
         return True
     if device.type != "cuda" or not torch.cuda.is_available():
         return False
+    return _decodes_a_probe(device)
+
+
+@functools.cache
+def _decodes_a_probe(device: torch.device) -> bool:
+    """Whether a tiny JPEG decodes on ``device`` (asked once per device and process)."""
     probe = io.BytesIO()
     Image.new("L", (8, 8), 128).save(probe, "JPEG")  # an 8×8 grey baseline JPEG
     try:

@@ -102,10 +102,19 @@ def load_model_input(path: str | Path, box: Box, pre: Preprocessing) -> np.ndarr
     scale = max(image.size) / max(full) if full else 1.0
     width, height = image.size
     check_box(path, box, (width / scale, height / scale))
-    x, y, w, h = (v * scale for v in box)
-    left, top = min(max(0.0, x), width - 1.0), min(max(0.0, y), height - 1.0)
-    region = (left, top, min(width, max(x + w, left + 1)), min(height, max(y + h, top + 1)))
+    region = clip_box(tuple(v * scale for v in box), width, height)
     return np.array(image.resize((size, size), resample, box=region))
+
+
+def clip_box(
+    box: tuple[float, float, float, float], width: int, height: int
+) -> tuple[float, float, float, float]:
+    """``box`` ``(x, y, w, h)`` as the region ``(left, top, right, bottom)`` inside an image
+    of ``width`` × ``height`` pixels that the model reads: clipped to the image, at least one
+    pixel wide and high."""
+    x, y, w, h = box
+    left, top = min(max(0.0, x), width - 1.0), min(max(0.0, y), height - 1.0)
+    return left, top, min(width, max(x + w, left + 1)), min(height, max(y + h, top + 1))
 
 
 #: Aspect ratios (width / height) the random crop of an augmentation draws from, log-uniformly.
