@@ -208,7 +208,8 @@ def _run_model(dataset: PhotoDataset, engine, batch_size, num_workers, progress,
         return []
     from tqdm.auto import tqdm
 
-    on_gpu = getattr(engine, "device", torch.device("cpu")).type == "cuda"
+    device = _engine_device(engine)
+    on_gpu = device.type == "cuda"
     if batch_size is None:
         batch_size = 256 if on_gpu else 32
     if num_workers is None:
@@ -226,7 +227,6 @@ def _run_model(dataset: PhotoDataset, engine, batch_size, num_workers, progress,
     with tqdm(total=len(dataset), desc=desc, unit="img", disable=not progress) as bar:
         for batch in loader:
             if encoded:
-                device = getattr(engine, "device", torch.device("cpu"))
                 images, errors = decode_batch(batch, dataset.pre, device)
                 idx = [item.index for item in batch]
             else:
@@ -243,8 +243,13 @@ def _decodes_on_device(engine, decode: str) -> bool:
     """Whether ``decode`` (see :func:`embed_paths`) sends JPEGs to ``engine``'s device."""
     if decode != "auto":
         return decode == "device"
-    device = getattr(engine, "device", torch.device("cpu"))
+    device = _engine_device(engine)
     return device.type == "cuda" and device_decoding_available(device)
+
+
+def _engine_device(engine) -> torch.device:
+    """Where ``engine`` runs (an engine without a ``device``, as ONNX Runtime's: the CPU)."""
+    return getattr(engine, "device", torch.device("cpu"))
 
 
 def max_workers() -> int:
