@@ -2,7 +2,8 @@
 
 One JSON line per case:
 - ``real``: lions and cows closed splits (query = test, database = train) through
-  :func:`photoid.local.evaluate.evaluate_reranked` with the ``lnbnn`` preset (fit on the
+  :func:`photoid.local.evaluate.rerank_split` and ``score_rerank_run`` (what
+  ``evaluate_reranked`` runs) with the ``lnbnn`` preset (fit on the
   database only): ``top1``, ``top5``, ``map5`` (fused), ``top1_lnbnn`` (votes alone),
   ``top1_embedding``, ``ms_per_query`` (wall; and CPU), ``build_s`` (index + leave-one-out
   calibration); and, in the same run, the ``sift-all`` row on lions (``top1``,
@@ -46,7 +47,7 @@ def real_case(
     from photoid.data.loaders import load_photos
     from photoid.data.splits import ClosedSplit
     from photoid.embed import embed_table
-    from photoid.local.evaluate import evaluate_reranked
+    from photoid.local.evaluate import rerank_split, score_rerank_run
     from photoid.local.pipeline import keypoints, rerank_config, subsample_queries
     from photoid.models.backbones import create_backbone
 
@@ -58,7 +59,8 @@ def real_case(
     if anchors:  # fewer calibration pairs: a shorter fit, the same cost per query
         config = dataclasses.replace(config, calibration_anchors=anchors)
     feats = keypoints(catalog, config)
-    r = evaluate_reranked(emb.vectors, emb.valid, feats, catalog, split, config)
+    run = rerank_split(emb.vectors, emb.valid, feats, catalog, split, config)
+    r = score_rerank_run(run, catalog, config, feats)
     row = {
         "bench": "local_index",
         "case": "real",
@@ -78,11 +80,7 @@ def real_case(
         "mean_keypoints": round(float(np.mean([len(f) for f in feats.features if f])), 1),
     }
     if config.lnbnn is not None:  # the real descriptors' cells, to compare the synthetic set's
-        from photoid.local.descriptor_index import DescriptorIndex, DescriptorIndexConfig
-
-        database = [feats.features[i] for i in split.database]
-        index = DescriptorIndex(DescriptorIndexConfig(backend="ivf")).build(database)
-        row["ivf_imbalance"] = round(index.imbalance(), 3)
+        row["ivf_imbalance"] = round(run.reranker.index_.imbalance(), 3)
     return row
 
 
