@@ -24,8 +24,10 @@ from photoid.local.lnbnn_rerank import (
     LnbnnReranker,
     LnbnnRescorer,
     explain,
+    one_blas_thread,
     recording_groups,
 )
+from photoid.local.matching import LocalMatcher
 
 
 def feats(*points) -> LocalFeatures:
@@ -145,6 +147,31 @@ def test_lnbnn_reranker_identifies_transformed_coats_with_evidence():
         assert top.individual == a.top1 and top.lnbnn > a.evidence[1].lnbnn
         assert abs(top.fused - a.scores[0]) < 1e-6 and top.inliers > 0
         assert list(a.scores) == sorted(a.scores, reverse=True)
+
+
+def test_verification_runs_on_one_blas_thread_and_gives_it_back(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> set[int]:  # numpy's BLAS: the matcher's matrix products
+        info = threadpool_info()
+        return {p["num_threads"] for p in info if "numpy" in p["filepath"]}
+
+    seen = []
+    real = LocalMatcher.score_many
+
+    def spy(self, query, candidates):
+        seen.append(blas_threads())
+        return real(self, query, candidates)
+
+    monkeypatch.setattr(LocalMatcher, "score_many", spy)
+    before = blas_threads()
+    with one_blas_thread():
+        assert blas_threads() == {1}
+    assert blas_threads() == before
+    reranker = small_reranker(verify="matcher")
+    seen.clear()
+    reranker.score(feats((0, 0), (10, 2)), np.array([1.0, 0.0, 0.0]))
+    assert seen == [{1}] and blas_threads() == before
 
 
 def small_reranker(**config) -> LnbnnReranker:
