@@ -8,6 +8,8 @@ One JSON line per case:
   ``top1_embedding``, ``ms_per_query`` (wall; and CPU), ``build_s`` (index + leave-one-out
   calibration); and, in the same run, the ``sift-all`` row on lions (``top1``,
   ``ms_per_query``; ``--sift-all-queries`` a seeded subset to keep the run short);
+  ``--model RUN/best.pt`` fuses the votes with that trained model's embedding instead of
+  the untrained default backbone's (``model`` in the row; one data set per model);
 - ``scale``: synthetic RootSIFT-like descriptors (``--descriptors-per-photo`` per photo,
   10 photos per individual, ``--nlist`` IVF cells so that k-means stays short; see
   :func:`synthetic_photo` for how they are drawn) for catalogs of 1k, 10k, 100k photos:
@@ -20,6 +22,7 @@ One JSON line per case:
   1k → 100k time ratio.
 
 Usage: nice -n 10 python benchmarks/local_index.py [--cases real scale] [--sizes 1000 10000 100000]
+       [--datasets cows --model runs/cows/best.pt]
 """
 
 from __future__ import annotations
@@ -42,7 +45,12 @@ def emit(payload: dict) -> None:
 
 
 def real_case(
-    dataset: str, preset: str, n_queries: int | None, anchors: int | None = None, seed: int = 0
+    dataset: str,
+    preset: str,
+    n_queries: int | None,
+    anchors: int | None = None,
+    seed: int = 0,
+    model: str | None = None,
 ) -> dict:
     from photoid.data.loaders import load_photos
     from photoid.data.splits import ClosedSplit
@@ -54,7 +62,17 @@ def real_case(
     catalog = load_photos(DATA / dataset)
     split = ClosedSplit("test", "train", "closed_split").split(catalog)
     split = subsample_queries(split, n_queries, seed)
-    emb = embed_table(catalog, create_backbone(), progress=False)
+    if model:  # a trained model: its clean vectors of every photo, on the CPU
+        import torch
+
+        from photoid.models.embedding import load_model
+        from photoid.train.common import embed_rows
+        from photoid.train.distributed import DistInfo
+
+        rows = np.arange(len(catalog))
+        emb = embed_rows(load_model(model), catalog, rows, DistInfo(), torch.device("cpu"))
+    else:
+        emb = embed_table(catalog, create_backbone(), progress=False)
     config = rerank_config(preset)
     if anchors:  # fewer calibration pairs: a shorter fit, the same cost per query
         config = dataclasses.replace(config, calibration_anchors=anchors)
@@ -66,6 +84,7 @@ def real_case(
         "case": "real",
         "dataset": dataset,
         "preset": preset,
+        "model": model or "untrained default backbone",
         "queries": r.n_queries,
         "database": r.n_database,
         "top1": round(r.top1_fused, 4),
@@ -197,6 +216,7 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=["real", "scale"])
     parser.add_argument("--datasets", nargs="+", default=["lions", "cows"])
     parser.add_argument("--queries", type=int, help="a seeded subset of each set's queries")
+    parser.add_argument("--model", help="a trained model (RUN/best.pt) to fuse with")
     parser.add_argument("--sift-all-queries", type=int, default=40)
     parser.add_argument("--sift-all-anchors", type=int, default=20, help="its calibration")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
@@ -206,10 +226,12 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=0.6, help="synthetic marks' offset")
     parser.add_argument("--background", type=float, default=0.25, help="shared-word share")
     args = parser.parse_args()
+    if args.model and len(args.datasets) != 1:
+        parser.error("--model is trained on one data set: give it with --datasets NAME")
     if "real" in args.cases:
         for dataset in args.datasets:
-            emit(real_case(dataset, "lnbnn", args.queries))
-        if "lions" in args.datasets:
+            emit(real_case(dataset, "lnbnn", args.queries, model=args.model))
+        if "lions" in args.datasets and not args.model:
             emit(real_case("lions", "sift-all", args.sift_all_queries, args.sift_all_anchors))
     if "scale" in args.cases:
         times, cpu = {}, {}
