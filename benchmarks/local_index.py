@@ -100,6 +100,7 @@ def real_case(
     }
     if config.lnbnn is not None:  # the real descriptors' cells, to compare the synthetic set's
         row["ivf_imbalance"] = round(run.reranker.index_.imbalance(), 3)
+        row["aggregate"] = run.reranker.aggregate_  # "auto" resolved on the database
     return row
 
 
