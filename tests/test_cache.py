@@ -36,6 +36,24 @@ def test_content_key_is_the_sha256_of_the_bytes_then_the_box(tmp_path):
     assert content_key(str(photo), (1, 2.5, 30, 41)) not in {by_hand, plain}
 
 
+def test_content_key_hashes_a_large_photo_without_holding_it_in_memory(tmp_path):
+    import tracemalloc
+
+    data = os.urandom(16 << 20)  # a 16 MiB photo (the limit is 1 GiB)
+    photo = tmp_path / "big.tif"
+    photo.write_bytes(data)
+    expected = hashlib.sha256(data).hexdigest()
+    del data
+    tracemalloc.start()
+    try:
+        key = content_key(str(photo))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert key == expected
+    assert peak < 4 << 20, peak  # read in pieces: a quarter of the file at most
+
+
 def test_content_key_of_what_cannot_be_read_is_none(tmp_path):
     assert content_key(str(tmp_path / "absent.jpg")) is None
     assert content_key(str(tmp_path)) is None  # a folder
@@ -100,3 +118,12 @@ def test_a_writer_waits_for_another_process_lock_instead_of_failing(tmp_path):
         release.join()
         other.close()
     assert cache.get(["k"]) == {"k": "v"}
+
+
+def test_a_cache_connection_waits_a_minute_for_another_writer(tmp_path):
+    from contextlib import closing
+
+    # another photoid run may hold the write lock for a whole batch (see the test above)
+    cache = ContentCache(tmp_path / "c.sqlite", "fp", str.encode, bytes.decode)
+    with closing(cache._connect()) as db:
+        assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 60_000  # ms

@@ -20,6 +20,7 @@ from photoid.files import NotRegularFile, open_regular
 T = TypeVar("T")
 Box = tuple[float, float, float, float] | None
 _CHUNK = 500  # keys per SELECT: SQLite caps the number of bound parameters
+_READ_BYTES = 1 << 20  # bytes hashed per read: a photo is never held in memory whole
 
 
 def default_cache_dir() -> Path:
@@ -36,7 +37,7 @@ def content_key(path: str, box: Box = None) -> str | None:
     h = hashlib.sha256()
     try:  # a FIFO or /dev/zero is refused before a byte is read (it would never end)
         with open_regular(path) as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
+            for chunk in iter(lambda: fh.read(_READ_BYTES), b""):
                 h.update(chunk)
     except (OSError, NotRegularFile):
         return None

@@ -224,6 +224,7 @@ def test_record_checksums_fills_only_missing_ones(store: CatalogStore):
 def test_snapshot_columns_and_filters(store: CatalogStore):
     empty = store.snapshot()
     assert empty.paths.size == 0 and empty.vectors.shape == (0, DIM)
+    assert empty.image_ids.dtype == np.int64  # ids even when there are none
     photos, vectors = batch(
         0,
         n=6,
@@ -234,6 +235,7 @@ def test_snapshot_columns_and_filters(store: CatalogStore):
     )
     store.add(photos, vectors, model=MODEL)
     snap = store.snapshot()
+    assert snap.image_ids.dtype == np.int64 and snap.image_ids.tolist() == [1, 2, 3, 4, 5, 6]
     assert snap.species.tolist() == ["seal", "seal", "gull", "gull", "tern", "seal"]
     assert snap.viewpoint.tolist() == ["left", "right"] * 3
     assert snap.location.tolist() == ["A", "B", "C", "B", "A", "C"]
@@ -297,3 +299,86 @@ def test_add_skips_only_rows_without_a_finite_vector_and_logs_what_it_added(stor
     _, action, detail = store.events()[-1]
     assert action == "add" and detail["provenance"] == "survey 2"
     assert detail["source"] == "batch0" and detail["segment"].startswith("seg-")
+
+
+def test_add_reports_and_logs_exactly_what_it_did(store: CatalogStore):
+    from photoid.catalog.records import AddReport
+
+    assert store.add(*batch(0, n=4, individuals=2), model=MODEL) == AddReport(4, 0, 0, 2)
+    # /b0/0-3 stored already; /b0/4 is ind1's (known), /b0/5 ind2's (new)
+    photos, vectors = batch(0, n=6, individuals=3)
+    assert store.add(photos, vectors, model=MODEL, provenance="survey") == AddReport(2, 0, 4, 1)
+    assert store.add(photos, vectors, model=MODEL) == AddReport(0, 0, 6, 0)  # nothing new
+    first, second = (r.file for r in store.segment_records())
+    assert [(e[1], e[2]) for e in store.events()] == [
+        ("add", {"provenance": "", "source": "batch0", "segment": first}),
+        ("add", {"provenance": "survey", "source": "batch0", "segment": second}),
+        ("add", {"provenance": "", "source": "batch0", "segment": None}),  # wrote no segment
+    ]
+    assert store.individuals() == [("ind0", 2), ("ind1", 3), ("ind2", 1)]
+
+
+def test_add_stores_each_photos_date_viewpoint_and_location(store: CatalogStore):
+    photos, vectors = batch(
+        0,
+        n=3,
+        individuals=3,
+        date=["2021-06-01", None, "2023-01-31"],
+        viewpoint=["left", "right", None],
+        location=[None, "Skagen", "Hirtshals"],
+    )
+    store.add(photos, vectors, model=MODEL)
+    table = store.table()[["date", "viewpoint", "location"]].fillna("-")  # "-": missing
+    assert table.values.tolist() == [
+        ["2021-06-01", "left", "-"],
+        ["-", "right", "Skagen"],
+        ["2023-01-31", "-", "Hirtshals"],
+    ]
+
+
+def test_extra_columns_even_index_and_level_0_ride_along_an_add(store: CatalogStore):
+    # a table that went through ``reset_index()`` twice before ``to_csv(index=False)``
+    # carries the columns "index" and "level_0", pandas' names for a dropped index
+    photos, vectors = batch(0, n=3, individuals=3, index=[7, 8, 9], level_0=[0, 1, 2])
+    assert store.add(photos, vectors, model=MODEL).n_added == 3
+    assert store.table()["path"].tolist() == ["/b0/0.jpg", "/b0/1.jpg", "/b0/2.jpg"]
+
+
+def test_a_vector_finite_only_in_float64_is_skipped_as_unreadable(store: CatalogStore):
+    photos, vectors = batch(0, n=3, individuals=3)
+    wide = vectors.astype(np.float64)
+    wide[1, 0] = 1e39  # finite in float64, beyond float32's largest (3.4e38): stored as inf
+    with np.errstate(over="ignore"):
+        report = store.add(photos, wide, model=MODEL)
+    assert (report.n_added, report.n_unreadable) == (2, 1)
+    snap = store.snapshot()
+    assert snap.paths.tolist() == ["/b0/0.jpg", "/b0/2.jpg"]
+    np.testing.assert_array_equal(snap.vectors, vectors[[0, 2]])
+
+
+def test_on_added_hooks_get_the_added_rows_and_their_new_image_ids(store: CatalogStore):
+    store.add(*batch(0, n=2, individuals=2), model=MODEL)  # image ids 1 and 2
+    calls = []
+
+    def hook(db, rows, image_ids):
+        path_of = dict(db.execute("SELECT id, path FROM images"))  # inside the add's transaction
+        paths = [path_of[i] for i in image_ids.tolist()]
+        calls.append((rows.tolist(), image_ids.dtype, image_ids.tolist(), paths))
+
+    photos, vectors = batch(0, n=5, individuals=2)  # rows 0, 1 stored already; row 3 unreadable
+    store.add(photos, vectors, [1, 1, 1, 0, 1], model=MODEL, on_added=[hook, hook])
+    expected = ([2, 4], np.dtype(np.int64), [3, 4], ["/b0/2.jpg", "/b0/4.jpg"])
+    assert calls == [expected, expected]
+
+
+def test_every_connection_waits_for_a_lock_and_is_durable(store: CatalogStore):
+    # WAL (readers never block the writer), a 30 s wait for a lock held by another process,
+    # every commit synced to disk, foreign keys enforced, and no transaction but the store's
+    # own BEGIN ... COMMIT (autocommit, isolation_level None)
+    with closing(store._connect()) as db:
+        settings = [
+            db.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")
+        ]
+        assert settings == ["wal", 30_000, 2, 1]  # synchronous 2: FULL
+        assert db.isolation_level is None

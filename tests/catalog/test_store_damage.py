@@ -278,3 +278,25 @@ def test_rows_that_break_the_schema_are_named_by_sqlites_quick_check(root: Path)
         "quick_check: NULL value in events.at; NULL value in events.action; "
         "NULL value in events.detail"
     )
+
+
+def test_a_quick_check_finding_of_several_lines_is_named_on_one(root: Path):
+    # a file padded by one page that no table or free list holds (a bad copy or a foreign
+    # tool): SQLite reports it as "*** in database main ***\nPage N is never used"
+    db = root / "catalog.sqlite"
+    data = bytearray(db.read_bytes())
+    page_size, pages = int.from_bytes(data[16:18], "big"), int.from_bytes(data[28:32], "big")
+    data[28:32] = (pages + 1).to_bytes(4, "big")  # the header's page count
+    db.write_bytes(bytes(data) + bytes(page_size))
+    with pytest.raises(CatalogDamaged) as err:
+        CatalogStore(root).snapshot()
+    assert err.value.part == "catalog.sqlite"
+    assert err.value.what == f"quick_check: *** in database main *** Page {pages + 1} is never used"
+
+
+def test_stats_names_the_image_row_beyond_its_segment(root: Path):
+    _row_beyond_segment(root)  # image 3 is batch 0's, in the first segment of 20 rows
+    first = _segments(root)[0].name
+    with pytest.raises(CatalogDamaged) as err:
+        CatalogStore(root).stats()
+    assert err.value.what == f"images name row 20 of vectors/{first}, which holds 20"

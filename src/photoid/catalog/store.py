@@ -105,7 +105,7 @@ class CatalogStore:
         if (root / DB_FILE).exists() or (root.is_dir() and any(root.iterdir())):
             raise CatalogError(f"{root}: folder exists and is not empty; choose a new folder.")
         root.mkdir(parents=True, exist_ok=True)
-        (root / SEGMENT_DIR).mkdir(exist_ok=True)
+        (root / SEGMENT_DIR).mkdir()  # root is new or empty: the folder cannot exist
         tmp = root / f".{DB_FILE}.tmp"
         tmp.unlink(missing_ok=True)
         with closing(sqlite3.connect(tmp)) as db, db:
@@ -355,22 +355,21 @@ class CatalogStore:
             ).fetchall()
             generation = int(self._quick_check(db))
             dim = int(db.execute("SELECT value FROM meta WHERE key='dim'").fetchone()[0])
+            table = np.array(rows, dtype=object).reshape(len(rows), 8)  # (n, 8), empty too
             vectors = np.empty((len(rows), dim if with_vectors else 0), dtype=np.float32)
             if rows and with_vectors:
                 records = {r.file: r for r in _segment_records(db)}
-                files = np.array([r[6] for r in rows], dtype=object)
-                seg_rows = np.array([r[7] for r in rows], dtype=np.int64)
+                files, seg_rows = table[:, 6], table[:, 7].astype(np.int64)
                 for name in set(files.tolist()):
                     at = np.flatnonzero(files == name)
                     vectors[at] = self._segments.rows(records[name], dim, seg_rows[at])
-        cols = list(zip(*rows, strict=True)) if rows else [()] * 8
         return Snapshot(
-            image_ids=np.asarray(cols[0], dtype=np.int64),
-            paths=np.asarray(cols[1], dtype=object),
-            individuals=np.asarray(cols[2], dtype=object),
-            species=np.asarray(cols[3], dtype=object),
-            viewpoint=np.asarray(cols[4], dtype=object),
-            location=np.asarray(cols[5], dtype=object),
+            image_ids=table[:, 0].astype(np.int64),
+            paths=table[:, 1],
+            individuals=table[:, 2],
+            species=table[:, 3],
+            viewpoint=table[:, 4],
+            location=table[:, 5],
             vectors=vectors,
             generation=generation,
         )
@@ -415,7 +414,7 @@ class CatalogStore:
         detail = {"provenance": provenance, "source": photos.source, "segment": None}
         with self._write("add", detail) as db:
             present = {r[0] for r in db.execute("SELECT path FROM images")}
-            is_new = np.array([p not in present for p in table["path"]], bool)
+            is_new = ~table["path"].isin(present).to_numpy()
             n_dup = int((keep & ~is_new).sum())
             rows = np.flatnonzero(keep & is_new)
             if len(rows) == 0:
@@ -551,7 +550,7 @@ class CatalogStore:
         """Reindex: the vectors of every image (``image_ids`` must cover them all) from
         ``model``, written as one new segment; the model record changes and the threshold,
         calibrated for the old model, is dropped. One transaction."""
-        vectors = np.asarray(vectors, dtype=np.float32)
+        vectors = np.asarray(vectors)  # write_segment stores float32
         if vectors.shape != (len(image_ids), model.dim):
             raise CatalogError(
                 f"expected vectors ({len(image_ids)}, {model.dim}), got {vectors.shape}."
@@ -589,10 +588,8 @@ class CatalogStore:
 
 
 def _segment_images(db: sqlite3.Connection, segment_id: int) -> np.ndarray:
-    ids = db.execute(
-        "SELECT id FROM images WHERE segment_id=? ORDER BY segment_row", (segment_id,)
-    ).fetchall()
-    return np.array([r[0] for r in ids], dtype=np.int64)
+    ids = db.execute("SELECT id FROM images WHERE segment_id=? ORDER BY segment_row", (segment_id,))
+    return np.fromiter((r[0] for r in ids), np.int64)
 
 
 def _threshold(meta: dict[str, str]) -> Threshold | None:
