@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-D_ROWS = "vectors[d_rows], [features.features[r] for r in d_rows], labels[d_rows]"
+D_ROWS = "config, vectors[d_rows], d_features, labels[d_rows], d_paths(catalog, d_rows)"
 BOTH = "np.union1d(d_rows, q_rows)"
 
 # name, file under src/, text, replacement, tests that must fail
@@ -42,7 +42,8 @@ MUTANTS = [
      'f"{backbone.name}{kind}-{h.hexdigest()[:20]}.onnx"', 'f"{backbone.name}{kind}.onnx"',
      ["tests/models/test_engines.py"]),
     ("rerank_fitted_on_queries", "photoid/local/evaluate.py", D_ROWS,
-     D_ROWS.replace("d_rows", BOTH), ["tests/local/test_local_evaluate.py"]),
+     D_ROWS.replace("d_rows", BOTH).replace("d_features", f"[features.features[r] for r in {BOTH}]"),
+     ["tests/local/test_local_evaluate.py"]),
     ("ivf_one_cell", "photoid/search/ivf.py", "self._ivf.nprobe = self.nprobe_",
      "self._ivf.nprobe = 1", ["tests/search/test_ivf.py"]),
 ]  # fmt: skip
