@@ -9,7 +9,10 @@ One JSON line per case:
   calibration); and, in the same run, the ``sift-all`` row on lions (``top1``,
   ``ms_per_query``; ``--sift-all-queries`` a seeded subset to keep the run short);
   ``--model RUN/best.pt`` fuses the votes with that trained model's embedding instead of
-  the untrained default backbone's (``model`` in the row; one data set per model);
+  the untrained default backbone's (``model`` in the row; one data set per model), its
+  calibration drawing its leave-one-out queries from the database photos the model did not
+  train on (its run's held-out photos, from ``RUN/config.yaml``; ``--calibrate-on all``:
+  any database photo, as without a model); ``calibrated_on`` in the row;
 - ``scale``: synthetic RootSIFT-like descriptors (``--descriptors-per-photo`` per photo,
   10 photos per individual, ``--nlist`` IVF cells so that k-means stays short; see
   :func:`synthetic_photo` for how they are drawn) for catalogs of 1k, 10k, 100k photos:
@@ -22,7 +25,7 @@ One JSON line per case:
   1k → 100k time ratio.
 
 Usage: nice -n 10 python benchmarks/local_index.py [--cases real scale] [--sizes 1000 10000 100000]
-       [--datasets cows --model runs/cows/best.pt]
+       [--datasets cows --model runs/cows/best.pt [--calibrate-on all]]
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ def real_case(
     anchors: int | None = None,
     seed: int = 0,
     model: str | None = None,
+    calibrate_on: str = "held-out",
 ) -> dict:
     from photoid.data.loaders import load_photos
     from photoid.data.splits import ClosedSplit
@@ -71,13 +75,15 @@ def real_case(
 
         rows = np.arange(len(catalog))
         emb = embed_rows(load_model(model), catalog, rows, DistInfo(), torch.device("cpu"))
+        unseen = None if calibrate_on == "all" else unseen_by(model, catalog)
     else:
+        unseen, calibrate_on = None, "all"
         emb = embed_table(catalog, create_backbone(), progress=False)
     config = rerank_config(preset)
     if anchors:  # fewer calibration pairs: a shorter fit, the same cost per query
         config = dataclasses.replace(config, calibration_anchors=anchors)
     feats = keypoints(catalog, config)
-    run = rerank_split(emb.vectors, emb.valid, feats, catalog, split, config)
+    run = rerank_split(emb.vectors, emb.valid, feats, catalog, split, config, unseen=unseen)
     r = score_rerank_run(run, catalog, config, feats)
     row = {
         "bench": "local_index",
@@ -85,6 +91,7 @@ def real_case(
         "dataset": dataset,
         "preset": preset,
         "model": model or "untrained default backbone",
+        "calibrated_on": calibrate_on,
         "queries": r.n_queries,
         "database": r.n_database,
         "top1": round(r.top1_fused, 4),
@@ -102,6 +109,19 @@ def real_case(
         row["ivf_imbalance"] = round(run.reranker.index_.imbalance(), 3)
         row["aggregate"] = run.reranker.aggregate_  # "auto" resolved on the database
     return row
+
+
+def unseen_by(model: str, catalog) -> np.ndarray:
+    """Bool ``(len(catalog),)``: the photos the run that wrote ``model`` (RUN/best.pt) did
+    not train on — its split rebuilt from RUN/config.yaml (data settings and seed)."""
+    from photoid.config import load_config
+    from photoid.train.data import make_train_split
+
+    config = load_config(Path(model).parent / "config.yaml")
+    trained = make_train_split(catalog, config.data, config.seed).train
+    unseen = np.ones(len(catalog), bool)
+    unseen[trained] = False
+    return unseen
 
 
 def synthetic_photo(
@@ -218,6 +238,12 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["lions", "cows"])
     parser.add_argument("--queries", type=int, help="a seeded subset of each set's queries")
     parser.add_argument("--model", help="a trained model (RUN/best.pt) to fuse with")
+    parser.add_argument(
+        "--calibrate-on",
+        choices=["held-out", "all"],
+        default="held-out",
+        help="with --model: calibrate on the database photos it did not train on, or on all",
+    )
     parser.add_argument("--sift-all-queries", type=int, default=40)
     parser.add_argument("--sift-all-anchors", type=int, default=20, help="its calibration")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
@@ -231,7 +257,11 @@ def main() -> None:
         parser.error("--model is trained on one data set: give it with --datasets NAME")
     if "real" in args.cases:
         for dataset in args.datasets:
-            emit(real_case(dataset, "lnbnn", args.queries, model=args.model))
+            emit(
+                real_case(
+                    dataset, "lnbnn", args.queries, model=args.model, calibrate_on=args.calibrate_on
+                )
+            )
         if "lions" in args.datasets and not args.model:
             emit(real_case("lions", "sift-all", args.sift_all_queries, args.sift_all_anchors))
     if "scale" in args.cases:

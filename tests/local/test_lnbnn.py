@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from local.textures import texture, transformed
 
-from photoid.errors import ConfigError, NotFittedError
+from photoid.errors import ConfigError, NotFittedError, PhotoidError
 from photoid.identify import Gallery, identify
 from photoid.local.descriptor_index import DescriptorIndex, DescriptorIndexConfig
 from photoid.local.features import FeatureConfig, FeatureExtractor, LocalFeatures
@@ -227,3 +227,15 @@ def test_auto_aggregate_keeps_what_ranks_more_anchors_first():
         LnbnnRerankConfig(aggregate="mean")
     with pytest.raises(ConfigError):
         LnbnnRerankConfig(verify="both")
+
+
+def test_the_calibration_draws_its_anchors_from_the_pool_only():
+    vectors = np.eye(3, dtype=np.float32)
+    cfg = LnbnnRerankConfig(calibration_anchors=3, group_regex=None, verify="neighbours")
+    every = LnbnnReranker(cfg).fit(vectors, TOY, ["A", "A", "B"])
+    # photos 0 and 1 each meet A (the other) and B; photo 2 meets A only
+    assert every.n_training_pairs_ == 2 + 2 + 1
+    pooled = LnbnnReranker(cfg).fit(vectors, TOY, ["A", "A", "B"], anchor_pool=[True, False, True])
+    assert pooled.n_training_pairs_ == 2 + 1
+    with pytest.raises(PhotoidError, match="holds no photo"):
+        LnbnnReranker(cfg).fit(vectors, TOY, ["A", "A", "B"], anchor_pool=np.zeros(3, bool))

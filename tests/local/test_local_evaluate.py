@@ -10,9 +10,10 @@ from local.textures import texture, transformed
 from photoid.data.images import ReadReport
 from photoid.data.splits import QueryDatabaseSplit
 from photoid.data.table import PhotoTable
+from photoid.errors import PhotoidError
 from photoid.identify import Gallery, identify
 from photoid.local import evaluate as local_evaluate
-from photoid.local.calibration import ScoreCalibrator
+from photoid.local.calibration import ScoreCalibrator, anchor_candidates
 from photoid.local.features import FeatureConfig, FeatureExtractor
 from photoid.local.rerank import LocalReranker, RerankConfig
 from photoid.local.store import FeatureSet
@@ -50,9 +51,10 @@ def test_calibrators_are_fitted_on_database_photos_only(case, monkeypatch):
     fits, calibrated = [], []
     real_fit, real_calibrate = LocalReranker.fit, ScoreCalibrator.fit
 
-    def fit(self, vecs, feats, labels):
+    def fit(self, vecs, feats, labels, anchor_pool=None):
+        assert anchor_pool is None  # no embedding training named: any database photo
         fits.append((np.array(vecs), list(feats), np.asarray(labels)))
-        return real_fit(self, vecs, feats, labels)
+        return real_fit(self, vecs, feats, labels, anchor_pool)
 
     def calibrate(self, scores, same):
         calibrated.append((self.log_scale, np.asarray(scores, float), np.asarray(same)))
@@ -76,6 +78,44 @@ def test_calibrators_are_fitted_on_database_photos_only(case, monkeypatch):
     assert len(sims) == result.n_training_pairs == n_db * (n_db - 1)  # every anchor: the rest
     assert same.sum() == n_db  # each database photo has one other photo of its individual
     assert (result.n_database, result.n_queries) == (n_db, N_IND)
+
+
+def test_calibration_queries_are_the_photos_the_embedding_did_not_train_on(case, monkeypatch):
+    vectors, catalog, features, split, config = case
+    calibrated = []
+    real_calibrate = ScoreCalibrator.fit
+
+    def calibrate(self, scores, same):
+        calibrated.append((self.log_scale, np.asarray(scores, float)))
+        return real_calibrate(self, scores, same)
+
+    monkeypatch.setattr(ScoreCalibrator, "fit", calibrate)
+    db = split.database
+    unseen = np.zeros(len(vectors), bool)
+    unseen[db[::2]] = True  # the first database photo of each individual
+    unseen[split.query] = True  # queries are not database photos: never anchors
+    result = local_evaluate.evaluate_reranked(
+        vectors, np.ones(len(vectors), bool), features, catalog, split, config, unseen=unseen
+    )
+    [(_, sims)] = [c for c in calibrated if not c[0]]
+    # each anchor (an unseen database photo) against every other database photo
+    anchors = db[::2]
+    expected = np.sort(
+        (vectors[anchors] @ vectors[db].T)[vectors[anchors] @ vectors[db].T < 0.9999]
+    )
+    np.testing.assert_allclose(np.sort(sims), expected, atol=1e-5)
+    assert result.n_training_pairs == len(anchors) * (len(db) - 1)
+
+
+def test_an_anchor_pool_must_be_a_mask_of_the_database_with_a_photo_in_it():
+    np.testing.assert_array_equal(anchor_candidates(4, None), [0, 1, 2, 3])
+    np.testing.assert_array_equal(anchor_candidates(4, np.array([0, 1, 0, 1], bool)), [1, 3])
+    with pytest.raises(PhotoidError, match="bool mask of the 4 database photos"):
+        anchor_candidates(4, np.array([0, 1, 0, 1]))
+    with pytest.raises(PhotoidError, match="bool mask of the 4 database photos"):
+        anchor_candidates(4, np.ones(5, bool))
+    with pytest.raises(PhotoidError, match="holds no photo"):
+        anchor_candidates(4, np.zeros(4, bool))
 
 
 def test_figures_on_a_worked_case(case):

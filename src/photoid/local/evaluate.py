@@ -103,11 +103,14 @@ def rerank_split(
     config: RerankConfig | None = None,
     *,
     threshold: Threshold | float | None = None,
+    unseen: np.ndarray | None = None,
 ) -> RerankRun:
     """Fit the configured re-ranker (:func:`~photoid.local.rerank.fit_reranker`: a
     :class:`LocalReranker`, or LNBNN for the ``lnbnn`` preset) on ``split``'s database
     (calibrators on database photos only) and re-rank every query three ways; see
-    :func:`evaluate_reranked`."""
+    :func:`evaluate_reranked`. ``unseen``: bool ``(len(catalog),)``, the photos the
+    embedding was not trained on; the calibration's leave-one-out queries are drawn from the
+    database's (:func:`~photoid.local.calibration.anchor_candidates`). None: any."""
     config = config or RerankConfig()
     ok = valid & features.valid
     labels = catalog.identities
@@ -121,8 +124,9 @@ def rerank_split(
     start = time.perf_counter()
     d_features = [features.features[r] for r in d_rows]
     lnbnn = config.lnbnn is not None
+    pool = None if unseen is None else np.asarray(unseen, dtype=bool)[d_rows]
     reranker = fit_reranker(
-        config, vectors[d_rows], d_features, labels[d_rows], d_paths(catalog, d_rows)
+        config, vectors[d_rows], d_features, labels[d_rows], d_paths(catalog, d_rows), pool
     )
     fit_seconds = time.perf_counter() - start
     gallery = Gallery.from_embeddings(vectors[d_rows], labels[d_rows])
@@ -162,16 +166,20 @@ def evaluate_reranked(
     *,
     threshold: Threshold | float | None = None,
     extract_sample: list | None = None,
+    unseen: np.ndarray | None = None,
 ) -> RerankEvaluation:
     """Fit a :class:`LocalReranker` on ``split``'s database (calibrators on database pairs
     only), re-rank every query's shortlist, and score the three rankings.
 
     ``vectors`` ``(n, d)``: unit embeddings of ``catalog``'s rows (``valid`` False where
     unreadable); ``features``: their keypoints. ``extract_sample``: a few PIL images whose
-    keypoint extraction is timed for ``ms_extract_per_photo`` (NaN when None).
+    keypoint extraction is timed for ``ms_extract_per_photo`` (NaN when None). ``unseen``:
+    the photos the embedding was not trained on (see :func:`rerank_split`).
     """
     config = config or RerankConfig()
-    run = rerank_split(vectors, valid, features, catalog, split, config, threshold=threshold)
+    run = rerank_split(
+        vectors, valid, features, catalog, split, config, threshold=threshold, unseen=unseen
+    )
     return score_rerank_run(run, catalog, config, features, threshold, extract_sample)
 
 
@@ -182,6 +190,7 @@ def score_rerank_run(
     features: FeatureSet,
     threshold: Threshold | float | None = None,
     extract_sample: list | None = None,
+    unseen: np.ndarray | None = None,
 ) -> RerankEvaluation:
     """The figures of a :class:`RerankRun` (see :class:`RerankEvaluation`)."""
     labels = catalog.identities

@@ -28,7 +28,12 @@ import numpy as np
 
 from photoid.errors import NotFittedError, PhotoidError, check_choice
 from photoid.identify import Identification
-from photoid.local.calibration import LogisticState, ProbabilityFusion, ScoreCalibrator
+from photoid.local.calibration import (
+    LogisticState,
+    ProbabilityFusion,
+    ScoreCalibrator,
+    anchor_candidates,
+)
 from photoid.local.descriptor_index import DescriptorIndex, DescriptorIndexConfig
 from photoid.local.features import LocalFeatures
 from photoid.local.lnbnn import LnbnnConfig, keep_neighbours, lnbnn_votes, position_weights
@@ -164,12 +169,14 @@ class LnbnnReranker:
         features: Sequence[LocalFeatures | None],
         labels: Sequence[str],
         names: Sequence[str] | None = None,
+        anchor_pool: np.ndarray | None = None,
     ) -> LnbnnReranker:
+        """Fit on the database; ``anchor_pool``: see :func:`anchor_candidates`."""
         self._database(vectors, features, labels)
         names = names if names is not None else [str(i) for i in range(len(vectors))]
         self.groups_ = recording_groups(names, self.config.group_regex)
         self.index_ = DescriptorIndex(self.config.index).build(self.features_)
-        self._fit_fusion()
+        self._fit_fusion(anchor_candidates(len(self.vectors_), anchor_pool))
         return self
 
     def _database(self, vectors, features, labels) -> None:
@@ -229,11 +236,13 @@ class LnbnnReranker:
         self.fusion_ = ProbabilityFusion.from_state(state.fusion)
         return self
 
-    def _fit_fusion(self) -> None:
+    def _fit_fusion(self, candidates: np.ndarray) -> None:
         cfg = self.config
         rng = np.random.default_rng(cfg.seed)
-        n = len(self.vectors_)
-        anchors = np.sort(rng.choice(n, size=min(cfg.calibration_anchors, n), replace=False))
+        n = len(candidates)
+        anchors = np.sort(
+            candidates[rng.choice(n, size=min(cfg.calibration_anchors, n), replace=False)]
+        )
         rows, same, firsts = [], [], []
         for a in anchors:
             skip = self.groups_ == self.groups_[a]

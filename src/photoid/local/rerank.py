@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from photoid.errors import ConfigError, NotFittedError, PhotoidError, check_choice
-from photoid.local.calibration import FUSIONS, ProbabilityFusion, ScoreCalibrator
+from photoid.local.calibration import (
+    FUSIONS,
+    ProbabilityFusion,
+    ScoreCalibrator,
+    anchor_candidates,
+)
 from photoid.local.features import FeatureConfig, LocalFeatures
 from photoid.local.lnbnn import LnbnnConfig
 from photoid.local.lnbnn_rerank import LnbnnRerankConfig, LnbnnReranker, LnbnnRescorer
@@ -128,7 +133,9 @@ class LocalReranker:
         vectors: np.ndarray,
         features: Sequence[LocalFeatures | None],
         labels: Sequence[str],
+        anchor_pool: np.ndarray | None = None,
     ) -> LocalReranker:
+        """Fit on the database; ``anchor_pool``: see :func:`anchor_candidates`."""
         vectors = np.asarray(vectors, dtype=np.float32)
         labels = np.asarray(labels, dtype=object)
         if not len(vectors) == len(features) == len(labels):
@@ -138,8 +145,9 @@ class LocalReranker:
             )
         self.vectors_, self.features_, self.labels_ = vectors, list(features), labels
         rng = np.random.default_rng(self.config.seed)
-        n_anchors = min(self.config.calibration_anchors, len(vectors))
-        anchors = np.sort(rng.choice(len(vectors), size=n_anchors, replace=False))
+        candidates = anchor_candidates(len(vectors), anchor_pool)
+        n_anchors = min(self.config.calibration_anchors, len(candidates))
+        anchors = np.sort(candidates[rng.choice(len(candidates), size=n_anchors, replace=False)])
         sims, inliers, same = [], [], []
         for a in anchors:
             rows, sim = self._shortlist(vectors[a], exclude=int(a))
@@ -246,14 +254,16 @@ def fit_reranker(
     features: Sequence[LocalFeatures | None],
     labels: Sequence[str],
     names: Sequence[str] | None = None,
+    anchor_pool: np.ndarray | None = None,
 ) -> LocalReranker | LnbnnReranker:
     """The reranker ``config`` asks for (LNBNN when ``config.lnbnn`` is set, the
     shortlist matcher otherwise), fitted on the database photos (``names``: their file
-    names, which LNBNN's leave-one-out reads recordings from)."""
+    names, which LNBNN's leave-one-out reads recordings from; ``anchor_pool``: the photos
+    its calibration may use as queries, see :func:`anchor_candidates`)."""
     if config.lnbnn is not None:
         reranker = LnbnnReranker(config.lnbnn, config.matching)
-        return reranker.fit(vectors, features, labels, names)
-    return LocalReranker(config).fit(vectors, features, labels)
+        return reranker.fit(vectors, features, labels, names, anchor_pool)
+    return LocalReranker(config).fit(vectors, features, labels, anchor_pool)
 
 
 def make_rescorer(
