@@ -133,3 +133,23 @@ def test_figures_on_a_worked_case(case):
     assert result.top1_local == result.top1_fused == result.top5_fused == 1.0
     assert result.map5_fused == 1.0
     assert result.threshold is None and result.n_skipped_images == 0
+
+
+def test_the_photos_a_model_trained_on_are_left_out_of_the_calibration(tmp_path, caplog):
+    from types import SimpleNamespace
+
+    from photoid.cache import content_key
+    from photoid.local.pipeline import unseen_photos
+
+    paths = []
+    for i in range(4):
+        path = tmp_path / f"{i}.jpg"
+        path.write_bytes(bytes([i]) * 10)
+        paths.append(str(path))
+    trained = SimpleNamespace(trained_photos=frozenset(content_key(p) for p in paths[:3]))
+    np.testing.assert_array_equal(unseen_photos(paths, trained), [False, False, False, True])
+    assert unseen_photos(paths, SimpleNamespace(trained_photos=None)) is None
+    assert unseen_photos(paths, object()) is None  # an untrained backbone records nothing
+    with caplog.at_level("WARNING", logger="photoid"):
+        assert unseen_photos(paths[:3], trained) is None  # nothing new to calibrate on
+    assert "every gallery photo trained this model" in caplog.text

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from photoid.cache import content_key
 from photoid.config import load_config
 from photoid.data.loaders import load_photos
 from photoid.models.embedding import load_model
+from photoid.train.data import make_train_split
 from photoid.train.run import train
 
 TINY = [
@@ -46,6 +48,11 @@ def test_short_frozen_run_reduces_loss_and_saves_a_usable_model(tiny_catalog, tm
     assert out.shape == (3, 16)
     assert torch.allclose(out.norm(dim=1), torch.ones(3), atol=1e-5)
     assert result.final is not None and result.final.n_queries == 8
+    # best.pt names the photos it learned from, by content (this catalog's photos repeat two
+    # images per individual, so its held-out files share the trained ones' bytes)
+    catalog = load_photos(tiny_catalog)
+    split = make_train_split(catalog, config.data, config.seed)
+    assert model.trained_photos == {content_key(catalog.paths[i]) for i in split.train}
     # the CLI scores the saved model as training did (same photos, same protocol)
     from photoid.cli.main import main
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from photoid.cache import content_key
 from photoid.data.images import ReadReport, read_image
 from photoid.data.splits import QueryDatabaseSplit
 from photoid.data.table import PhotoTable
@@ -132,7 +133,14 @@ def evaluate_local_evidence(
         )
     feats = keypoints(table, config, **_feature_options(embed))
     sample = [read_image(table.paths[i]) for i in split.query[:10] if feats.valid[i]]
-    run = rerank_split(emb.vectors, emb.valid, feats, table, split, config, threshold=threshold)
+    in_database = unseen_photos([table.paths[i] for i in split.database], model)
+    unseen = None
+    if in_database is not None:  # over the table: only database photos become anchors
+        unseen = np.zeros(len(table), bool)
+        unseen[split.database] = in_database
+    run = rerank_split(
+        emb.vectors, emb.valid, feats, table, split, config, threshold=threshold, unseen=unseen
+    )
     result = score_rerank_run(run, table, config, feats, threshold, sample)
     return LocalEvaluation(result, run, emb, feats, split, config)
 
@@ -153,6 +161,7 @@ def identify_photos_reranked(
     top_photos: int = 3,
     gallery_features: Sequence | None = None,
     fit=fit_reranker,
+    unseen: np.ndarray | None = None,
     **embed,
 ) -> list[PhotoAnswer]:
     """Answer the photos ``paths`` against gallery photos ``gallery_photos`` (a table, or
@@ -163,13 +172,16 @@ def identify_photos_reranked(
     fused probability scale. ``gallery_features``: the gallery's keypoints where already
     stored (a catalog's descriptor index; None entries are extracted). ``fit``: makes the
     reranker, called as :func:`~photoid.local.rerank.fit_reranker` (a catalog's reads it
-    from its cache)."""
+    from its cache). ``unseen``: the gallery photos the model did not train on
+    (:func:`unseen_photos`), which the reranker's calibration then draws on."""
     feats = _gallery_keypoints(gallery_photos, gallery_features, config, embed)
     ok = np.flatnonzero(valid)
     names = gallery_photos.paths if isinstance(gallery_photos, PhotoTable) else gallery_photos
+    pool = {} if unseen is None else {"anchor_pool": np.asarray(unseen, bool)[ok]}
     reranker = fit(
-        config, vectors[ok], [feats.features[i] for i in ok], labels[ok], [names[i] for i in ok]
-    )
+        config, vectors[ok], [feats.features[i] for i in ok], labels[ok], [names[i] for i in ok],
+        **pool,
+    )  # fmt: skip
     if gallery is None:
         gallery = Gallery.from_embeddings(vectors[ok], labels[ok])
     warn_if_near_chance(vectors[ok], labels[ok], gallery.scale)
@@ -211,12 +223,40 @@ def identify_table_reranked(
     """:func:`identify_photos_reranked` with ``table``'s photos as the gallery."""
     embed = {k: v for k, v in options.items() if k not in _IDENTIFY_OPTIONS}
     emb = _embedded(table, model, embed)
+    unseen = unseen_photos(table.paths, model)
     return identify_photos_reranked(
-        emb.vectors, emb.valid, table, table.identities, None, model, paths, config, **options
-    )
+        emb.vectors, emb.valid, table, table.identities, None, model, paths, config,
+        unseen=unseen, **options,
+    )  # fmt: skip
 
 
 _IDENTIFY_OPTIONS = ("k", "threshold", "aggregation", "top_photos")
+
+
+def unseen_photos(paths: Sequence[str], model) -> np.ndarray | None:
+    """Bool ``(len(paths),)``: the photos ``model`` was not trained on, by content
+    (``model.trained_photos``, recorded by ``photoid train``); None when the model records
+    none, or when every photo trained it. The re-ranker's calibration then draws its
+    leave-one-out queries from these photos (:func:`~photoid.local.calibration.anchor_candidates`):
+    a head calibrated on its own training photos is trusted far beyond what new photos
+    deserve (cows: fused top-1 0.523 instead of 0.661)."""
+    trained = getattr(model, "trained_photos", None)
+    if not trained:
+        return None
+    unseen = np.array([content_key(str(p)) not in trained for p in paths], dtype=bool)
+    if not unseen.any():
+        log.warning(
+            "every gallery photo trained this model: the re-ranking's calibration has no "
+            "new photo to learn from and will trust the embedding too much; keep some "
+            "photos of each individual out of training (data.val_fraction)."
+        )
+        return None
+    log.info(
+        "re-ranking calibrated on the %d of %d gallery photos the model did not train on",
+        int(unseen.sum()),
+        len(unseen),
+    )
+    return unseen
 
 
 def _embedded(table: PhotoTable, model, embed: dict) -> Embeddings:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class EmbeddingModel(nn.Module):
         self, backbone: Backbone, pooling: str = "avg", gem_p: float = 3.0, embedding_dim: int = 512
     ):
         super().__init__()
+        self.trained_photos: frozenset[str] | None = None  # set by load_model when recorded
         self.backbone = backbone
         self.pool = create_pooling(pooling, gem_p)
         self.head = EmbeddingHead(backbone.num_features, embedding_dim)
@@ -213,9 +215,20 @@ def attach_threshold(path: str | Path, threshold: dict) -> None:
     """Store a new_individual threshold (``{"value", "scale", "method"}``, e.g. the
     suggestion calibrated after training) in the saved model ``path``, beside its weights
     (the model's fingerprint is unchanged). Written atomically."""
+    _attach(path, "threshold", dict(threshold))
+
+
+def attach_trained_photos(path: str | Path, keys: Sequence[str]) -> None:
+    """Store which photos trained the saved model ``path``: their content keys
+    (:func:`photoid.cache.content_key` of each file), so a re-ranker fitted on a catalog
+    holding them can calibrate on the others. Written atomically."""
+    _attach(path, "trained_photos", sorted(set(keys)))
+
+
+def _attach(path: str | Path, name: str, value) -> None:
     path = Path(path)
     blob = torch.load(path, map_location="cpu", weights_only=True)
-    blob["threshold"] = dict(threshold)
+    blob[name] = value
     tmp = path.with_suffix(".tmp")
     torch.save(blob, tmp)
     tmp.replace(path)
@@ -255,6 +268,10 @@ def load_model(path: str | Path) -> EmbeddingModel:
         ) from exc
     if model.fingerprint != payload.get("fingerprint"):
         raise ModelError(f"{path}: weights do not match the saved fingerprint; file damaged?")
+    trained = blob.get("trained_photos")
+    valid = isinstance(trained, list) and all(isinstance(k, str) for k in trained)
+    #: content keys of the photos it was trained on (None: not recorded)
+    model.trained_photos = frozenset(trained) if valid else None
     return model
 
 

@@ -17,13 +17,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from photoid.cache import content_key
 from photoid.calibrate import suggest_threshold
 from photoid.config import TrainConfig, save_config
 from photoid.data.splits import ClosedSplit
 from photoid.data.table import PhotoTable
 from photoid.errors import ConfigError, ModelError
 from photoid.evaluate import EvaluationResult, evaluate_embeddings
-from photoid.models.embedding import attach_threshold, build_model, load_model
+from photoid.models.embedding import (
+    attach_threshold,
+    attach_trained_photos,
+    build_model,
+    load_model,
+)
 from photoid.train.checkpoint import load_checkpoint, set_rng_state
 from photoid.train.common import PassTiming, RunState, build_loss, embed_rows
 from photoid.train.data import make_train_split, with_split_column
@@ -204,6 +210,9 @@ def _final_evaluation(state: RunState) -> EvaluationResult | None:
     threshold = suggest_threshold(vectors, split.labels, split.val, split.train)
     if threshold is not None:  # best.pt carries it: identification uses it by default
         attach_threshold(state.out / "best.pt", threshold.to_json())
+    # and the photos it learned from, so re-ranking can calibrate on the others
+    keys = (content_key(state.catalog.paths[i]) for i in split.train)
+    attach_trained_photos(state.out / "best.pt", [k for k in keys if k is not None])
     if not has_query:
         return None
     protocol = ClosedSplit(data.query_split, data.train_split, data.split_column)
