@@ -153,3 +153,22 @@ def test_the_photos_a_model_trained_on_are_left_out_of_the_calibration(tmp_path,
     with caplog.at_level("WARNING", logger="photoid"):
         assert unseen_photos(paths[:3], trained) is None  # nothing new to calibrate on
     assert "every gallery photo trained this model" in caplog.text
+
+
+def test_lnbnn_calibration_queries_are_the_unseen_database_photos(case):
+    from photoid.local.lnbnn_rerank import LnbnnRerankConfig
+
+    vectors, catalog, features, split, config = case
+    lnbnn = LnbnnRerankConfig(calibration_anchors=100, group_regex=None)
+    config = RerankConfig(features=config.features, lnbnn=lnbnn)
+    db = split.database
+    unseen = np.zeros(len(vectors), bool)
+    unseen[db[::2]] = True  # one database photo of each individual
+    ok = np.ones(len(vectors), bool)
+    every = local_evaluate.rerank_split(vectors, ok, features, catalog, split, config)
+    pooled = local_evaluate.rerank_split(
+        vectors, ok, features, catalog, split, config, unseen=unseen
+    )
+    # each anchor scores every individual (its own through its other photo)
+    assert every.reranker.n_training_pairs_ == len(db) * N_IND
+    assert pooled.reranker.n_training_pairs_ == N_IND * N_IND
