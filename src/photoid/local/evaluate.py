@@ -190,7 +190,6 @@ def score_rerank_run(
     features: FeatureSet,
     threshold: Threshold | float | None = None,
     extract_sample: list | None = None,
-    unseen: np.ndarray | None = None,
 ) -> RerankEvaluation:
     """The figures of a :class:`RerankRun` (see :class:`RerankEvaluation`)."""
     labels = catalog.identities
