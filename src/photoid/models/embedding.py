@@ -211,31 +211,26 @@ def save_model(model: EmbeddingModel, path: str | Path) -> None:
     torch.save({"model": model_payload(model)}, path)
 
 
-def attach_threshold(path: str | Path, threshold: dict) -> None:
-    """Store a new_individual threshold (``{"value", "scale", "method"}``, e.g. the
-    suggestion calibrated after training) in the saved model ``path``, beside its weights
-    (the model's fingerprint is unchanged). Written atomically."""
-    _attach(path, "threshold", dict(threshold))
-
-
-def attach_trained_photos(path: str | Path, keys: Sequence[str]) -> None:
-    """Store which photos trained the saved model ``path``: their content keys
-    (:func:`photoid.cache.content_key` of each file), so a re-ranker fitted on a catalog
-    holding them can calibrate on the others. Written atomically."""
-    _attach(path, "trained_photos", sorted(set(keys)))
-
-
-def _attach(path: str | Path, name: str, value) -> None:
+def attach_to_model(
+    path: str | Path, *, threshold: dict | None = None, trained_photos: Sequence[str] = ()
+) -> None:
+    """Store, beside the weights of the saved model ``path`` (its fingerprint unchanged), a
+    new_individual ``threshold`` (``{"value", "scale", "method"}``, e.g. the suggestion
+    calibrated after training; None: none stored) and which photos trained it: their content
+    keys (:func:`photoid.cache.content_key` of each file), so a re-ranker fitted on a
+    catalog holding them can calibrate on the others. One atomic rewrite of the file."""
     path = Path(path)
     blob = torch.load(path, map_location="cpu", weights_only=True)
-    blob[name] = value
+    if threshold is not None:
+        blob["threshold"] = dict(threshold)
+    blob["trained_photos"] = sorted(set(trained_photos))
     tmp = path.with_suffix(".tmp")
     torch.save(blob, tmp)
     tmp.replace(path)
 
 
 def saved_threshold(path: str | Path) -> dict | None:
-    """The threshold :func:`attach_threshold` stored in model file ``path``, or None."""
+    """The threshold :func:`attach_to_model` stored in model file ``path``, or None."""
     try:
         blob = torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a file that is not a model

@@ -24,12 +24,7 @@ from photoid.data.splits import ClosedSplit
 from photoid.data.table import PhotoTable
 from photoid.errors import ConfigError, ModelError
 from photoid.evaluate import EvaluationResult, evaluate_embeddings
-from photoid.models.embedding import (
-    attach_threshold,
-    attach_trained_photos,
-    build_model,
-    load_model,
-)
+from photoid.models.embedding import attach_to_model, build_model, load_model
 from photoid.train.checkpoint import load_checkpoint, set_rng_state
 from photoid.train.common import PassTiming, RunState, build_loss, embed_rows
 from photoid.train.data import make_train_split, with_split_column
@@ -208,11 +203,14 @@ def _final_evaluation(state: RunState) -> EvaluationResult | None:
             desc="final evaluation",
         ).vectors
     threshold = suggest_threshold(vectors, split.labels, split.val, split.train)
-    if threshold is not None:  # best.pt carries it: identification uses it by default
-        attach_threshold(state.out / "best.pt", threshold.to_json())
-    # and the photos it learned from, so re-ranking can calibrate on the others
+    # best.pt carries the threshold (identification uses it by default) and the photos it
+    # learned from (re-ranking calibrates on the others)
     keys = (content_key(state.catalog.paths[i]) for i in split.train)
-    attach_trained_photos(state.out / "best.pt", [k for k in keys if k is not None])
+    attach_to_model(
+        state.out / "best.pt",
+        threshold=None if threshold is None else threshold.to_json(),
+        trained_photos=[k for k in keys if k is not None],
+    )
     if not has_query:
         return None
     protocol = ClosedSplit(data.query_split, data.train_split, data.split_column)
