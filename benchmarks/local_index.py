@@ -11,8 +11,9 @@ One JSON line per case:
   ``--model RUN/best.pt`` fuses the votes with that trained model's embedding instead of
   the untrained default backbone's (``model`` in the row; one data set per model), its
   calibration drawing its leave-one-out queries from the database photos the model did not
-  train on (its run's held-out photos, from ``RUN/config.yaml``; ``--calibrate-on all``:
-  any database photo, as without a model); ``calibrated_on`` in the row;
+  train on (those best.pt does not name, as ``photoid evaluate --model`` does;
+  ``--calibrate-on all``: any database photo, as without a model); ``calibrated_on`` in
+  the row;
 - ``scale``: synthetic RootSIFT-like descriptors (``--descriptors-per-photo`` per photo,
   10 photos per individual, ``--nlist`` IVF cells so that k-means stays short; see
   :func:`synthetic_photo` for how they are drawn) for catalogs of 1k, 10k, 100k photos:
@@ -60,7 +61,12 @@ def real_case(
     from photoid.data.splits import ClosedSplit
     from photoid.embed import embed_table
     from photoid.local.evaluate import rerank_split, score_rerank_run
-    from photoid.local.pipeline import keypoints, rerank_config, subsample_queries
+    from photoid.local.pipeline import (
+        keypoints,
+        rerank_config,
+        subsample_queries,
+        unseen_photos,
+    )
     from photoid.models.backbones import create_backbone
 
     catalog = load_photos(DATA / dataset)
@@ -73,9 +79,15 @@ def real_case(
         from photoid.train.common import embed_rows
         from photoid.train.distributed import DistInfo
 
+        trained = load_model(model)
+        unseen = None if calibrate_on == "all" else unseen_photos(catalog.paths, trained)
+        if calibrate_on != "all" and unseen is None:
+            raise SystemExit(
+                f"{model} names no photos it was not trained on (trained before photoid "
+                "recorded them, or on every photo): train again, or --calibrate-on all"
+            )
         rows = np.arange(len(catalog))
-        emb = embed_rows(load_model(model), catalog, rows, DistInfo(), torch.device("cpu"))
-        unseen = None if calibrate_on == "all" else unseen_by(model, catalog)
+        emb = embed_rows(trained, catalog, rows, DistInfo(), torch.device("cpu"))
     else:
         unseen, calibrate_on = None, "all"
         emb = embed_table(catalog, create_backbone(), progress=False)
@@ -109,19 +121,6 @@ def real_case(
         row["ivf_imbalance"] = round(run.reranker.index_.imbalance(), 3)
         row["aggregate"] = run.reranker.aggregate_  # "auto" resolved on the database
     return row
-
-
-def unseen_by(model: str, catalog) -> np.ndarray:
-    """Bool ``(len(catalog),)``: the photos the run that wrote ``model`` (RUN/best.pt) did
-    not train on — its split rebuilt from RUN/config.yaml (data settings and seed)."""
-    from photoid.config import load_config
-    from photoid.train.data import make_train_split
-
-    config = load_config(Path(model).parent / "config.yaml")
-    trained = make_train_split(catalog, config.data, config.seed).train
-    unseen = np.ones(len(catalog), bool)
-    unseen[trained] = False
-    return unseen
 
 
 def synthetic_photo(
