@@ -240,3 +240,53 @@ def test_catalog_identify_fits_once_then_answers_from_the_cache(
     assert answers[1]["individuals"] == answers[0]["individuals"]
     np.testing.assert_allclose(answers[1]["scores"], answers[0]["scores"], rtol=0, atol=1e-9)
     assert answers[1]["evidence"] == answers[0]["evidence"]
+
+
+def test_a_model_that_records_its_training_photos_is_calibrated_on_the_others(
+    root: Path, monkeypatch
+):
+    """A catalog built with a trained head: the LNBNN calibration's anchors come from the
+    photos the model did not train on (as in ``identify --model``), hashed only when
+    fitting, and a model with another record gets its own cached fit."""
+    import photoid.local.pipeline as pipeline
+
+    hashed: list[str] = []
+
+    def key(path: str) -> str:  # the catalog's photos are fake paths: key them by name
+        hashed.append(path)
+        return "sha:" + path
+
+    monkeypatch.setattr(pipeline, "content_key", key)
+    pools: list = []
+    real = LnbnnReranker.fit
+
+    def spy(self, vectors, features, labels, names=None, anchor_pool=None):
+        pools.append(anchor_pool)
+        return real(self, vectors, features, labels, names, anchor_pool)
+
+    monkeypatch.setattr(LnbnnReranker, "fit", spy)
+    store = CatalogStore(root)
+    snap = store.snapshot()
+    features = load_descriptors(store, snap.image_ids)
+    paths = [str(p) for p in snap.paths]
+
+    def reranker(trained):
+        model = type("Model", (), {"trained_photos": frozenset(trained)})()
+        return cached_reranker(
+            store, snap, CONFIG, snap.vectors, features, snap.individuals, paths, model=model
+        )
+
+    first = reranker("sha:" + p for p in paths[:12])
+    assert len(pools) == 1 and len(hashed) == 20
+    np.testing.assert_array_equal(pools[0], np.arange(20) >= 12)
+    # the anchors were the 8 photos the model never saw (calibration_anchors = 150 > 8)
+    assert first.n_training_pairs_ > 0
+    again = reranker("sha:" + p for p in paths[:12])
+    assert len(pools) == 1 and len(hashed) == 20  # read from the cache: nothing hashed
+    assert again.n_training_pairs_ == first.n_training_pairs_
+    reranker("sha:" + p for p in paths[:4])  # another record: fitted again, on 16 photos
+    assert len(pools) == 2
+    np.testing.assert_array_equal(pools[1], np.arange(20) >= 4)
+    reranker(())  # a model that records nothing: every photo may calibrate
+    assert len(pools) == 3 and pools[2] is None
+    assert len(_cache_files(root)) == 6

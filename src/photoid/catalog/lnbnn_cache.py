@@ -7,8 +7,9 @@ keeps what the fit learned, as two files without pickle:
 ``lnbnn-g{generation}-n{photos}-{key}-{digest}.faiss`` (the descriptor index, FAISS's own
 format) and ``….faiss.json`` (calibrators, fusion, aggregate, individuals: plain numbers).
 ``key``: 16 hex digits of the SHA-256 of what the fit depends on besides the generation —
-the keypoint, matching and LNBNN settings, the catalog's model and the photos (ids, paths,
-individuals: a filtered gallery gets its own). ``digest``: of both files' bytes; a file whose
+the keypoint, matching and LNBNN settings, the catalog's model and the photos it trained on
+(its record, where ``photoid train`` wrote one) and the photos (ids, paths, individuals: a
+filtered gallery gets its own). ``digest``: of both files' bytes; a file whose
 bytes do not match raises :class:`~photoid.catalog.integrity.CatalogDamaged`, and
 ``photoid catalog check CAT --repair`` deletes it. Any change to the catalog bumps the
 generation (add, remove, merge, rename, descriptors, threshold), so the next identify fits
@@ -39,6 +40,7 @@ from photoid.files import MAX_MODEL_BYTES, NotRegularFile, open_regular
 from photoid.local.calibration import LogisticState
 from photoid.local.features import LocalFeatures
 from photoid.local.lnbnn_rerank import LnbnnReranker, LnbnnState
+from photoid.local.pipeline import unseen_photos
 from photoid.local.rerank import RerankConfig, fit_reranker
 
 log = logging.getLogger(__name__)
@@ -49,15 +51,19 @@ CACHE_NAME = re.compile(r"lnbnn-g(\d+)-n(\d+)-([0-9a-f]{16})-([0-9a-f]{16})\.fai
 FORMAT = 1
 
 
-def cache_key(store: CatalogStore, snap: Snapshot, config: RerankConfig) -> str:
-    """16 hex digits naming everything the LNBNN fit depends on besides the generation."""
+def cache_key(store: CatalogStore, snap: Snapshot, config: RerankConfig, model=None) -> str:
+    """16 hex digits naming everything the LNBNN fit depends on besides the generation;
+    ``model``: the catalog's, whose record of trained photos (if any) decides the
+    calibration's anchors."""
     digest = hashlib.sha256()
+    trained = getattr(model, "trained_photos", None)
     settings = {
         "format": FORMAT,
         "features": asdict(config.features),
         "matching": asdict(config.matching),
         "lnbnn": asdict(config.lnbnn) if config.lnbnn is not None else None,
         "model": [store.model.fingerprint, store.model.metric],
+        "trained": sorted(trained) if trained else None,
     }
     digest.update(json.dumps(settings, sort_keys=True).encode())
     digest.update(np.asarray(snap.image_ids, dtype=np.int64).tobytes())
@@ -114,20 +120,31 @@ def cached_reranker(
     features: Sequence[LocalFeatures | None],
     labels: Sequence[str],
     names: Sequence[str] | None = None,
+    *,
+    model=None,
 ):
     """:func:`~photoid.local.rerank.fit_reranker` for the catalog's photos ``snap`` (the
     arguments after ``config`` as it takes them): an LNBNN reranker is read from ``lnbnn/``
-    after verifying it, else fitted and saved there. Other presets are fitted."""
+    after verifying it, else fitted and saved there. Other presets are fitted. ``model``:
+    the catalog's; where it records the photos it trained on, the calibration's leave-one-out
+    anchors are drawn from the others (:func:`~photoid.local.pipeline.unseen_photos`: the
+    photos ``names`` are read to hash them, only when fitting)."""
+
+    def fit():
+        pool = unseen_photos(names, model) if model is not None and names is not None else None
+        return fit_reranker(config, vectors, features, labels, names, pool)
+
     if config.lnbnn is None:
-        return fit_reranker(config, vectors, features, labels, names)
+        return fit()
     folder = store.root / LNBNN_DIR
-    prefix = f"lnbnn-g{snap.generation}-n{len(snap.image_ids)}-{cache_key(store, snap, config)}-"
+    key = cache_key(store, snap, config, model)
+    prefix = f"lnbnn-g{snap.generation}-n{len(snap.image_ids)}-{key}-"
     for path in sorted(folder.glob(prefix + "*.faiss")):
         try:
             return _load(store.root, path, config, vectors, features, labels)
         except FileNotFoundError:  # replaced or removed meanwhile, or half written
             continue
-    reranker = fit_reranker(config, vectors, features, labels, names)
+    reranker = fit()
     _save(reranker.state(), folder, prefix)
     for old in folder.glob("lnbnn-g*"):
         if not old.name.startswith(f"lnbnn-g{snap.generation}-"):

@@ -130,7 +130,8 @@ def identify_photos_in_catalog(
         stored = None
         if rerank.lnbnn is not None and stored_config(store) == rerank.features:
             stored = load_descriptors(store, snap.image_ids)  # the catalog's descriptor index
-        fit = partial(cached_reranker, store, snap)  # LNBNN's: fitted once per catalog state
+        # LNBNN's: fitted once per catalog state, calibrated on photos the model did not train on
+        fit = partial(cached_reranker, store, snap, model=model)
         return identify_photos_reranked(
             snap.vectors, valid, list(snap.paths), snap.individuals, gallery, model, paths,
             rerank, threshold=threshold, gallery_features=stored, fit=fit, **options, **embed,
