@@ -54,3 +54,14 @@ def test_gpu_recipes_fine_tune_with_the_winners_ingredients_on_training_photos(p
     assert optim.lr_backbone < optim.lr_head and optim.warmup_epochs >= 1
     assert (config.data.split_column, config.data.train_split) == ("closed_split", "train")
     assert config.augment.hflip is False
+
+
+def test_the_cpu_fine_tuning_recipe_is_the_gpu_one_on_a_smaller_backbone():
+    cpu, gpu = load_config(preset="cows-finetune"), load_config(preset="cows-gpu")
+    assert cpu.model.backbone == "efficientnet_lite0" and cpu.model.image_size == 160
+    assert (cpu.strategy, cpu.loss, cpu.data, cpu.augment) == (
+        gpu.strategy, gpu.loss, gpu.data, gpu.augment
+    )  # fmt: skip
+    same = ("lr_backbone", "lr_head", "layer_decay", "ema_decay", "freeze_bn", "warmup_epochs")
+    assert all(getattr(cpu.optim, k) == getattr(gpu.optim, k) for k in same)
+    assert (cpu.optim.epochs, cpu.optim.batch_size) == (5, 64)

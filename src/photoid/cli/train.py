@@ -9,13 +9,18 @@ from pathlib import Path
 from photoid.cli import args as common
 from photoid.cli import validate
 from photoid.cli.output import say
+from photoid.config import PRESETS
 
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train an embedding model on a catalog")
     common.add_source(p)
     p.add_argument("--config", help="YAML config (sections as in photoid.config)")
-    p.add_argument("--preset", help="named recipe, e.g. lions-fast, cows-fast")
+    p.add_argument(
+        "--preset",
+        help=f"named recipe: {', '.join(PRESETS)} (fast: head only, seconds; finetune: the "
+        "whole network, minutes on a CPU; gpu: for a GPU)",
+    )
     p.add_argument(
         "--set",
         dest="overrides",
