@@ -7,9 +7,9 @@ keeps what the fit learned, as two files without pickle:
 ``lnbnn-g{generation}-n{photos}-{key}-{digest}.faiss`` (the descriptor index, FAISS's own
 format) and ``….faiss.json`` (calibrators, fusion, aggregate, individuals: plain numbers).
 ``key``: 16 hex digits of the SHA-256 of what the fit depends on besides the generation —
-the keypoint, matching and LNBNN settings, the catalog's model and the photos it trained on
-(its record, where ``photoid train`` wrote one) and the photos (ids, paths, individuals: a
-filtered gallery gets its own). ``digest``: of both files' bytes; a file whose
+the keypoint, matching and LNBNN settings, the catalog's model and its record of the photos
+it trained on (where ``photoid train`` wrote one), and the photos (ids, paths, individuals:
+a filtered gallery gets its own). ``digest``: of both files' bytes; a file whose
 bytes do not match raises :class:`~photoid.catalog.integrity.CatalogDamaged`, and
 ``photoid catalog check CAT --repair`` deletes it. Any change to the catalog bumps the
 generation (add, remove, merge, rename, descriptors, threshold), so the next identify fits
