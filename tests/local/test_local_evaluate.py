@@ -13,7 +13,7 @@ from photoid.data.table import PhotoTable
 from photoid.errors import PhotoidError
 from photoid.identify import Gallery, identify
 from photoid.local import evaluate as local_evaluate
-from photoid.local.calibration import ScoreCalibrator, anchor_candidates
+from photoid.local.calibration import ScoreCalibrator, anchor_candidates, draw_anchors
 from photoid.local.features import FeatureConfig, FeatureExtractor
 from photoid.local.rerank import LocalReranker, RerankConfig
 from photoid.local.store import FeatureSet
@@ -172,3 +172,16 @@ def test_lnbnn_calibration_queries_are_the_unseen_database_photos(case):
     # each anchor scores every individual (its own through its other photo)
     assert every.reranker.n_training_pairs_ == len(db) * N_IND
     assert pooled.reranker.n_training_pairs_ == N_IND * N_IND
+
+
+def test_both_rerankers_draw_their_anchors_one_way():
+    pool = np.zeros(10, bool)
+    pool[[1, 4, 5, 8]] = True
+    np.testing.assert_array_equal(draw_anchors(10, pool, 9, seed=0), [1, 4, 5, 8])  # all
+    drawn = draw_anchors(10, pool, 2, seed=3)
+    assert len(drawn) == 2 and set(drawn) <= {1, 4, 5, 8} and list(drawn) == sorted(drawn)
+    np.testing.assert_array_equal(draw_anchors(10, pool, 2, seed=3), drawn)  # seeded
+    # the draw the rerankers made before sharing it: a seeded choice among the candidates
+    rng = np.random.default_rng(7)
+    before = np.sort(rng.choice(10, size=4, replace=False))
+    np.testing.assert_array_equal(draw_anchors(10, None, 4, seed=7), before)

@@ -230,3 +230,13 @@ def anchor_candidates(n_photos: int, pool: np.ndarray | None) -> np.ndarray:
             "embedding was not trained on (or none given, to use any photo)."
         )
     return np.flatnonzero(pool)
+
+
+def draw_anchors(n_photos: int, pool: np.ndarray | None, n_anchors: int, seed: int) -> np.ndarray:
+    """Sorted indices of ``n_anchors`` database photos (all candidates when fewer), drawn
+    without replacement by a generator seeded with ``seed`` from :func:`anchor_candidates`:
+    the leave-one-out queries a re-ranker's calibration is fitted on."""
+    candidates = anchor_candidates(n_photos, pool)
+    rng = np.random.default_rng(seed)
+    n = len(candidates)
+    return np.sort(candidates[rng.choice(n, size=min(n_anchors, n), replace=False)])

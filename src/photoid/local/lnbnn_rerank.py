@@ -32,7 +32,7 @@ from photoid.local.calibration import (
     LogisticState,
     ProbabilityFusion,
     ScoreCalibrator,
-    anchor_candidates,
+    draw_anchors,
 )
 from photoid.local.descriptor_index import DescriptorIndex, DescriptorIndexConfig
 from photoid.local.features import LocalFeatures
@@ -171,12 +171,16 @@ class LnbnnReranker:
         names: Sequence[str] | None = None,
         anchor_pool: np.ndarray | None = None,
     ) -> LnbnnReranker:
-        """Fit on the database; ``anchor_pool``: see :func:`anchor_candidates`."""
+        """Fit on the database; ``anchor_pool``: the photos the calibration may use as
+        queries (:func:`~photoid.local.calibration.anchor_candidates`)."""
         self._database(vectors, features, labels)
         names = names if names is not None else [str(i) for i in range(len(vectors))]
         self.groups_ = recording_groups(names, self.config.group_regex)
         self.index_ = DescriptorIndex(self.config.index).build(self.features_)
-        self._fit_fusion(anchor_candidates(len(self.vectors_), anchor_pool))
+        cfg = self.config
+        self._fit_fusion(
+            draw_anchors(len(self.vectors_), anchor_pool, cfg.calibration_anchors, cfg.seed)
+        )
         return self
 
     def _database(self, vectors, features, labels) -> None:
@@ -236,13 +240,8 @@ class LnbnnReranker:
         self.fusion_ = ProbabilityFusion.from_state(state.fusion)
         return self
 
-    def _fit_fusion(self, candidates: np.ndarray) -> None:
+    def _fit_fusion(self, anchors: np.ndarray) -> None:
         cfg = self.config
-        rng = np.random.default_rng(cfg.seed)
-        n = len(candidates)
-        anchors = np.sort(
-            candidates[rng.choice(n, size=min(cfg.calibration_anchors, n), replace=False)]
-        )
         rows, same, firsts = [], [], []
         for a in anchors:
             skip = self.groups_ == self.groups_[a]

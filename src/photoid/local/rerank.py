@@ -19,7 +19,7 @@ from photoid.local.calibration import (
     FUSIONS,
     ProbabilityFusion,
     ScoreCalibrator,
-    anchor_candidates,
+    draw_anchors,
 )
 from photoid.local.features import FeatureConfig, LocalFeatures
 from photoid.local.lnbnn import LnbnnConfig
@@ -135,7 +135,8 @@ class LocalReranker:
         labels: Sequence[str],
         anchor_pool: np.ndarray | None = None,
     ) -> LocalReranker:
-        """Fit on the database; ``anchor_pool``: see :func:`anchor_candidates`."""
+        """Fit on the database; ``anchor_pool``: the photos the calibration may use as
+        queries (:func:`~photoid.local.calibration.anchor_candidates`)."""
         vectors = np.asarray(vectors, dtype=np.float32)
         labels = np.asarray(labels, dtype=object)
         if not len(vectors) == len(features) == len(labels):
@@ -144,10 +145,8 @@ class LocalReranker:
                 f"{len(labels)} labels; give one of each per photo."
             )
         self.vectors_, self.features_, self.labels_ = vectors, list(features), labels
-        rng = np.random.default_rng(self.config.seed)
-        candidates = anchor_candidates(len(vectors), anchor_pool)
-        n_anchors = min(self.config.calibration_anchors, len(candidates))
-        anchors = np.sort(candidates[rng.choice(len(candidates), size=n_anchors, replace=False)])
+        cfg = self.config
+        anchors = draw_anchors(len(vectors), anchor_pool, cfg.calibration_anchors, cfg.seed)
         sims, inliers, same = [], [], []
         for a in anchors:
             rows, sim = self._shortlist(vectors[a], exclude=int(a))
@@ -259,7 +258,8 @@ def fit_reranker(
     """The reranker ``config`` asks for (LNBNN when ``config.lnbnn`` is set, the
     shortlist matcher otherwise), fitted on the database photos (``names``: their file
     names, which LNBNN's leave-one-out reads recordings from; ``anchor_pool``: the photos
-    its calibration may use as queries, see :func:`anchor_candidates`)."""
+    its calibration may use as queries, see
+    :func:`~photoid.local.calibration.anchor_candidates`)."""
     if config.lnbnn is not None:
         reranker = LnbnnReranker(config.lnbnn, config.matching)
         return reranker.fit(vectors, features, labels, names, anchor_pool)
