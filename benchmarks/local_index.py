@@ -72,25 +72,19 @@ def real_case(
     catalog = load_photos(DATA / dataset)
     split = ClosedSplit("test", "train", "closed_split").split(catalog)
     split = subsample_queries(split, n_queries, seed)
-    if model:  # a trained model: its clean vectors of every photo, on the CPU
-        import torch
-
+    if model:  # a trained model, embedding as `photoid evaluate --model` does
         from photoid.models.embedding import load_model
-        from photoid.train.common import embed_rows
-        from photoid.train.distributed import DistInfo
 
-        trained = load_model(model)
-        unseen = None if calibrate_on == "all" else unseen_photos(catalog.paths, trained)
+        embedder = load_model(model)
+        unseen = None if calibrate_on == "all" else unseen_photos(catalog.paths, embedder)
         if calibrate_on != "all" and unseen is None:
             raise SystemExit(
                 f"{model} names no photos it was not trained on (trained before photoid "
                 "recorded them, or on every photo): train again, or --calibrate-on all"
             )
-        rows = np.arange(len(catalog))
-        emb = embed_rows(trained, catalog, rows, DistInfo(), torch.device("cpu"))
     else:
-        unseen, calibrate_on = None, "all"
-        emb = embed_table(catalog, create_backbone(), progress=False)
+        unseen, calibrate_on, embedder = None, "all", create_backbone()
+    emb = embed_table(catalog, embedder, progress=False)
     config = rerank_config(preset)
     if anchors:  # fewer calibration pairs: a shorter fit, the same cost per query
         config = dataclasses.replace(config, calibration_anchors=anchors)
