@@ -89,3 +89,90 @@ def test_a_model_file_that_runs_code_is_refused_without_running_it(tmp_path):
     with pytest.raises(ModelError, match="evil.pt: holds Python objects .* could run code"):
         load_checkpoint(evil)
     assert not marker.exists()
+
+
+def _hooked_maps(backbone, x, stages):
+    """The feature maps of ``stages`` caught by forward hooks on the modules timm's
+    feature_info names: an oracle independent of forward_intermediates."""
+    caught = {}
+    modules = dict(backbone.model.named_modules())
+    handles = [
+        modules[backbone.model.feature_info[s]["module"]].register_forward_hook(
+            lambda _m, _i, out, s=s: caught.__setitem__(s, out)
+        )
+        for s in stages
+    ]
+    try:
+        last = backbone.forward_features(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return [caught[s] for s in stages], last
+
+
+def test_stages_pool_earlier_maps_then_the_last(tiny_backbone):
+    torch.manual_seed(0)
+    model = EmbeddingModel(tiny_backbone, "gem", 3.0, 8, stages=(1, 2)).eval()
+    x = torch.rand(2, 3, 32, 32)
+    maps, last = _hooked_maps(tiny_backbone, x, (1, 2))
+    assert [m.shape[1] for m in maps] == [64, 128] and last.shape[1] == 512
+    gem = GeM(3.0)
+    expected = torch.cat([gem(maps[0]), gem(maps[1]), gem(last)], dim=1)
+    with torch.no_grad():
+        torch.testing.assert_close(model.features(x), expected)
+        extractor = model.pooled_features()
+        torch.testing.assert_close(extractor(x), expected)
+    assert extractor.num_features == 64 + 128 + 512 and model.num_features == 8
+    assert model.arch["stages"] == [1, 2]
+    # without stages nothing changes: the same features, and no "stages" in the saved arch
+    # (models saved before the option keep their fingerprints)
+    plain = EmbeddingModel(tiny_backbone, "gem", 3.0, 8)
+    assert set(plain.arch) == {"backbone", "pooling", "gem_p", "embedding_dim"}
+    assert plain.head.norm is None and plain.pooled_features().num_features == 512
+    assert plain.pooled_features().fingerprint != extractor.fingerprint
+
+
+def test_stages_head_weighs_every_block_alike(tiny_backbone):
+    """Standardised, each block's variances add up to 1 whatever its width: 64 features
+    weigh as much as 512."""
+    torch.manual_seed(0)
+    model = EmbeddingModel(tiny_backbone, "gem", 3.0, 8, stages=(0, 2))
+    head = model.head
+    assert head.block_weights[:64].eq(64**-0.5).all()
+    assert head.block_weights[64:192].eq(128**-0.5).all()
+    assert head.block_weights[192:].eq(512**-0.5).all()
+    feats = torch.randn(256, 704) * torch.linspace(0.5, 50, 704) + 7.0  # any scales
+    head.train()
+    scaled = head.norm(feats) * head.block_weights
+    for lo, hi in ((0, 64), (64, 192), (192, 704)):
+        total = scaled[:, lo:hi].var(dim=0, unbiased=False).sum()
+        assert abs(total.item() - 1.0) < 1e-3
+    # in eval mode the running statistics standardise: (x - mean) / sqrt(var + eps) · weight
+    head.eval()
+    with torch.no_grad():
+        head.norm.running_mean.fill_(2.0)
+        head.norm.running_var.fill_(4.0 - 1e-5)
+        out = head(feats[:3])
+        manual = head.bn(head.linear((feats[:3] - 2.0) / 2.0 * head.block_weights))
+    torch.testing.assert_close(out, manual)
+
+
+def test_stages_round_trip_and_refusals(tiny_backbone, tmp_path):
+    import pytest
+
+    from photoid.errors import ModelError
+
+    torch.manual_seed(0)
+    model = EmbeddingModel(tiny_backbone, "gem", 3.0, 8, stages=(1,))
+    model.train()
+    model(torch.rand(4, 3, 32, 32))  # moves the head's running statistics
+    model.eval()
+    x = torch.rand(2, 3, 32, 32)
+    save_model(model, tmp_path / "m.pt")
+    again = load_model(tmp_path / "m.pt")
+    assert again.stages == (1,) and again.fingerprint == model.fingerprint
+    torch.testing.assert_close(again(x), model(x))
+    assert again.head.norm.running_mean.abs().sum() > 0
+    for bad in ((5,), (-1,), (1, 1)):
+        with pytest.raises(ModelError, match=r"stages 0 to 4 \(64, 64, 128, 256, 512"):
+            EmbeddingModel(tiny_backbone, "gem", 3.0, 8, stages=bad)

@@ -156,3 +156,16 @@ def test_two_weight_sets_of_one_architecture_get_their_own_onnx_export(
         engine = select_engine(backbone, "onnx", device="cpu", cache_dir=tmp_path)
         assert engine.metadata["photoid.fingerprint"] == backbone.fingerprint
         assert_same_rows(engine.embed(images), eager_embeddings(backbone, images), atol=1e-5)
+
+
+def test_a_model_with_earlier_stages_exports_to_onnx(tiny_backbone, tmp_path: Path):
+    from photoid.models.embedding import EmbeddingModel
+
+    torch.manual_seed(0)
+    model = EmbeddingModel(copy.deepcopy(tiny_backbone), "gem", 3.0, 8, stages=(1, 2)).eval()
+    images = random_images(5, model.preprocessing.image_size, seed=3)
+    engine = OnnxEngine(export_onnx(model, tmp_path / "stages.onnx"), threads=1)
+    out = engine.embed(images)
+    assert out.shape == (5, 8)
+    assert_same_rows(out, eager_embeddings(model, images), atol=1e-5)
+    assert engine.metadata["photoid.fingerprint"] == model.fingerprint

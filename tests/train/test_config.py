@@ -65,3 +65,23 @@ def test_the_cpu_fine_tuning_recipe_is_the_gpu_one_on_a_smaller_backbone():
     same = ("lr_backbone", "lr_head", "layer_decay", "ema_decay", "freeze_bn", "warmup_epochs")
     assert all(getattr(cpu.optim, k) == getattr(gpu.optim, k) for k in same)
     assert (cpu.optim.epochs, cpu.optim.batch_size) == (5, 64)
+
+
+def test_model_stages_is_a_list_of_integers(tmp_path):
+    assert load_config().model.stages == ()
+    assert load_config(overrides=["model.stages=[1, 2]"]).model.stages == (1, 2)
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  stages: [0, 3]\n")
+    assert load_config(path).model.stages == (0, 3)
+    for bad in ("3", "[true]", "[1.5]", "one"):
+        with pytest.raises(ConfigError, match=r"model.stages: expected a list of integers"):
+            load_config(overrides=[f"model.stages={bad}"])
+
+
+def test_lions_fast_pools_every_stage_of_lite1():
+    """The validation photos chose every stage over the last map alone (README, Training)."""
+    from photoid.models.embedding import build_model
+
+    model = build_model(load_config(preset="lions-fast").model)
+    assert model.name == "efficientnet_lite1" and model.stages == (0, 1, 2, 3, 4)
+    assert model.pooled_features().num_features == 16 + 24 + 40 + 112 + 320 + 1280

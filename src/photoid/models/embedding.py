@@ -1,5 +1,11 @@
 """The trainable embedding model: backbone → pooling → linear + BatchNorm → L2 norm.
 
+With ``stages`` the model also pools earlier stages of the backbone (finer, lower-level
+maps: texture and colour rather than object parts) and concatenates them with the last
+map's pooled features; the head standardises each feature (BatchNorm without scale or
+shift) and weights every block by 1/√(its channels), so a 24-channel stage counts as much
+as the 1,280-channel last map.
+
 An :class:`EmbeddingModel` can stand wherever a :class:`~photoid.models.backbones.Backbone`
 does for embedding (``name``, ``preprocessing``, ``fingerprint``, ``spec``, ``num_features``,
 ``forward``), so ``embed_table``, ``photoid evaluate --model RUN/best.pt`` and friends use
@@ -30,15 +36,61 @@ MODEL_FORMAT = "photoid-embedding-model/1"
 
 
 class EmbeddingHead(nn.Module):
-    """``(B, in_features) -> (B, dim)``: a bias-free linear map then BatchNorm1d."""
+    """``(B, in_features) -> (B, dim)``: a bias-free linear map then BatchNorm1d.
 
-    def __init__(self, in_features: int, dim: int):
+    ``blocks`` (the widths of concatenated feature blocks, summing to ``in_features``):
+    first standardise every input feature (``BatchNorm1d`` without affine parameters) and
+    scale each block by 1/√(its width), so that every block has the same total variance."""
+
+    def __init__(self, in_features: int, dim: int, blocks: Sequence[int] = ()):
         super().__init__()
+        self.norm: nn.Module | None = None
+        if blocks:
+            if sum(blocks) != in_features:
+                raise ModelError(f"feature blocks {list(blocks)} do not add up to {in_features}")
+            self.norm = nn.BatchNorm1d(in_features, affine=False)
+            weights = torch.cat([torch.full((b,), b**-0.5) for b in blocks])
+            self.register_buffer("block_weights", weights)
         self.linear = nn.Linear(in_features, dim, bias=False)
         self.bn = nn.BatchNorm1d(dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.norm is not None:
+            x = self.norm(x) * self.block_weights
         return self.bn(self.linear(x))
+
+
+def stage_channels(backbone: Backbone, stages: Sequence[int]) -> list[int]:
+    """Channels of the backbone's feature stages ``stages`` (indices into timm's
+    ``feature_info``, 0 = the first, finest), checked."""
+    info = getattr(backbone.model, "feature_info", None)
+    has = callable(getattr(backbone.model, "forward_intermediates", None))
+    if not stages:
+        return []
+    if not has or not isinstance(info, list) or not info:
+        raise ModelError(
+            f"backbone {backbone.name!r} cannot give earlier feature stages (no "
+            "forward_intermediates); set model.stages to [] or use a timm CNN such as "
+            "efficientnet_lite0."
+        )
+    bad = [s for s in stages if not 0 <= s < len(info)]
+    if bad or len(set(stages)) != len(stages):
+        raise ModelError(
+            f"model.stages {list(stages)}: {backbone.name} has stages 0 to {len(info) - 1} "
+            f"({', '.join(str(int(i['num_chs'])) for i in info)} channels); give each once."
+        )
+    return [int(info[s]["num_chs"]) for s in stages]
+
+
+def pooled_stages(
+    backbone: Backbone, pool: nn.Module, stages: Sequence[int], x: torch.Tensor
+) -> torch.Tensor:
+    """``(B, F)``: the last feature map pooled, or with ``stages`` the pooled stages then
+    the pooled last map, concatenated (one forward pass)."""
+    if not stages:
+        return pool(backbone.forward_features(x))
+    final, maps = backbone.model.forward_intermediates(x, indices=list(stages))
+    return torch.cat([pool(m) for m in maps] + [pool(final)], dim=1)
 
 
 class EmbeddingModel(nn.Module):
@@ -50,19 +102,28 @@ class EmbeddingModel(nn.Module):
     """
 
     def __init__(
-        self, backbone: Backbone, pooling: str = "avg", gem_p: float = 3.0, embedding_dim: int = 512
+        self,
+        backbone: Backbone,
+        pooling: str = "avg",
+        gem_p: float = 3.0,
+        embedding_dim: int = 512,
+        stages: Sequence[int] = (),
     ):
         super().__init__()
         self.trained_photos: frozenset[str] | None = None  # set by load_model when recorded
         self.backbone = backbone
         self.pool = create_pooling(pooling, gem_p)
-        self.head = EmbeddingHead(backbone.num_features, embedding_dim)
+        self.stages = tuple(int(s) for s in stages)
+        blocks = [*stage_channels(backbone, self.stages), backbone.num_features]
+        self.head = EmbeddingHead(sum(blocks), embedding_dim, blocks if self.stages else ())
         self.arch = {
             "backbone": backbone.name,
             "pooling": pooling,
             "gem_p": float(gem_p),
             "embedding_dim": int(embedding_dim),
         }
+        if self.stages:  # absent otherwise: models saved before stages keep their fingerprint
+            self.arch["stages"] = list(self.stages)
 
     @property
     def name(self) -> str:
@@ -104,12 +165,12 @@ class EmbeddingModel(nn.Module):
         return h.hexdigest()
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.backbone.forward_features(x))
+        return pooled_stages(self.backbone, self.pool, self.stages, x)
 
     def pooled_features(self) -> PooledFeatures:
         """:meth:`features` as a model of its own for :func:`photoid.embed.embed_paths`
         (sharing this model's backbone and pooling modules, not copying them)."""
-        return PooledFeatures(self.backbone, self.pool)
+        return PooledFeatures(self.backbone, self.pool, self.stages)
 
     def embed_features(self, features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         """Head output, L2-normalised unless ``normalize=False`` (the softmax baseline trains
@@ -128,9 +189,10 @@ class EmbeddingModel(nn.Module):
 
 
 class PooledFeatures(nn.Module):
-    """``forward(x: float (B,3,S,S)) -> (B, backbone.num_features)``: the backbone's feature
-    map pooled by ``pool`` (:class:`~photoid.models.pooling.AvgPool` or GeM), *not*
-    L2-normalised (``unit_output = False``: the engines keep the raw vectors).
+    """``forward(x: float (B,3,S,S)) -> (B, num_features)``: the backbone's feature map
+    pooled by ``pool`` (:class:`~photoid.models.pooling.AvgPool` or GeM), after the pooled
+    ``stages`` when there are any, *not* L2-normalised (``unit_output = False``: the
+    engines keep the raw vectors).
 
     Runs in :func:`photoid.embed.embed_paths` like any model: ``name``, ``preprocessing``,
     ``num_features`` and ``spec`` are the backbone's, except that the fingerprint hashes the
@@ -140,9 +202,10 @@ class PooledFeatures(nn.Module):
 
     unit_output = False
 
-    def __init__(self, backbone: Backbone, pool: nn.Module):
+    def __init__(self, backbone: Backbone, pool: nn.Module, stages: Sequence[int] = ()):
         super().__init__()
-        self.backbone, self.pool = backbone, pool
+        self.backbone, self.pool, self.stages = backbone, pool, tuple(stages)
+        self._width = backbone.num_features + sum(stage_channels(backbone, self.stages))
 
     @property
     def name(self) -> str:
@@ -154,7 +217,7 @@ class PooledFeatures(nn.Module):
 
     @property
     def num_features(self) -> int:
-        return self.backbone.num_features
+        return self._width
 
     @property
     def fingerprint(self) -> str:
@@ -164,6 +227,8 @@ class PooledFeatures(nn.Module):
             "pooling": "gem" if gem else "avg",
             "gem_p": float(self.pool.p.detach()) if gem else None,
         }
+        if self.stages:
+            blob["stages"] = list(self.stages)
         h = hashlib.sha256(json.dumps(blob, sort_keys=True).encode())
         for key, tensor in self.state_dict().items():
             h.update(key.encode())
@@ -178,7 +243,7 @@ class PooledFeatures(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.backbone.forward_features(x))
+        return pooled_stages(self.backbone, self.pool, self.stages, x)
 
 
 def build_model(model_config) -> EmbeddingModel:
@@ -187,7 +252,11 @@ def build_model(model_config) -> EmbeddingModel:
         model_config.backbone, weights=model_config.weights, image_size=model_config.image_size
     )
     return EmbeddingModel(
-        backbone, model_config.pooling, model_config.gem_p, model_config.embedding_dim
+        backbone,
+        model_config.pooling,
+        model_config.gem_p,
+        model_config.embedding_dim,
+        model_config.stages,
     )
 
 
@@ -283,6 +352,8 @@ def _model_from_payload(payload: dict) -> EmbeddingModel:
     backbone = create_backbone(spec["backbone"], weights="random", image_size=pre.image_size)
     backbone.preprocessing = pre
     backbone.weights_id = payload["weights_id"]
-    model = EmbeddingModel(backbone, spec["pooling"], spec["gem_p"], spec["embedding_dim"])
+    model = EmbeddingModel(
+        backbone, spec["pooling"], spec["gem_p"], spec["embedding_dim"], spec.get("stages", ())
+    )
     model.load_state_dict(payload["state_dict"])
     return model.eval()
