@@ -10,8 +10,9 @@ the GPU, as JSON lines (the keys of the CPU benchmarks plus ``device`` and ``gpu
    (``engine_img_per_s``: the share lost to decoding and the input pipeline is their
    difference), and ``min_cosine`` against the CPU path on the first ``--reference`` photos;
 3. ``bench: "train"``: the GPU recipes (presets ``lions-gpu`` and ``cows-gpu``: EfficientNet-
-   Lite2, the fast path then fine-tuning with layer-wise decay, an EMA of the weights, frozen
-   BatchNorm, sub-center ArcFace with dynamic margins) trained on the device on the training
+   Lite2 with every stage pooled, the fast path then fine-tuning with layer-wise decay, an
+   EMA of the weights, frozen BatchNorm, sub-center ArcFace with dynamic margins) trained
+   on the device on the training
    photos, scored on the closed splits (``--set key=value`` changes them, e.g.
    ``--set optim.epochs=1`` for a dry run on a CPU).
 

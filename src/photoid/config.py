@@ -186,7 +186,12 @@ _COWS_CLOSED = {
 # built them); untuned until benchmarks/gpu.py has run them on validation photos.
 _GPU_RECIPE = {
     "strategy": "frozen+finetune",
-    "model": {"backbone": "efficientnet_lite2", "pooling": "gem", "embedding_dim": 256},
+    "model": {
+        "backbone": "efficientnet_lite2",
+        "pooling": "gem",
+        "embedding_dim": 256,
+        "stages": [0, 1, 2, 3, 4],  # as the CPU presets, which validation chose it for
+    },
     "loss": {"name": "subcenter_arcface", "dynamic_margins": True},
 }
 _GPU_OPTIM = {

@@ -48,6 +48,7 @@ def test_parse_override():
 def test_gpu_recipes_fine_tune_with_the_winners_ingredients_on_training_photos(preset):
     config = load_config(preset=preset)
     assert config.strategy == "frozen+finetune" and config.model.backbone == "efficientnet_lite2"
+    assert config.model.stages == (0, 1, 2, 3, 4)  # as the CPU presets
     assert config.loss.name == "subcenter_arcface" and config.loss.dynamic_margins
     optim = config.optim
     assert optim.layer_decay < 1 and optim.ema_decay > 0 and optim.freeze_bn

@@ -136,6 +136,7 @@ def test_a_finetune_run_with_every_option_saves_the_averaged_weights(tiny_catalo
             "optim.layer_decay=0.7",
             "optim.ema_decay=0.99",
             "optim.freeze_bn=true",
+            "model.stages=[1, 2]",
         ]
     )
     train(config, load_photos(tiny_catalog), tmp_path / "run", progress=False, log=lambda _: 0)
@@ -145,6 +146,8 @@ def test_a_finetune_run_with_every_option_saves_the_averaged_weights(tiny_catalo
     assert [r["epoch"] for r in records] == [0, 1]
     assert all(r["loss"] == r["loss"] and r["top1"] is not None for r in records)  # finite
     saved = load_model(tmp_path / "run" / "last.pt")
+    # the earlier stages went through fine-tuning too: the head standardised them
+    assert saved.stages == (1, 2) and saved.head.norm.running_mean.abs().sum() > 0
     initial = EmbeddingModel(create_backbone("resnet10t", weights="random", image_size=32))
     # frozen BatchNorm: the backbone's running statistics are the initial ones (also averaged)
     bn = "model.bn1.running_mean"

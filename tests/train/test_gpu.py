@@ -32,7 +32,8 @@ def test_embedding_on_the_gpu_matches_the_cpu(tmp_path: Path, tiny_backbone) -> 
     assert (np.argmax(gpu @ cpu.T, axis=1) == np.arange(len(paths))).all()
 
 
-def test_frozen_training_runs_on_the_gpu(tiny_catalog: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stages", ["[]", "[1, 2]"])
+def test_frozen_training_runs_on_the_gpu(tiny_catalog: Path, tmp_path: Path, stages: str) -> None:
     """The crash every CUDA machine hit: cached CPU features fed to a head on cuda:0."""
     from photoid.config import load_config
     from photoid.data.loaders import load_photos
@@ -51,6 +52,7 @@ def test_frozen_training_runs_on_the_gpu(tiny_catalog: Path, tmp_path: Path) -> 
             "strategy=frozen",
             "fast.epochs=8",
             "loss.name=arcface",
+            f"model.stages={stages}",
         ]
     )
     result = train(
