@@ -176,3 +176,18 @@ def test_stages_round_trip_and_refusals(tiny_backbone, tmp_path):
     for bad in ((5,), (-1,), (1, 1)):
         with pytest.raises(ModelError, match=r"stages 0 to 4 \(64, 64, 128, 256, 512"):
             EmbeddingModel(tiny_backbone, "gem", 3.0, 8, stages=bad)
+
+
+def test_a_model_file_with_impossible_stages_is_refused_naming_it(tiny_backbone, tmp_path):
+    import pytest
+
+    from photoid.errors import ModelError
+
+    model = EmbeddingModel(tiny_backbone, "gem", 3.0, 8, stages=(1,))
+    save_model(model, tmp_path / "m.pt")
+    blob = torch.load(tmp_path / "m.pt", weights_only=True)
+    for stages in ([9], ["x"]):
+        blob["model"]["spec"]["stages"] = stages
+        torch.save(blob, tmp_path / "edited.pt")
+        with pytest.raises(ModelError, match=r"edited\.pt: a damaged photoid model"):
+            load_model(tmp_path / "edited.pt")

@@ -324,7 +324,7 @@ def load_model(path: str | Path) -> EmbeddingModel:
         )
     try:
         model = _model_from_payload(payload)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # damaged or edited file
+    except (KeyError, TypeError, ValueError, RuntimeError, ModelError) as exc:  # damaged, edited
         detail = "; ".join(str(exc).splitlines()[:2])[:300]
         raise ModelError(
             f"{path}: a damaged photoid model ({type(exc).__name__}: {detail}); expected "
