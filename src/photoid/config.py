@@ -51,7 +51,9 @@ class ModelConfig:
 
     ``stages``: earlier feature stages of the backbone (timm's ``feature_info`` indices, 0 =
     the first and finest) pooled too and concatenated with the last map, each block
-    standardised and weighted alike in the head; ``[]``: the last map only."""
+    standardised and weighted alike in the head; ``"all"`` (the default): every stage the
+    backbone has (the last map only for a backbone that cannot give them); ``[]``: the last
+    map only."""
 
     backbone: str = "efficientnet_lite0"
     weights: str | None = None
@@ -59,7 +61,7 @@ class ModelConfig:
     pooling: str = "avg"
     gem_p: float = 3.0
     embedding_dim: int = 512
-    stages: tuple[int, ...] = ()
+    stages: tuple[int, ...] | str = "all"
 
 
 @dataclass(frozen=True)
@@ -363,12 +365,17 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
     elif target is str:
         if isinstance(value, str):
             return value
-    elif typing.get_origin(target) is tuple:  # tuple[int, ...]
+    elif typing.get_origin(target) is tuple:  # tuple[int, ...], or "all" where str is allowed
         if isinstance(value, (list, tuple)) and all(
             isinstance(v, int) and not isinstance(v, bool) for v in value
         ):
             return tuple(value)
-        raise ConfigError(f"{name}: expected a list of integers, e.g. [1, 2], got {value!r}.")
+        if value == "all" and str in base:
+            return value
+        hint_all = ' or "all"' if str in base else ""
+        raise ConfigError(
+            f"{name}: expected a list of integers, e.g. [1, 2]{hint_all}, got {value!r}."
+        )
     type_name = getattr(target, "__name__", str(target))
     raise ConfigError(f"{name}: expected {type_name}, got {value!r} ({type(value).__name__}).")
 

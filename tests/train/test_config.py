@@ -68,15 +68,30 @@ def test_the_cpu_fine_tuning_recipe_is_the_gpu_one_on_a_smaller_backbone():
     assert (cpu.optim.epochs, cpu.optim.batch_size) == (5, 64)
 
 
-def test_model_stages_is_a_list_of_integers(tmp_path):
-    assert load_config().model.stages == ()
+def test_model_stages_is_a_list_of_integers_or_all(tmp_path):
+    assert load_config().model.stages == "all"
     assert load_config(overrides=["model.stages=[1, 2]"]).model.stages == (1, 2)
+    assert load_config(overrides=["model.stages=[]"]).model.stages == ()
     path = tmp_path / "c.yaml"
     path.write_text("model:\n  stages: [0, 3]\n")
     assert load_config(path).model.stages == (0, 3)
-    for bad in ("3", "[true]", "[1.5]", "one"):
-        with pytest.raises(ConfigError, match=r"model.stages: expected a list of integers"):
+    for bad in ("3", "[true]", "[1.5]", "one", "null"):
+        with pytest.raises(ConfigError, match=r"model.stages: "):
             load_config(overrides=[f"model.stages={bad}"])
+    with pytest.raises(ConfigError, match=r'expected a list of integers, e.g. \[1, 2\] or "all"'):
+        load_config(overrides=["model.stages=al"])
+
+
+def test_all_stages_means_every_stage_the_backbone_has(tiny_backbone):
+    from photoid.errors import ModelError
+    from photoid.models.embedding import EmbeddingModel, build_model
+
+    model = build_model(load_config(overrides=["model.backbone=resnet10t", "model.weights=random",
+                                               "model.image_size=32"]).model)  # fmt: skip
+    assert model.stages == (0, 1, 2, 3, 4) and model.arch["stages"] == [0, 1, 2, 3, 4]
+    assert model.pooled_features().num_features == 64 + 64 + 128 + 256 + 512 + 512
+    with pytest.raises(ModelError, match="give a list of stages or 'all'"):
+        EmbeddingModel(tiny_backbone, stages="every")
 
 
 def test_lions_fast_pools_every_stage_of_lite1():

@@ -28,7 +28,7 @@ def _setup(loss_name: str, device: str):
     optimizer = torch.optim.AdamW(params, lr=1e-2, foreach=False)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     labels = torch.arange(4).repeat_interleave(4)
-    features = torch.randn(3, 16, model.backbone.num_features)
+    features = torch.randn(3, 16, model.pooled_features().num_features)
     return model, loss, optimizer, scheduler, features, labels
 
 

@@ -60,14 +60,29 @@ class EmbeddingHead(nn.Module):
         return self.bn(self.linear(x))
 
 
+def resolve_stages(backbone: Backbone, stages: Sequence[int] | str) -> tuple[int, ...]:
+    """``stages`` as indices: ``"all"`` is every stage of the backbone's ``feature_info``
+    (none for a backbone that cannot give them, e.g. some hub models)."""
+    if isinstance(stages, str):
+        if stages != "all":
+            raise ModelError(f"model.stages {stages!r}: give a list of stages or 'all'.")
+        return tuple(range(len(_stage_info(backbone) or [])))
+    return tuple(int(s) for s in stages)
+
+
+def _stage_info(backbone: Backbone) -> list | None:
+    info = getattr(backbone.model, "feature_info", None)
+    has = callable(getattr(backbone.model, "forward_intermediates", None))
+    return info if has and isinstance(info, list) and info else None
+
+
 def stage_channels(backbone: Backbone, stages: Sequence[int]) -> list[int]:
     """Channels of the backbone's feature stages ``stages`` (indices into timm's
     ``feature_info``, 0 = the first, finest), checked."""
-    info = getattr(backbone.model, "feature_info", None)
-    has = callable(getattr(backbone.model, "forward_intermediates", None))
+    info = _stage_info(backbone)
     if not stages:
         return []
-    if not has or not isinstance(info, list) or not info:
+    if info is None:
         raise ModelError(
             f"backbone {backbone.name!r} cannot give earlier feature stages (no "
             "forward_intermediates); set model.stages to [] or use a timm CNN such as "
@@ -107,13 +122,13 @@ class EmbeddingModel(nn.Module):
         pooling: str = "avg",
         gem_p: float = 3.0,
         embedding_dim: int = 512,
-        stages: Sequence[int] = (),
+        stages: Sequence[int] | str = (),
     ):
         super().__init__()
         self.trained_photos: frozenset[str] | None = None  # set by load_model when recorded
         self.backbone = backbone
         self.pool = create_pooling(pooling, gem_p)
-        self.stages = tuple(int(s) for s in stages)
+        self.stages = resolve_stages(backbone, stages)
         blocks = [*stage_channels(backbone, self.stages), backbone.num_features]
         self.head = EmbeddingHead(sum(blocks), embedding_dim, blocks if self.stages else ())
         self.arch = {
