@@ -191,3 +191,12 @@ def test_a_model_file_with_impossible_stages_is_refused_naming_it(tiny_backbone,
         torch.save(blob, tmp_path / "edited.pt")
         with pytest.raises(ModelError, match=r"edited\.pt: a damaged photoid model"):
             load_model(tmp_path / "edited.pt")
+
+
+def test_the_training_log_names_the_pooled_maps(tiny_backbone):
+    from photoid.train.run import pooled_maps
+
+    with_stages = EmbeddingModel(tiny_backbone, stages="all")
+    expected = "resnet10t's stages 0, 1, 2, 3, 4 and last feature map pooled"
+    assert pooled_maps(with_stages) == expected
+    assert pooled_maps(EmbeddingModel(tiny_backbone)) == "resnet10t's last feature map pooled"

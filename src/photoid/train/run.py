@@ -105,7 +105,7 @@ def train(
         state.log(
             f"training on {len(split.train)} photos of {len(split.classes)} individuals, "
             f"validating on {len(split.val)} held-out photos; strategy {config.strategy}, "
-            f"loss {config.loss.name}"
+            f"loss {config.loss.name}; {pooled_maps(model)}"
         )
     phases = config.strategy.split("+")
     done_phase, done_epoch = (
@@ -284,3 +284,12 @@ def _device(info: DistInfo, device: str | None) -> torch.device:
     from photoid.models.engines import resolve_device
 
     return resolve_device(device)
+
+
+def pooled_maps(model) -> str:
+    """Which feature maps the model pools, in words (a backbone that cannot give its earlier
+    stages gets the last map only under ``model.stages: all``, and the log says so)."""
+    name = model.backbone.name
+    if not model.stages:
+        return f"{name}'s last feature map pooled"
+    return f"{name}'s stages {', '.join(map(str, model.stages))} and last feature map pooled"
