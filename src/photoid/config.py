@@ -192,7 +192,7 @@ _GPU_RECIPE = {
         "backbone": "efficientnet_lite2",
         "pooling": "gem",
         "embedding_dim": 256,
-        "stages": [0, 1, 2, 3, 4],  # as the CPU presets, which validation chose it for
+        "stages": "all",  # as the CPU presets, which validation chose it for
     },
     "loss": {"name": "subcenter_arcface", "dynamic_margins": True},
 }
@@ -214,7 +214,7 @@ PRESETS: dict[str, dict] = {
             "backbone": "efficientnet_lite1",
             "pooling": "gem",
             "embedding_dim": 256,
-            "stages": [0, 1, 2, 3, 4],
+            "stages": "all",  # every stage of whatever backbone is set
         },
         "loss": {"name": "subcenter_arcface"},
         "fast": {"passes": 8, "epochs": 80},
@@ -249,7 +249,7 @@ PRESETS: dict[str, dict] = {
             "pooling": "gem",
             "embedding_dim": 256,
             "image_size": 160,
-            "stages": [0, 1, 2, 3, 4],
+            "stages": "all",  # every stage of whatever backbone is set
         },
         "fast": {"passes": 1, "epochs": 12},
         "optim": {**_GPU_OPTIM, "epochs": 5, "batch_size": 64, "warmup_epochs": 1.0},
@@ -263,7 +263,7 @@ PRESETS: dict[str, dict] = {
             "pooling": "gem",
             "embedding_dim": 256,
             "image_size": 160,
-            "stages": [0, 1, 2, 3, 4],
+            "stages": "all",  # every stage of whatever backbone is set
         },
         "fast": {"passes": 1, "epochs": 12},
     },

@@ -48,7 +48,10 @@ def test_parse_override():
 def test_gpu_recipes_fine_tune_with_the_winners_ingredients_on_training_photos(preset):
     config = load_config(preset=preset)
     assert config.strategy == "frozen+finetune" and config.model.backbone == "efficientnet_lite2"
-    assert config.model.stages == (0, 1, 2, 3, 4)  # as the CPU presets
+    assert config.model.stages == "all"  # as the CPU presets: Lite2's stages 0-4
+    from photoid.models.embedding import build_model
+
+    assert build_model(config.model).stages == (0, 1, 2, 3, 4)
     assert config.loss.name == "subcenter_arcface" and config.loss.dynamic_margins
     optim = config.optim
     assert optim.layer_decay < 1 and optim.ema_decay > 0 and optim.freeze_bn
@@ -101,3 +104,7 @@ def test_lions_fast_pools_every_stage_of_lite1():
     model = build_model(load_config(preset="lions-fast").model)
     assert model.name == "efficientnet_lite1" and model.stages == (0, 1, 2, 3, 4)
     assert model.pooled_features().num_features == 16 + 24 + 40 + 112 + 320 + 1280
+    # "all" follows another backbone's stages (ConvNeXt has four) instead of naming a fifth
+    other = load_config(preset="lions-fast", overrides=["model.backbone=convnext_atto",
+                        "model.weights=random", "model.image_size=64"])  # fmt: skip
+    assert build_model(other.model).stages == (0, 1, 2, 3)
