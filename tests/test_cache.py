@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 
 import pytest
 
@@ -52,6 +53,61 @@ def test_content_key_hashes_a_large_photo_without_holding_it_in_memory(tmp_path)
         tracemalloc.stop()
     assert key == expected
     assert peak < 4 << 20, peak  # read in pieces: a quarter of the file at most
+
+
+def _reads(monkeypatch) -> list:
+    import photoid.cache as cache
+
+    opened: list = []
+    real = cache.open_regular
+
+    def spy(path, *args):
+        fh = real(path, *args)
+        read = fh.read
+
+        def counted(n=-1):
+            chunk = read(n)
+            if chunk:
+                opened.append(path)
+            return chunk
+
+        fh.read = counted
+        return fh
+
+    monkeypatch.setattr(cache, "open_regular", spy)
+    return opened
+
+
+def test_content_key_reads_a_settled_file_once_and_a_changed_one_again(tmp_path, monkeypatch):
+    import photoid.cache as cache
+
+    reads = _reads(monkeypatch)
+    later = time.time_ns() + 10**10  # every file looks 10 s old
+    monkeypatch.setattr(cache.time, "time_ns", lambda: later)
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(b"a" * 5000)
+    key = content_key(str(photo))
+    assert key == hashlib.sha256(b"a" * 5000).hexdigest() and len(reads) == 1
+    box = (1, 2, 3, 4)
+    by_hand = hashlib.sha256(b"a" * 5000 + repr((1.0, 2.0, 3.0, 4.0)).encode()).hexdigest()
+    assert content_key(str(photo)) == key and content_key(str(photo), box) == by_hand
+    assert len(reads) == 1  # the box is hashed after the kept state: no second read
+    # rewritten with the same size and its modification time set back: the change time moved
+    stat = photo.stat()
+    while photo.stat().st_ctime_ns == stat.st_ctime_ns:  # past the file system's clock tick
+        time.sleep(0.005)
+        photo.write_bytes(b"b" * 5000)
+    os.utime(photo, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert content_key(str(photo)) == hashlib.sha256(b"b" * 5000).hexdigest()
+    assert len(reads) == 2
+
+
+def test_content_key_does_not_keep_a_file_written_moments_ago(tmp_path, monkeypatch):
+    reads = _reads(monkeypatch)
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(b"a" * 5000)  # changed now: the same clock tick could change it again
+    assert content_key(str(photo)) == content_key(str(photo))
+    assert len(reads) == 2
 
 
 def test_content_key_of_what_cannot_be_read_is_none(tmp_path):

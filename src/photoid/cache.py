@@ -9,6 +9,9 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
@@ -31,14 +34,42 @@ def default_cache_dir() -> Path:
     return Path(base) / "photoid"
 
 
+#: files hashed in this process, by (device, inode, size, mtime, ctime): their SHA-256 state
+_HASHED: OrderedDict[tuple[int, ...], object] = OrderedDict()
+_HASHED_MAX = 1 << 16  # about 35 MB of hash states (measured: 67 MB for 2^17)
+_HASHED_LOCK = threading.Lock()
+_SETTLED_NS = 2_000_000_000  # a file changed this recently may change again in the same tick
+
+
 def content_key(path: str, box: Box = None) -> str | None:
     """SHA-256 of the file's bytes (and its bounding box), or None if it cannot be read or
-    is not a regular file of at most :data:`~photoid.files.MAX_PHOTO_BYTES`."""
-    h = hashlib.sha256()
+    is not a regular file of at most :data:`~photoid.files.MAX_PHOTO_BYTES`.
+
+    A file is read once per process: one command embeds, extracts keypoints and checks
+    which photos trained the model, each keyed by content. Its hash is kept by device,
+    inode, size, modification and change time (any write moves the change time, which no
+    tool can set back), and only for a file unchanged for 2 s: a write within the same
+    clock tick cannot be missed (git's "racy" rule)."""
     try:  # a FIFO or /dev/zero is refused before a byte is read (it would never end)
         with open_regular(path) as fh:
-            for chunk in iter(lambda: fh.read(_READ_BYTES), b""):
-                h.update(chunk)
+            info = os.fstat(fh.fileno())
+            stamp = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+            with _HASHED_LOCK:
+                kept = _HASHED.get(stamp)
+                if kept is not None:
+                    _HASHED.move_to_end(stamp)
+                    kept = kept.copy()
+            if kept is not None:
+                h = kept
+            else:
+                h = hashlib.sha256()
+                for chunk in iter(lambda: fh.read(_READ_BYTES), b""):
+                    h.update(chunk)
+                if time.time_ns() - max(info.st_mtime_ns, info.st_ctime_ns) > _SETTLED_NS:
+                    with _HASHED_LOCK:
+                        _HASHED[stamp] = h.copy()
+                        if len(_HASHED) > _HASHED_MAX:
+                            _HASHED.popitem(last=False)
     except (OSError, NotRegularFile):
         return None
     if box:

@@ -86,3 +86,24 @@ def test_calibrate_a_plain_folder_and_a_catalog(plain_folder: Path, tmp_path: Pa
     assert stored.value == pytest.approx(figures["threshold"], abs=1e-6)
     assert main(["calibrate", cat, "--backbone", "resnet10t"]) == 2
     assert "drop it" in capsys.readouterr().err
+
+
+def test_train_with_no_held_out_photos_says_the_loss_chose(plain_folder: Path, tmp_path: Path,
+                                                           capsys):  # fmt: skip
+    sets = ["model.backbone=resnet10t", "model.weights=random", "model.image_size=32"]
+    sets += ["model.embedding_dim=16", "strategy=frozen", "fast.epochs=3", "fast.passes=1"]
+    sets += ["optim.batch_size=8", "data.val_fraction=0"]
+    run = tmp_path / "run"
+    args = ["train", str(plain_folder), "--out", str(run)]
+    assert main([*args, *[a for s in sets for a in ("--set", s)]]) == 0
+    err = capsys.readouterr().err
+    assert "validating on 0 held-out photos" in err
+    assert err.count("(no held-out photos to score)") == 3 and "MAP@5 nan" not in err
+    losses = [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    best = min(range(len(losses)), key=losses.__getitem__)  # the first of equal ones
+    said = (
+        "no held-out photos, so kept the lowest loss, "
+        + f"{losses[best]:.4f} at frozen epoch {best};"
+    )
+    assert said in err
+    assert "best map5 -" not in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -61,11 +62,14 @@ def run(args: argparse.Namespace) -> int:
         tensorboard=args.tensorboard,
         device=args.device,
     )
-    say(
-        f"trained in {result.seconds:.0f} s; best {config.validation.metric} "
-        f"{result.best_value:.4f} at {result.best_where[0]} epoch {result.best_where[1]}; "
-        f"model: {Path(out) / 'best.pt'}"
-    )
+    phase, epoch = result.best_where
+    # data.val_fraction 0: no photo held out, so the lowest loss chose the epoch
+    if result.history and all(math.isnan(r.map5) for r in result.history):
+        best = f"no held-out photos, so kept the lowest loss, {-result.best_value:.4f}"
+    else:
+        best = f"best {config.validation.metric} {result.best_value:.4f}"
+    say(f"trained in {result.seconds:.0f} s; {best} at {phase} epoch {epoch}; "
+        f"model: {Path(out) / 'best.pt'}")  # fmt: skip
     if result.final is not None:
         print("best model on the query split:\n" + result.final.format())
     return 0

@@ -47,12 +47,13 @@ class EpochRecord:
         return json_ready(self)
 
     def line(self) -> str:
-        text = (
-            f"{self.phase} epoch {self.epoch:3d}  loss {self.loss:.4f}  MAP@5 {self.map5:.4f}  "
-            f"top-1 {self.top1:.4f}  sim same {self.same_mean:.3f} diff {self.diff_mean:.3f}  "
-            f"AUC {self.roc_auc:.3f}  ({self.seconds:.1f} s)"
+        head = f"{self.phase} epoch {self.epoch:3d}  loss {self.loss:.4f}  "
+        if math.isnan(self.map5):  # no held-out photos (data.val_fraction 0)
+            return head + f"(no held-out photos to score)  ({self.seconds:.1f} s)"
+        return head + (
+            f"MAP@5 {self.map5:.4f}  top-1 {self.top1:.4f}  sim same {self.same_mean:.3f} "
+            f"diff {self.diff_mean:.3f}  AUC {self.roc_auc:.3f}  ({self.seconds:.1f} s)"
         )
-        return text
 
 
 def validation_split(
