@@ -41,6 +41,15 @@ _HASHED_LOCK = threading.Lock()
 _SETTLED_NS = 2_000_000_000  # a file changed this recently may change again in the same tick
 
 
+def _fresh_lock_in_child() -> None:  # a forked worker must not inherit a held lock
+    global _HASHED_LOCK
+    _HASHED_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_lock_in_child)
+
+
 def content_key(path: str, box: Box = None) -> str | None:
     """SHA-256 of the file's bytes (and its bounding box), or None if it cannot be read or
     is not a regular file of at most :data:`~photoid.files.MAX_PHOTO_BYTES`.
