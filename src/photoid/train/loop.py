@@ -9,6 +9,7 @@ torchrun with the batch sampler split across ranks. Photos are read by the one p
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 
 import numpy as np
@@ -103,14 +104,16 @@ def averaged_weights(model: nn.Module, ema):
         model.load_state_dict(own)
 
 
-def make_loader(state: RunState) -> DataLoader:
+def make_sampler(state: RunState) -> PKSampler | ShuffleSampler:
+    """The batch sampler of fine-tuning: P×K batches for losses that need them (or
+    ``optim.sampler="pk"``), shuffled batches otherwise."""
     cfg, split, info = state.config, state.split, state.info
     labels = split.labels[split.train]
     use_pk = cfg.optim.sampler == "pk" or (
         cfg.optim.sampler == "auto" and getattr(state.loss, "needs_pk_sampler", False)
     )
     if use_pk:
-        sampler = PKSampler(
+        return PKSampler(
             labels,
             max(2, cfg.optim.batch_size // cfg.optim.k),
             cfg.optim.k,
@@ -118,10 +121,41 @@ def make_loader(state: RunState) -> DataLoader:
             info.rank,
             info.world_size,
         )
-    else:
-        sampler = ShuffleSampler(
-            len(labels), cfg.optim.batch_size, cfg.seed, info.rank, info.world_size
-        )
+    return ShuffleSampler(len(labels), cfg.optim.batch_size, cfg.seed, info.rank, info.world_size)
+
+
+def photos_per_step(sampler: PKSampler | ShuffleSampler) -> int:
+    """Photos in each of ``sampler``'s batches: one step's forward and backward pass."""
+    if isinstance(sampler, PKSampler):
+        return sampler.p * sampler.k
+    return min(sampler.batch_size, sampler.n)
+
+
+def check_memory(state: RunState) -> None:
+    """On a CPU, refuse fine-tuning whose step cannot fit in the memory available
+    (:func:`photoid.train.memory.check_finetune_memory`) before any work is done; logs
+    what a photo costs. A GPU is not checked (untested on one)."""
+    if state.device.type != "cpu":
+        return
+    from photoid.train.memory import available_bytes, check_finetune_memory
+
+    cfg = state.config.optim
+    size = state.model.preprocessing.image_size
+    per_step = photos_per_step(make_sampler(state))
+    processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    per_photo = check_finetune_memory(
+        state.model, size, per_step, cfg.accumulation_steps, available_bytes(), processes
+    )
+    state.log(
+        f"fine-tuning keeps about {per_photo / (1 << 30):.2f} GB per photo at {size} px: "
+        f"{per_photo * per_step / (1 << 30):.1f} GB per step of {per_step} photos"
+    )
+
+
+def make_loader(state: RunState) -> DataLoader:
+    cfg, split = state.config, state.split
+    labels = split.labels[split.train]
+    sampler = make_sampler(state)
     boxes = table_boxes(state.catalog)
     data = TrainingPhotos(
         [state.catalog.paths[i] for i in split.train],

@@ -108,6 +108,10 @@ def train(
             f"loss {config.loss.name}; {pooled_maps(model)}"
         )
     phases = config.strategy.split("+")
+    if "finetune" in phases:
+        from photoid.train.loop import check_memory
+
+        check_memory(state)  # before any work: a step that cannot fit is refused now
     done_phase, done_epoch = (
         (blob["progress"]["phase"], blob["progress"]["epoch"]) if blob else ("", -1)
     )
