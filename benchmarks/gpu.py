@@ -16,9 +16,9 @@ the GPU, as JSON lines (the keys of the CPU benchmarks plus ``device`` and ``gpu
    photos, scored on the closed splits (``--set key=value`` changes them). A dry run on a
    CPU: ``--device cpu --large 8 --reference 8 --set optim.epochs=1 --set fast.epochs=1
    --set fast.passes=1 --set optim.batch_size=16``. Keep the batch small there: fine-tuning
-   Lite2 at 260 px keeps about 0.16 GB per photo for the backward pass in float32 (a step of
+   Lite2 at 260 px keeps about 0.15 GB per photo for the backward pass in float32 (a step of
    32 photos peaked at 6.0 GB, of 12 at 2.8 GB); ``cows-gpu``'s batch of 128 needs about
-   21 GB, and training refuses it on a CPU with less memory available.
+   20 GB, and training refuses it on a CPU with less memory available.
 
 Needs a CUDA GPU; ``--device cpu`` runs the same script on a CPU (to check it, not to
 measure). The data sets are read from ``--data`` (default ``../shared/data``).
