@@ -74,13 +74,55 @@ def test_a_step_that_cannot_fit_is_refused_naming_a_batch_that_can():
         check_finetune_memory(net, 16, 64, 1, per_photo)
 
 
+GIB = 1 << 30
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
 def test_available_memory_is_read_from_the_kernel(tmp_path: Path):
-    meminfo = tmp_path / "meminfo"
+    meminfo, none = tmp_path / "meminfo", tmp_path / "absent"
     meminfo.write_text("MemTotal:       24000000 kB\nMemAvailable:   12345678 kB\n")
-    assert available_bytes(meminfo) == 12345678 * 1024
+    assert available_bytes(meminfo, none, none) == 12345678 * 1024
     meminfo.write_text("MemTotal:       24000000 kB\n")
-    assert available_bytes(meminfo) is None
-    assert available_bytes(tmp_path / "absent") is None
+    assert available_bytes(meminfo, none, none) is None
+    assert available_bytes(none, none, none) is None
+
+
+def test_a_control_groups_limit_counts_less_its_use_and_what_it_can_drop(tmp_path: Path):
+    meminfo, own, fs = tmp_path / "meminfo", tmp_path / "own", tmp_path / "fs"
+    meminfo.write_text(f"MemAvailable: {20 * GIB // 1024} kB\n")
+    # cgroup v2: a job limited to 8 GiB using 3 GiB, 1 GiB of it page cache it can drop;
+    # its step has no limit of its own
+    own.write_text("0::/job/step\n")
+    _write(fs, {
+        "job/memory.max": f"{8 * GIB}\n", "job/memory.current": f"{3 * GIB}\n",
+        "job/memory.stat": f"anon 123\ninactive_file {GIB}\n",
+        "job/step/memory.max": "max\n", "job/step/memory.current": f"{2 * GIB}\n",
+    })  # fmt: skip
+    assert available_bytes(meminfo, fs, own) == 8 * GIB - (3 * GIB - GIB)
+    # a tighter step: the least of the group and its ancestors
+    _write(fs, {"job/step/memory.max": f"{4 * GIB}\n", "job/step/memory.current": "3758096384"})
+    assert available_bytes(meminfo, fs, own) == 4 * GIB - 3758096384
+    # more used than the limit (swap): nothing is available, not a negative number
+    _write(fs, {"job/step/memory.current": f"{5 * GIB}"})
+    assert available_bytes(meminfo, fs, own) == 0
+    # cgroup v1, in a container where the group is mounted as the root; a v1 "no limit"
+    own.write_text("9:name=systemd:/\n4:memory:/docker/abc\n")
+    _write(fs, {
+        "memory/memory.limit_in_bytes": f"{16 * GIB}",
+        "memory/memory.usage_in_bytes": f"{10 * GIB}",
+        "memory/memory.stat": f"cache 1\ntotal_inactive_file {4 * GIB}\n",
+    })  # fmt: skip
+    assert available_bytes(meminfo, fs, own) == 16 * GIB - 6 * GIB
+    _write(fs, {"memory/memory.limit_in_bytes": "9223372036854771712"})
+    assert available_bytes(meminfo, fs, own) == 20 * GIB  # no limit: the machine's figure
+    # a limit above what the machine has available: the machine's figure
+    _write(fs, {"memory/memory.limit_in_bytes": f"{64 * GIB}"})
+    assert available_bytes(meminfo, fs, own) == 20 * GIB
 
 
 def test_train_refuses_a_finetune_step_too_big_before_any_work(tiny_catalog, tmp_path,

@@ -6,7 +6,8 @@ about 0.15 GB per photo in float32 (0.157 GB resident, measured on real steps), 
 word. :func:`activation_bytes` measures what
 one more photo costs (the tensors autograd saves in a training-mode forward pass of a copy of
 the model: two photos, then three), and :func:`check_finetune_memory` refuses a step that
-cannot fit in the memory the machine has available, naming the batch that can.
+cannot fit in the memory available (:func:`available_bytes`: the machine's, or a container's
+or a batch job's control-group limit), naming the batch that can.
 """
 
 from __future__ import annotations
@@ -49,18 +50,74 @@ def activation_bytes(model: nn.Module, image_size: int) -> int:
         return max(saved(3) - saved(2), 0)
 
 
-def available_bytes(meminfo: str | Path = "/proc/meminfo") -> int | None:
-    """The memory the kernel says is available for new work (``MemAvailable``), in bytes;
-    None where it does not say (not Linux)."""
+def available_bytes(meminfo: str | Path = "/proc/meminfo", cgroups: str | Path = "/sys/fs/cgroup",
+                    own: str | Path = "/proc/self/cgroup") -> int | None:  # fmt: skip
+    """The memory available for new work, in bytes: the kernel's ``MemAvailable``, or less
+    where this process's control group (a container, a SLURM job) has a memory limit — its
+    limit less what the group uses, page cache it can drop (inactive files) not counted.
+    None where nothing says (not Linux)."""
+    values = _fields(meminfo)
+    machine = values.get("MemAvailable")
+    group = _cgroup_available(Path(cgroups), Path(own))
+    found = [v for v in (machine * 1024 if machine is not None else None, group) if v is not None]
+    return min(found) if found else None
+
+
+def _fields(path: str | Path) -> dict[str, int]:
+    """``name value`` or ``name: value …`` lines as integers (unreadable: none)."""
     try:
-        text = Path(meminfo).read_text()
+        text = Path(path).read_text()
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        parts = line.replace(":", " ").split()
+        if len(parts) >= 2 and parts[1].isdigit():
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
     except OSError:
         return None
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        if name == "MemAvailable":
-            parts = value.split()
-            return int(parts[0]) * 1024 if parts and parts[0].isdigit() else None
+    return int(text) if text.isdigit() else None
+
+
+#: a limit this large is "no limit" (cgroup v1 writes 2^63 rounded down to a page)
+_NO_LIMIT = 1 << 60
+
+
+def _cgroup_available(root: Path, own: Path) -> int | None:
+    """The least, over this process's memory cgroup and its ancestors (v2, else v1), of
+    limit less non-reclaimable use; None when none has a limit or there is none to read."""
+    try:
+        lines = own.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if hierarchy == "0" and controllers == "":  # v2: one unified hierarchy
+            names = ("memory.max", "memory.current", "inactive_file")
+            top = root
+        elif "memory" in controllers.split(","):  # v1: the memory controller's own tree
+            names = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+            top = root / "memory"
+        else:
+            continue
+        # the group and its ancestors; in a container the group is often mounted as the root
+        parts = [p for p in path.split("/") if p and p not in (".", "..")]
+        found = []
+        for depth in range(len(parts), -1, -1):
+            base = top.joinpath(*parts[:depth])
+            limit, used = _read_int(base / names[0]), _read_int(base / names[1])
+            if limit is None or used is None or limit >= _NO_LIMIT:
+                continue
+            reclaimable = _fields(base / "memory.stat").get(names[2], 0)
+            found.append(max(limit - max(used - reclaimable, 0), 0))
+        return min(found) if found else None
     return None
 
 
@@ -97,6 +154,6 @@ def check_finetune_memory(
         f"fine-tuning at {image_size} px keeps about {per_photo / gb:.2f} GB per photo for "
         f"the backward pass: a step of {photos_per_step} photos"
         f"{f' in each of {processes} processes' if processes > 1 else ''} needs about "
-        f"{need / gb:.1f} GB, and this machine has {available / gb:.1f} GB available "
+        f"{need / gb:.1f} GB, and this process has {available / gb:.1f} GB available "
         f"(a step may use {USABLE_SHARE:.0%} of it). {fix[0].upper()}{fix[1:]}."
     )
