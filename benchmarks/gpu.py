@@ -12,13 +12,13 @@ the GPU, as JSON lines (the keys of the CPU benchmarks plus ``device`` and ``gpu
 3. ``bench: "train"``: the GPU recipes (presets ``lions-gpu`` and ``cows-gpu``: EfficientNet-
    Lite2 with every stage pooled, the fast path then fine-tuning with layer-wise decay, an
    EMA of the weights, frozen BatchNorm, sub-center ArcFace with dynamic margins) trained
-   on the device on the training
-   photos, scored on the closed splits (``--set key=value`` changes them). A dry run on a
-   CPU: ``--device cpu --large 8 --reference 8 --set optim.epochs=1 --set fast.epochs=1
-   --set fast.passes=1 --set optim.batch_size=16``. Keep the batch small there: fine-tuning
-   Lite2 at 260 px keeps about 0.15 GB per photo for the backward pass in float32 (a step of
-   32 photos peaked at 6.0 GB, of 12 at 2.8 GB); ``cows-gpu``'s batch of 128 needs about
-   20 GB, and training refuses it on a CPU with less memory available.
+   on the device on the training photos, scored on the closed splits (``--set key=value``
+   changes them). A dry run on a CPU: ``--device cpu --large 8 --reference 8 --set
+   optim.epochs=1 --set fast.epochs=1 --set fast.passes=1 --set optim.batch_size=16``. Keep
+   the batch small there: fine-tuning Lite2 at 260 px keeps about 0.15 GB per photo for the
+   backward pass in float32 (a step of 32 photos peaked at 6.0 GB, of 12 at 2.8 GB);
+   ``cows-gpu``'s batch of 128 needs about 20 GB, and training refuses it on a CPU with less
+   memory available.
 
 Needs a CUDA GPU; ``--device cpu`` runs the same script on a CPU (to check it, not to
 measure). The data sets are read from ``--data`` (default ``../shared/data``).

@@ -1,7 +1,8 @@
 """What holding photos out of training costs and buys: one JSON line per seed and choice.
 
-Inside the lions database alone (the closed split's train side; no test photo is read), a
-seeded 20 % of each individual's photos (never its last) become a pseudo-test. The preset
+Inside the lions database alone (the closed split's train side; no test photo is read), the
+photos training's own rule would hold out for validation (a seeded 20 % of each individual's,
+never its last) become a pseudo-test. The preset
 is trained twice on the rest: with ``data.val_fraction`` 0.2 (validation photos held out
 and choosing the epoch, the default) and 0 (every photo trains, the lowest loss chooses).
 Both are scored on the pseudo-test: the embedding alone (``top1``, ``map5``) and fused with
@@ -22,41 +23,33 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from photoid.config import load_config
+from photoid.config import DataConfig, load_config
 from photoid.data.loaders import load_photos
 from photoid.data.splits import QueryDatabaseSplit
+from photoid.data.table import PhotoTable
 from photoid.local.pipeline import evaluate_local, keypoints, rerank_config
 from photoid.models.embedding import load_model
+from photoid.train.data import make_train_split
 from photoid.train.run import train
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def pseudo_split(source: Path, folder: Path, fraction: float = 0.2, seed: int = 100) -> Path:
-    """A copy of ``source``'s metadata (its photos linked, not copied) with the closed
-    split's database only and a column ``pseudo``: ``ptest`` for a seeded ``fraction`` of
-    each individual's photos (never its last), ``ptrain`` for the rest."""
-    meta = pd.read_csv(source / "metadata.csv")
-    meta = meta[meta["closed_split"] == "train"].copy()
-    rng = np.random.default_rng(seed)
-    meta["pseudo"] = "ptrain"
-    for _, group in meta.groupby("identity", sort=True):
-        n_out = min(int(round(fraction * len(group))), len(group) - 1)
-        if n_out > 0:
-            meta.loc[rng.choice(group.index, n_out, replace=False), "pseudo"] = "ptest"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in sorted({Path(p).parts[0] for p in meta["path"]}):
-        link = folder / name
-        if not link.exists():
-            link.symlink_to(source / name, target_is_directory=True)
-    meta.to_csv(folder / "metadata.csv", index=False)
-    return folder
+def pseudo_split(catalog: PhotoTable, fraction: float = 0.2, seed: int = 100) -> PhotoTable:
+    """The closed split's database only, with a column ``pseudo``: ``ptest`` for the photos
+    training's own rule would hold out for validation (``fraction`` of each individual's,
+    never its last; :func:`~photoid.train.data.make_train_split`, seeded), ``ptrain`` for
+    the rest."""
+    database = catalog.subset(catalog.column("closed_split").to_numpy() == "train")
+    rule = DataConfig(split_column="closed_split", train_split="train", val_fraction=fraction)
+    held = make_train_split(database, rule, seed).val
+    pseudo = np.where(np.isin(np.arange(len(database)), held), "ptest", "ptrain")
+    return PhotoTable(database.table.assign(pseudo=pseudo), database.source, check_files=False)
 
 
 def run(args: argparse.Namespace, work: Path) -> None:
-    catalog = load_photos(pseudo_split(DATA / "lions", work / "lions"))
+    catalog = pseudo_split(load_photos(DATA / "lions"))
     column = catalog.column("pseudo").to_numpy()
     query, database = np.flatnonzero(column == "ptest"), np.flatnonzero(column == "ptrain")
     split = QueryDatabaseSplit(query, database, catalog.identities[query])
