@@ -28,7 +28,9 @@ from photoid.config import DataConfig, load_config
 from photoid.data.loaders import load_photos
 from photoid.data.splits import QueryDatabaseSplit
 from photoid.data.table import PhotoTable
-from photoid.local.pipeline import evaluate_local, keypoints, rerank_config
+from photoid.embed import embed_table
+from photoid.evaluate import score_split
+from photoid.local.pipeline import keypoints, rerank_config, unseen_photos
 from photoid.models.embedding import load_model
 from photoid.train.data import make_train_split
 from photoid.train.run import train
@@ -48,13 +50,27 @@ def pseudo_split(catalog: PhotoTable, fraction: float = 0.2, seed: int = 100) ->
     return PhotoTable(database.table.assign(pseudo=pseudo), database.source, check_files=False)
 
 
+def fused_figures(catalog, model, split, rerank, feats):
+    """The fused road's figures, as `photoid evaluate --model RUN/best.pt --rerank local`
+    measures them (calibrated on the database photos the model did not train on)."""
+    emb = embed_table(catalog, model, progress=False)
+    unseen = None
+    in_database = unseen_photos([catalog.paths[i] for i in split.database], model)
+    if in_database is not None:
+        unseen = np.zeros(len(catalog), bool)
+        unseen[split.database] = in_database
+    return score_split(
+        emb.vectors, emb.valid, catalog, split, rerank=rerank, features=feats, unseen=unseen
+    ).result.rerank
+
+
 def run(args: argparse.Namespace, work: Path) -> None:
     catalog = pseudo_split(load_photos(DATA / "lions"))
     column = catalog.column("pseudo").to_numpy()
     query, database = np.flatnonzero(column == "ptest"), np.flatnonzero(column == "ptrain")
     split = QueryDatabaseSplit(query, database, catalog.identities[query])
     rerank = rerank_config("lnbnn")
-    keypoints(catalog, rerank, progress=False)  # extracted once, stored for every run
+    feats = keypoints(catalog, rerank, progress=False)  # extracted once, for every run
     for seed in args.seeds:
         for held_out in (0.2, 0.0):
             sets = ["data.split_column=pseudo", "data.train_split=ptrain"]
@@ -65,7 +81,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
             train(config, catalog, out, progress=False, log=lambda _: None)
             wall = time.perf_counter() - start
             model = load_model(out / "best.pt")
-            fused = evaluate_local(catalog, model, split, rerank, progress=False)
+            fused = fused_figures(catalog, model, split, rerank, feats)
             final = json.loads((out / "final.json").read_text())
             line = {
                 "bench": "held_out",

@@ -2,8 +2,8 @@
 
 One JSON line per case:
 - ``real``: lions and cows closed splits (query = test, database = train) through
-  :func:`photoid.local.evaluate.rerank_split` and ``score_rerank_run`` (what
-  ``evaluate_reranked`` runs) with the ``lnbnn`` preset (fit on the
+  :func:`photoid.evaluate.score_split` (what ``photoid evaluate --rerank local`` runs)
+  with the ``lnbnn`` preset (fit on the
   database only): ``top1``, ``top5``, ``map5`` (fused), ``top1_lnbnn`` (votes alone),
   ``top1_embedding``, ``ms_per_query`` (wall; and CPU), ``build_s`` (index + leave-one-out
   calibration); and, in the same run, the ``sift-all`` row on lions (``top1``,
@@ -60,7 +60,7 @@ def real_case(
     from photoid.data.loaders import load_photos
     from photoid.data.splits import ClosedSplit
     from photoid.embed import embed_table
-    from photoid.local.evaluate import rerank_split, score_rerank_run
+    from photoid.evaluate import score_split
     from photoid.local.pipeline import (
         keypoints,
         rerank_config,
@@ -89,8 +89,10 @@ def real_case(
     if anchors:  # fewer calibration pairs: a shorter fit, the same cost per query
         config = dataclasses.replace(config, calibration_anchors=anchors)
     feats = keypoints(catalog, config)
-    run = rerank_split(emb.vectors, emb.valid, feats, catalog, split, config, unseen=unseen)
-    r = score_rerank_run(run, catalog, config, feats)
+    measured = score_split(
+        emb.vectors, emb.valid, catalog, split, rerank=config, features=feats, unseen=unseen
+    )
+    r = measured.result.rerank
     row = {
         "bench": "local_index",
         "case": "real",
@@ -112,8 +114,8 @@ def real_case(
         "mean_keypoints": round(float(np.mean([len(f) for f in feats.features if f])), 1),
     }
     if config.lnbnn is not None:  # the real descriptors' cells, to compare the synthetic set's
-        row["ivf_imbalance"] = round(run.reranker.index_.imbalance(), 3)
-        row["aggregate"] = run.reranker.aggregate_  # "auto" resolved on the database
+        row["ivf_imbalance"] = round(measured.run.reranker.index_.imbalance(), 3)
+        row["aggregate"] = measured.run.reranker.aggregate_  # "auto" resolved on the database
     return row
 
 

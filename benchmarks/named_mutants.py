@@ -23,9 +23,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-D_ROWS = "config, vectors[d_rows], d_features, labels[d_rows], d_paths(catalog, d_rows)"
-BOTH = "np.union1d(d_rows, q_rows)"
-BOTH_FEATURES = f"[features.features[r] for r in {BOTH}]"
+D_ROWS = "d_rows = split.database[ok[split.database]]"
+BOTH = "d_rows = np.union1d(split.database[ok[split.database]], q_rows)"
 
 # name, file under src/, text, replacement, tests that must fail
 MUTANTS = [
@@ -42,8 +41,7 @@ MUTANTS = [
     ("onnx_cache_by_name", "photoid/models/engines.py",
      'f"{backbone.name}{kind}-{h.hexdigest()[:20]}.onnx"', 'f"{backbone.name}{kind}.onnx"',
      ["tests/models/test_engines.py"]),
-    ("rerank_fitted_on_queries", "photoid/local/evaluate.py", D_ROWS,
-     D_ROWS.replace("d_rows", BOTH).replace("d_features", BOTH_FEATURES),
+    ("rerank_fitted_on_queries", "photoid/evaluate.py", D_ROWS, BOTH,
      ["tests/local/test_local_evaluate.py"]),
     ("ivf_one_cell", "photoid/search/ivf.py", "self._ivf.nprobe = self.nprobe_",
      "self._ivf.nprobe = 1", ["tests/search/test_ivf.py"]),

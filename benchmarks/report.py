@@ -18,11 +18,11 @@ from pathlib import Path
 
 from photoid.data.loaders import load_photos
 from photoid.data.splits import ClosedSplit
-from photoid.embed import embed_table
-from photoid.local.pipeline import evaluate_local_evidence, rerank_config
+from photoid.evaluate import measure_photos
+from photoid.local.pipeline import rerank_config
 from photoid.models.factory import create_model
 from photoid.report.evaluation import evaluation_report
-from photoid.report.evidence import local_evidence, plain_evidence
+from photoid.report.evidence import measured_evidence
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -34,19 +34,15 @@ def main() -> None:
     parser.add_argument("--rerank-queries", type=int, help="re-rank a seeded subset")
     args = parser.parse_args()
     table = load_photos(DATA / args.dataset)
-    split = ClosedSplit("test", "train", "closed_split").split(table)
+    split = ClosedSplit("test", "train", "closed_split")
     model = create_model()
     out_dir = Path(tempfile.mkdtemp(prefix="photoid-report-bench-"))
     for case in args.cases:
-        if case == "rerank":
-            local = evaluate_local_evidence(
-                table, model, split, rerank_config("sift"), n_queries=args.rerank_queries,
-                progress=False,
-            )  # fmt: skip
-            ev = local_evidence(table, local)
-        else:
-            emb = embed_table(table, model, progress=False)
-            ev = plain_evidence(table, emb.vectors, emb.valid, split, "benchmark")
+        rerank = rerank_config("sift") if case == "rerank" else None
+        measured = measure_photos(
+            table, model, split, rerank=rerank, n_queries=args.rerank_queries if rerank else None
+        )
+        ev = measured_evidence(table, measured)
         wall, cpu = time.perf_counter(), time.process_time()
         report = evaluation_report(ev, out_dir / f"{args.dataset}-{case}.html")
         line = {

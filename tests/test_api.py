@@ -28,10 +28,11 @@ def test_readme_python_api_end_to_end(folder_catalog, tiny_backbone):
     photos = photoid.load_photos(folder_catalog)
     model = photoid.create_model("resnet10t", weights="random", image_size=32)
     assert model.spec == tiny_backbone.spec
-    result = photoid.evaluate_photos(photos, model, photoid.LeaveOneOut(), progress=False)
+    result = photoid.evaluate_photos(photos, model, photoid.LeaveOneOut())
     assert result.n_queries == 9 and result.protocol == "loo"
     query = str(folder_catalog / "bob" / "1.jpg")
-    [answer] = photoid.identify_photos(photos, model, [query], progress=False,
-                                       threshold=photoid.Threshold(1.01, "cosine"))  # fmt: skip
+    gallery, _ = photoid.embed_gallery(photos, model, photoid.EmbedOptions())
+    decision = photoid.Decision(threshold=photoid.Threshold(1.01, "cosine"))
+    [answer] = photoid.Identifier(gallery, model, decision=decision).identify_paths([query])
     assert answer.answer.individuals[:2] == ("new_individual", "bob")
     assert np.isclose(answer.answer.scores[1], 1.0, atol=1e-5)

@@ -6,7 +6,6 @@ import pytest
 from photoid.calibrate import (
     ThresholdCalibrator,
     ThresholdChoice,
-    open_set_answers,
     suggest_threshold,
 )
 from photoid.errors import ConfigError, NotFittedError, PhotoidError
@@ -14,6 +13,16 @@ from photoid.identify import Identification, place_new_individual
 from photoid.metrics import NEW_INDIVIDUAL, map_at_k
 
 NEW = NEW_INDIVIDUAL
+
+
+def open_set_answers(vectors, valid, catalog, split, **options):
+    """``(answers, truths)`` of the open-set queries, as calibration fits on them."""
+    from photoid.evaluate import open_set_answers as answered
+
+    ev = answered(vectors, valid, catalog, split, **options)
+    return ev.answers, ev.truth
+
+
 # two known queries (a, b) and two of individuals absent from the gallery
 ANSWERS = [
     Identification(("a", "b"), (0.9, 0.5)),
@@ -135,15 +144,16 @@ def test_open_set_answers_rank_readable_queries_against_readable_database_photos
     np.testing.assert_allclose(euclid[0].scores[0], -2 * np.sin(np.deg2rad(5)), atol=1e-5)
 
 
-def test_calibrate_threshold_embeds_the_table_and_fits_on_its_open_set_answers(
+def test_calibrate_photos_embeds_the_table_and_fits_on_its_open_set_answers(
     folder_catalog, tiny_backbone, tmp_path, caplog
 ):
     import logging
 
-    from photoid.calibrate import calibrate_threshold
     from photoid.data.loaders import from_folders
+    from photoid.data.options import EmbedOptions
     from photoid.data.splits import QueryDatabaseSplit
     from photoid.embed import embed_table
+    from photoid.evaluate import calibrate_photos
 
     table = from_folders(folder_catalog)
     names = table.identities
@@ -160,24 +170,29 @@ def test_calibrate_threshold_embeds_the_table_and_fits_on_its_open_set_answers(
 
     kw = dict(cache_dir=tmp_path, progress=False, engine="torch")
     with caplog.at_level(logging.INFO, logger="photoid"):
-        result = calibrate_threshold(
-            table, tiny_backbone, Split(), expected_new_share=0.2, aggregation="mean_top", **kw
-        )
+        result = calibrate_photos(
+            table, tiny_backbone, Split(), expected_new_share=0.2, aggregation="mean_top",
+            embed=EmbedOptions(**kw),
+        )  # fmt: skip
     assert "embedded 9 photos (9 computed, 0 from cache)" in caplog.text
     assert (result.n_queries, result.n_new) == (3, 1)
     again = embed_table(table, tiny_backbone, **kw)  # the options reached the embedding
     assert again.n_computed == 0
     vectors = again.vectors
-    np.testing.assert_array_equal(result.embeddings.vectors, vectors)
+    np.testing.assert_array_equal(result.evaluation.vectors, vectors)
     answers, truths = open_set_answers(
         vectors, np.ones(9, bool), table, parts, aggregation="mean_top"
     )
     expected = ThresholdCalibrator(expected_new_share=0.2).fit(answers, truths)
     assert result.calibrator.threshold_ == expected.threshold_
     assert result.calibrator.new_share_ == 0.2
-    held = calibrate_threshold(table, tiny_backbone, Split(), false_match_rate=0.0, **kw)
+    held = calibrate_photos(
+        table, tiny_backbone, Split(), false_match_rate=0.0, embed=EmbedOptions(**kw)
+    )
     assert held.calibrator.false_match_rate == 0.0 and held.calibrator.false_match_rate_ == 0.0
-    kept = calibrate_threshold(table, tiny_backbone, Split(), max_known_loss=0.0, **kw)
+    kept = calibrate_photos(
+        table, tiny_backbone, Split(), max_known_loss=0.0, embed=EmbedOptions(**kw)
+    )
     assert kept.calibrator.max_known_loss == 0.0
     assert kept.calibrator.known_accuracy_ >= kept.calibrator.known_top1_without_
 
@@ -361,12 +376,12 @@ def test_model_file_threshold_reads_the_saved_threshold(tmp_path):
         model_file_threshold(tmp_path / "junk.pt")
 
 
-def test_calibrate_embeddings_fits_on_the_split_of_ready_vectors():
+def test_calibrate_split_fits_on_the_split_of_ready_vectors():
     import pandas as pd
 
-    from photoid.calibrate import calibrate_embeddings
     from photoid.data.splits import QueryDatabaseSplit
     from photoid.data.table import PhotoTable
+    from photoid.evaluate import calibrate_split
 
     class Embeddings:
         vectors = _unit_rows([0, 90, 10, 80, 200])
@@ -383,7 +398,9 @@ def test_calibrate_embeddings_fits_on_the_split_of_ready_vectors():
         def split(self, _):
             return parts
 
-    result = calibrate_embeddings(Embeddings(), catalog, Split(), max_known_loss=0.0)
+    result = calibrate_split(
+        Embeddings.vectors, Embeddings.valid, catalog, Split(), max_known_loss=0.0
+    )
     answers, truths = open_set_answers(Embeddings.vectors, Embeddings.valid, catalog, parts)
     expected = ThresholdCalibrator(max_known_loss=0.0).fit(answers, truths)
     assert result.calibrator.max_known_loss == 0.0

@@ -18,6 +18,7 @@ from photoid.catalog.ingest import add_photos
 from photoid.catalog.review import ReviewSession
 from photoid.catalog.store import CatalogStore
 from photoid.data.loaders import load_photos
+from photoid.data.options import EmbedOptions
 from photoid.models.factory import create_model
 
 #: individual -> species; 3 photos each, viewpoint left/right/left, location A/B by individual
@@ -44,7 +45,7 @@ def build_catalog(root: Path) -> CatalogStore:
     pd.DataFrame(rows).to_csv(photos / "metadata.csv", index=False)
     model = tiny_model()
     store = CatalogStore.create(root / "cat", model.spec)
-    add_photos(store, load_photos(photos), model, progress=False)
+    add_photos(store, load_photos(photos), model, embed=EmbedOptions(progress=False))
     return store
 
 

@@ -41,7 +41,11 @@ _EXPORTS = {
     "Identification": "photoid.identify",
     "Candidate": "photoid.identify",
     "Threshold": "photoid.identify",
-    "identify_photos": "photoid.identify",
+    "Identifier": "photoid.identifier",
+    "GallerySource": "photoid.identifier",
+    "Decision": "photoid.identifier",
+    "EmbedOptions": "photoid.data.options",
+    "embed_gallery": "photoid.identifier",
     # local re-ranking
     "LocalReranker": "photoid.local.rerank",
     "LocalRescorer": "photoid.local.rerank",
@@ -49,10 +53,9 @@ _EXPORTS = {
     "LnbnnRescorer": "photoid.local.lnbnn_rerank",
     "DescriptorIndex": "photoid.local.descriptor_index",
     "rerank_config": "photoid.local.pipeline",
-    "evaluate_local": "photoid.local.pipeline",
     # thresholds and evaluation
     "ThresholdCalibrator": "photoid.calibrate",
-    "calibrate_threshold": "photoid.calibrate",
+    "calibrate_photos": "photoid.evaluate",
     "evaluate_photos": "photoid.evaluate",
     "evaluate_embeddings": "photoid.evaluate",
     # pipeline stages: crop, species/viewpoint, routing, designs compared
@@ -65,7 +68,7 @@ _EXPORTS = {
     # the persistent catalog
     "CatalogStore": "photoid.catalog.store",
     "catalog_model": "photoid.catalog.model",
-    "identify_photos_in_catalog": "photoid.catalog.lookup",
+    "catalog_source": "photoid.catalog.lookup",
     "add_photos": "photoid.catalog.ingest",
     "change_log": "photoid.catalog.history",
     "undo": "photoid.catalog.history",

@@ -17,10 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from photoid.data.splits import QueryDatabaseSplit
-from photoid.data.table import PhotoTable
 from photoid.errors import ConfigError, NotFittedError, PhotoidError
-from photoid.identify import Gallery, Identification, Threshold, identify
+from photoid.identify import Identification, Threshold
 from photoid.metrics import NEW_INDIVIDUAL
 
 
@@ -263,24 +261,6 @@ def _curve(scores, position, unknown, thresholds, share, k) -> CalibrationCurve:
     )
 
 
-def open_set_answers(
-    vectors: np.ndarray,
-    valid: np.ndarray,
-    catalog: PhotoTable,
-    split: QueryDatabaseSplit,
-    *,
-    metric: str = "cosine",
-    aggregation: str = "max",
-) -> tuple[list[Identification], np.ndarray]:
-    """Answers (no threshold) and truths of ``split``'s readable queries against its readable
-    database photos: the input of :meth:`ThresholdCalibrator.fit`."""
-    q = split.query[valid[split.query]]
-    truths = split.truth[valid[split.query]]
-    d = split.database[valid[split.database]]
-    gallery = Gallery.from_embeddings(vectors[d], catalog.identities[d], metric)
-    return identify(vectors[q], gallery, aggregation=aggregation), truths
-
-
 def suggest_threshold(
     vectors: np.ndarray, labels: np.ndarray, val: np.ndarray, train: np.ndarray
 ) -> Threshold | None:
@@ -326,70 +306,3 @@ def model_file_threshold(model_file) -> Threshold | None:
 
     found = saved_threshold(model_file)
     return None if found is None else Threshold.from_json(found)
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """What :func:`calibrate_threshold` did: the fitted ``calibrator`` (its ``threshold()``,
-    curve and figures), the ``embeddings`` of the table's photos (to score other splits
-    with), and the calibration queries' count ``n_queries`` and how many were of removed
-    individuals, ``n_new``."""
-
-    calibrator: ThresholdCalibrator
-    embeddings: object
-    n_queries: int
-    n_new: int
-
-
-def calibrate_threshold(
-    table: PhotoTable,
-    model,
-    split,
-    *,
-    expected_new_share: float | None = None,
-    false_match_rate: float | None = None,
-    max_known_loss: float | None = None,
-    aggregation: str = "max",
-    **embed,
-) -> Calibration:
-    """Choose the ``new_individual`` threshold of ``model``'s embeddings on ``split`` (an
-    open-set split object: :class:`~photoid.data.splits.OpenSet`, some individuals removed
-    from the database) with :class:`ThresholdCalibrator`. ``embed``: options of
-    :func:`photoid.embed.embed_paths`."""
-    import time
-
-    from photoid.embed import embed_table, log_embedding
-
-    split.split(table)  # a bad split fails before any photo is read
-    started = time.perf_counter()
-    emb = embed_table(table, model, **embed)
-    log_embedding(emb, started)
-    return calibrate_embeddings(
-        emb, table, split, expected_new_share=expected_new_share,
-        false_match_rate=false_match_rate, max_known_loss=max_known_loss,
-        aggregation=aggregation,
-    )  # fmt: skip
-
-
-def calibrate_embeddings(
-    embeddings,
-    table: PhotoTable,
-    split,
-    *,
-    expected_new_share: float | None = None,
-    false_match_rate: float | None = None,
-    max_known_loss: float | None = None,
-    aggregation: str = "max",
-) -> Calibration:
-    """:func:`calibrate_threshold` on ready embeddings (``vectors`` and ``valid`` of
-    ``table``'s rows, e.g. a catalog's stored vectors)."""
-    parts = split.split(table)
-    answers, truths = open_set_answers(
-        embeddings.vectors, embeddings.valid, table, parts, aggregation=aggregation
-    )
-    calibrator = ThresholdCalibrator(
-        expected_new_share=expected_new_share, false_match_rate=false_match_rate,
-        max_known_loss=max_known_loss,
-    ).fit(answers, truths)  # fmt: skip
-    n_new = int(np.sum(np.asarray(truths) == NEW_INDIVIDUAL))
-    return Calibration(calibrator, embeddings, len(truths), n_new)

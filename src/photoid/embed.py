@@ -27,6 +27,7 @@ from photoid.data.device_decode import (
     device_decoding_available,
 )
 from photoid.data.images import ReadReport
+from photoid.data.options import DEFAULT_EMBED, EmbedOptions  # noqa: F401 - their home for callers
 from photoid.data.preprocess import Preprocessing, read_photo
 from photoid.data.table import BBOX_COLUMNS, PhotoTable
 from photoid.errors import ConfigError, ImageReadError, check_choice

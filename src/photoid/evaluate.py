@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from photoid.calibrate import ThresholdCalibrator
+from photoid.data.options import DEFAULT_EMBED, EmbedOptions
 from photoid.data.splits import ClosedSplit, OpenSet, QueryDatabaseSplit
 from photoid.data.table import PhotoTable
 from photoid.errors import PhotoidError
-from photoid.identify import Gallery, Threshold, as_threshold, identify
+from photoid.identifier import DEFAULT_DECISION, Decision, GallerySource, Identifier
+from photoid.identify import Identification, Threshold, as_threshold, place_new_individual
+from photoid.local.evaluate import RerankEvaluation, RerankRun, score_rerank_run
+from photoid.local.rerank import SCORES, RerankConfig
+from photoid.local.store import FeatureSet
 from photoid.metrics import (
     NEW_INDIVIDUAL,
     json_ready,
@@ -21,6 +29,16 @@ from photoid.metrics import (
     separation,
     top_k_accuracy,
 )
+
+log = logging.getLogger("photoid")
+
+
+#: each road of :attr:`photoid.identifier.Identifier.road`, in words
+ROADS_IN_WORDS = {
+    "embedding": "embedding similarity",
+    "lnbnn": "LNBNN votes + RANSAC inliers + embedding, fused to a probability",
+    "shortlist": "embedding shortlist re-scored by keypoint matches, fused to a probability",
+}
 
 
 @dataclass(frozen=True)
@@ -49,14 +67,23 @@ class EvaluationResult:
     unknown_accuracy: float
     n_skipped_images: int
     n_excluded_queries: int
+    road: str = "embedding"
+    scale: str = "cosine"
+    rerank: RerankEvaluation | None = None
 
     def to_json(self) -> dict:
-        """Plain dict for JSON; NaN becomes None."""
-        return json_ready(self)
+        """Plain dict for JSON; NaN becomes None. With re-ranking, its side-by-side figures
+        (``top1_global``, ``top1_local``, ``top1_fused``, costs ...) are added."""
+        out = json_ready(self)
+        extra = out.pop("rerank")
+        for key, value in (extra or {}).items():
+            out.setdefault(key, value)
+        return out
 
     def format(self) -> str:
         lines = [
             f"protocol        {self.protocol}",
+            f"road            {ROADS_IN_WORDS.get(self.road, self.road)}",
             f"queries         {self.n_queries} ({self.n_unknown_queries} of new individuals)",
             f"database        {self.n_database} photos of {self.n_individuals} individuals",
             f"MAP@5           {self.map5:.4f}",
@@ -76,6 +103,8 @@ class EvaluationResult:
                 f"left out        {self.n_skipped_images} unreadable photo(s), "
                 f"{self.n_excluded_queries} query photo(s) with no possible match"
             )
+        if self.rerank is not None:
+            lines += ["", "each kind of evidence alone, on the same queries:", self.rerank.format()]
         return "\n".join(lines)
 
 
@@ -90,26 +119,113 @@ def evaluate_embeddings(
     metric: str = "cosine",
     aggregation: str = "max",
 ) -> EvaluationResult:
-    """Score embeddings ``vectors`` ``(n, d)`` of ``catalog``'s rows under ``split``.
+    """Score embeddings ``vectors`` ``(n, d)`` of ``catalog``'s rows under ``split`` on the
+    embedding road (:func:`score_split` without re-ranking).
 
     Rows with ``valid`` False (unreadable photos) are left out of queries and database, and
     counted in ``n_skipped_images``.
     """
-    labels = catalog.identities
-    keep_q = valid[split.query]
-    keep_d = valid[split.database]
-    q_rows, d_rows, truth = split.query[keep_q], split.database[keep_d], split.truth[keep_q]
-    if len(q_rows) == 0 or len(d_rows) == 0:
+    decision = Decision(aggregation=aggregation, threshold=threshold)
+    return score_split(
+        vectors, valid, catalog, split, protocol=protocol, decision=decision, metric=metric
+    ).result
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """An evaluation's figures (``result``) with what they were measured on, for a report:
+    the table's ``vectors`` and ``valid`` rows, the queries' table rows ``q_rows`` (with
+    their expected answers ``truth``) and the database's ``d_rows``, each query's
+    ``answers`` (the road's), the ``split``, and with re-ranking the keypoints
+    (``features``), the ``rerank`` config and the ``run`` (each ranking's answers, the
+    reranker, the timings)."""
+
+    result: EvaluationResult
+    answers: list[Identification]
+    q_rows: np.ndarray
+    d_rows: np.ndarray
+    truth: np.ndarray
+    vectors: np.ndarray
+    valid: np.ndarray
+    split: QueryDatabaseSplit
+    metric: str = "cosine"
+    features: FeatureSet | None = None
+    rerank: RerankConfig | None = None
+    run: RerankRun | None = None
+
+
+def score_split(
+    vectors: np.ndarray,
+    valid: np.ndarray,
+    table: PhotoTable,
+    split: QueryDatabaseSplit,
+    *,
+    protocol: str = "closed",
+    decision: Decision = DEFAULT_DECISION,
+    metric: str = "cosine",
+    rerank: RerankConfig | None = None,
+    features: FeatureSet | None = None,
+    unseen: np.ndarray | None = None,
+    extract_sample: list | None = None,
+) -> Evaluation:
+    """Answer ``split``'s queries among its database photos through an
+    :class:`~photoid.identifier.Identifier` (the road every front end takes) and score them.
+
+    ``vectors`` ``(n, d)``: embeddings of ``table``'s rows (``valid`` False where
+    unreadable); ``rerank``: the local-evidence road, with every row's keypoints
+    ``features`` (rows without them are left out too) and ``unseen`` (bool ``(n,)``, the
+    photos the embedding did not train on, where the reranker's calibration draws its
+    queries; None: any). A query never meets itself: under leave-one-out its own photo (and,
+    with LNBNN, its recording's) is out of every index it is scored against.
+    ``extract_sample``: a few PIL images whose keypoint extraction is timed.
+    """
+    ok = np.asarray(valid, dtype=bool)
+    if rerank is not None:
+        if features is None:
+            raise PhotoidError("re-ranked evaluation needs the photos' keypoints (features).")
+        ok = ok & features.valid
+    labels = table.identities
+    keep_q = ok[split.query]
+    q_rows, truth = split.query[keep_q], split.truth[keep_q]
+    d_rows = split.database[ok[split.database]]
+    if len(q_rows) == 0 or len(d_rows) < (1 if rerank is None else 2):
         raise PhotoidError(
-            f"{catalog.source}: nothing to evaluate ({len(q_rows)} queries, {len(d_rows)} "
+            f"{table.source}: nothing to evaluate ({len(q_rows)} queries, {len(d_rows)} "
             "database photos after leaving out unreadable ones)."
         )
-    n_skipped = int((~valid).sum())
-    gallery = Gallery.from_embeddings(vectors[d_rows], labels[d_rows], metric)
-    excluded = _self_positions(q_rows, d_rows) if split.exclude_self else None
-    answers = identify(
-        vectors[q_rows], gallery, threshold=threshold, aggregation=aggregation, exclude=excluded
-    )
+    source = GallerySource(
+        vectors[d_rows], labels[d_rows], [table.paths[r] for r in d_rows], metric,
+        features=None if features is None else [features.features[r] for r in d_rows],
+        unseen=None if unseen is None else np.asarray(unseen, dtype=bool)[d_rows],
+        name=str(table.source),
+    )  # fmt: skip
+    identifier = Identifier(source, None, decision=decision, rerank=rerank)
+    exclude = _self_positions(q_rows, d_rows) if split.exclude_self else None
+    run = rerank_result = None
+    if rerank is None:
+        answers = identifier.rank(vectors[q_rows], exclude=exclude).answers
+    else:
+        q_features = [features.features[q] for q in q_rows]
+        run = rerank_split(identifier, vectors[q_rows], q_features, q_rows, d_rows, truth,
+                           exclude, int((~ok).sum()))  # fmt: skip
+        answers = run.answers["fused"]
+        rerank_result = score_rerank_run(
+            run, table, rerank, features, identifier.threshold, extract_sample
+        )
+    result = _figures(
+        answers, truth, vectors, labels, q_rows, d_rows, split, protocol, metric,
+        identifier, int((~np.asarray(valid, dtype=bool)).sum()), rerank_result,
+    )  # fmt: skip
+    return Evaluation(
+        result, answers, q_rows, d_rows, truth, vectors, valid, split, metric, features,
+        rerank, run,
+    )  # fmt: skip
+
+
+def _figures(
+    answers, truth, vectors, labels, q_rows, d_rows, split, protocol, metric, identifier,
+    n_skipped, rerank_result,
+) -> EvaluationResult:  # fmt: skip
     predictions = [list(a.individuals) for a in answers]
     truths = truth.tolist()
     known = truth != NEW_INDIVIDUAL
@@ -128,11 +244,12 @@ def evaluate_embeddings(
         m_ap = math.nan
     sep = separation(sim, sim_q, sim_labels, exclude_self=split.exclude_self)
     open_acc = open_set_accuracy([p[0] for p in predictions], truths, known)
+    threshold = identifier.threshold
     return EvaluationResult(
         protocol=protocol,
         n_queries=len(q_rows),
         n_database=len(d_rows),
-        n_individuals=gallery.n_individuals,
+        n_individuals=len(set(labels[d_rows].tolist())),
         top1=top_k_accuracy(predictions, truths, 1),
         top5=top_k_accuracy(predictions, truths, 5),
         map5=map_at_k(predictions, truths, 5),
@@ -140,13 +257,50 @@ def evaluate_embeddings(
         same_mean=sep.same_mean,
         diff_mean=sep.diff_mean,
         roc_auc=sep.roc_auc,
-        threshold=None if threshold is None else answers_threshold(answers, threshold),
+        threshold=None if threshold is None else threshold.value,
         n_unknown_queries=int((~known).sum()),
         known_accuracy=open_acc.known_accuracy,
         unknown_accuracy=open_acc.unknown_accuracy,
         n_skipped_images=n_skipped,
         n_excluded_queries=split.n_excluded,
+        road=identifier.road,
+        scale=identifier.scale,
+        rerank=rerank_result,
     )
+
+
+def rerank_split(
+    identifier: Identifier,
+    queries: np.ndarray,
+    q_features: list,
+    q_rows: np.ndarray,
+    d_rows: np.ndarray,
+    truth: np.ndarray,
+    exclude: np.ndarray | None,
+    n_skipped: int,
+) -> RerankRun:
+    """Rank the queries (embeddings ``queries``, keypoints ``q_features``) three ways through
+    ``identifier`` (whose gallery is ``d_rows``): fused (the answer, with the threshold),
+    then by the local and the global evidence alone (LNBNN: the fused pass's evidence,
+    no second search). The reranker is fitted (on database photos only) first."""
+    start = time.perf_counter()
+    reranker = identifier.reranker
+    fit_seconds = time.perf_counter() - start
+    answers: dict[str, list[Identification]] = {}
+    fused = None
+    elapsed = cpu = 0.0
+    for score in SCORES:  # fused first: its time is the cost per query
+        reuse = fused.candidates_ if fused is not None and identifier.road == "lnbnn" else None
+        start, start_cpu = time.perf_counter(), time.process_time()
+        ranking = identifier.rank(queries, q_features, exclude=exclude, score=score, reuse=reuse)
+        answers[score] = ranking.answers
+        if score == "fused":
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+            fused = ranking.rescorer
+    return RerankRun(
+        q_rows, d_rows, truth, identifier.gallery, reranker, answers, fused, elapsed, cpu,
+        fit_seconds, n_skipped,
+    )  # fmt: skip
 
 
 def evaluate_photos(
@@ -157,24 +311,169 @@ def evaluate_photos(
     threshold: Threshold | float | None = None,
     metric: str = "cosine",
     aggregation: str = "max",
-    **embed,
+    rerank: RerankConfig | None = None,
+    n_queries: int | None = None,
+    seed: int = 0,
+    embed: EmbedOptions = DEFAULT_EMBED,
 ) -> EvaluationResult:
-    """Embed ``table``'s photos with ``model`` (``embed``: options of
-    :func:`photoid.embed.embed_paths`; cached) and score identification under ``protocol``
-    (a split object: :class:`~photoid.data.splits.ClosedSplit`, ``LeaveOneOut``,
-    ``OpenSet``). The split is made first, so a bad split fails before any photo is read."""
-    import time
+    """Embed ``table``'s photos with ``model`` (cached; ``embed``: how) and score
+    identification under ``protocol`` (a split object:
+    :class:`~photoid.data.splits.ClosedSplit`, ``LeaveOneOut``, ``OpenSet``) on the road
+    ``rerank`` chooses (None: the embedding alone). ``n_queries``: a seeded (``seed``)
+    subset of the queries. The split is made first, so a bad split fails before any photo
+    is read."""
+    return measure_photos(
+        table, model, protocol, threshold=threshold, metric=metric, aggregation=aggregation,
+        rerank=rerank, n_queries=n_queries, seed=seed, embed=embed,
+    ).result  # fmt: skip
 
-    from photoid.embed import embed_table, log_embedding
 
+def measure_photos(
+    table: PhotoTable,
+    model,
+    protocol,
+    *,
+    threshold: Threshold | float | None = None,
+    metric: str = "cosine",
+    aggregation: str = "max",
+    rerank: RerankConfig | None = None,
+    n_queries: int | None = None,
+    seed: int = 0,
+    embed: EmbedOptions = DEFAULT_EMBED,
+) -> Evaluation:
+    """:func:`evaluate_photos`, keeping what the figures were measured on (a report's
+    input)."""
+    from photoid.data.images import read_image
+    from photoid.local.pipeline import subsample_queries
+
+    decision = Decision(aggregation=aggregation, threshold=threshold)
     split = protocol.split(table)
-    started = time.perf_counter()
-    emb = embed_table(table, model, **embed)
-    log_embedding(emb, started)
-    return evaluate_embeddings(
-        emb.vectors, emb.valid, table, split, protocol=protocol.name, threshold=threshold,
-        metric=metric, aggregation=aggregation,
+    n_all = len(split.query)
+    split = subsample_queries(split, n_queries, seed)
+    if len(split.query) < n_all:
+        log.info("a seeded subset: %d of %d queries (seed %d)", len(split.query), n_all, seed)
+    emb, features, unseen = _read_table(table, model, split, rerank, embed)
+    sample = None
+    if features is not None:
+        sample = [read_image(table.paths[i]) for i in split.query[:10] if features.valid[i]]
+    return score_split(
+        emb.vectors, emb.valid, table, split, protocol=protocol.name, decision=decision,
+        metric=metric, rerank=rerank, features=features, unseen=unseen, extract_sample=sample,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What :func:`calibrate_photos` did: the fitted ``calibrator`` (its ``threshold()`` on
+    the road's scale, curve and figures), the ``evaluation`` it fitted on (the open-set
+    answers without a threshold; its vectors and keypoints score other splits), and the
+    calibration queries' count ``n_queries`` and how many were of removed individuals,
+    ``n_new``."""
+
+    calibrator: ThresholdCalibrator
+    evaluation: Evaluation
+    n_queries: int
+    n_new: int
+
+
+def open_set_answers(
+    vectors: np.ndarray,
+    valid: np.ndarray,
+    catalog: PhotoTable,
+    split: QueryDatabaseSplit,
+    *,
+    metric: str = "cosine",
+    aggregation: str = "max",
+    rerank: RerankConfig | None = None,
+    features: FeatureSet | None = None,
+    unseen: np.ndarray | None = None,
+) -> Evaluation:
+    """``split``'s readable queries answered without a threshold against its readable
+    database photos, on the road ``rerank`` chooses: the input of
+    :meth:`~photoid.calibrate.ThresholdCalibrator.fit` (``answers`` and ``truth``)."""
+    return score_split(
+        vectors, valid, catalog, split, protocol="open", metric=metric,
+        decision=Decision(aggregation=aggregation), rerank=rerank, features=features,
+        unseen=unseen,
+    )  # fmt: skip
+
+
+def calibrate_split(
+    vectors: np.ndarray,
+    valid: np.ndarray,
+    table: PhotoTable,
+    split,
+    *,
+    expected_new_share: float | None = None,
+    false_match_rate: float | None = None,
+    max_known_loss: float | None = None,
+    aggregation: str = "max",
+    metric: str = "cosine",
+    rerank: RerankConfig | None = None,
+    features: FeatureSet | None = None,
+    unseen: np.ndarray | None = None,
+) -> Calibration:
+    """Choose the ``new_individual`` threshold of a road (the embedding ``vectors`` of
+    ``table``'s rows, with ``rerank`` the fused road over their keypoints ``features``) on
+    ``split`` (an open-set split object: :class:`~photoid.data.splits.OpenSet`, some
+    individuals removed from the database) with
+    :class:`~photoid.calibrate.ThresholdCalibrator`; the threshold is on the road's scale
+    (cosine, or the fused probability)."""
+    parts = split.split(table)
+    ev = open_set_answers(
+        vectors, valid, table, parts, metric=metric, aggregation=aggregation, rerank=rerank,
+        features=features, unseen=unseen,
+    )  # fmt: skip
+    calibrator = ThresholdCalibrator(
+        expected_new_share=expected_new_share, false_match_rate=false_match_rate,
+        max_known_loss=max_known_loss,
+    ).fit(ev.answers, ev.truth)  # fmt: skip
+    n_new = int(np.sum(np.asarray(ev.truth) == NEW_INDIVIDUAL))
+    return Calibration(calibrator, ev, len(ev.truth), n_new)
+
+
+def calibrate_photos(
+    table: PhotoTable,
+    model,
+    split,
+    *,
+    expected_new_share: float | None = None,
+    false_match_rate: float | None = None,
+    max_known_loss: float | None = None,
+    aggregation: str = "max",
+    rerank: RerankConfig | None = None,
+    embed: EmbedOptions = DEFAULT_EMBED,
+) -> Calibration:
+    """:func:`calibrate_split` on ``table``'s photos, embedded with ``model`` (and their
+    keypoints extracted, with ``rerank``). A bad split fails before any photo is read."""
+    split.split(table)
+    emb, features, unseen = _read_table(table, model, split.split(table), rerank, embed)
+    return calibrate_split(
+        emb.vectors, emb.valid, table, split, expected_new_share=expected_new_share,
+        false_match_rate=false_match_rate, max_known_loss=max_known_loss,
+        aggregation=aggregation, rerank=rerank, features=features, unseen=unseen,
+    )  # fmt: skip
+
+
+def _read_table(table: PhotoTable, model, split, rerank: RerankConfig | None, embed):
+    """Embeddings of ``table``'s rows, and with ``rerank`` their keypoints and which
+    database photos of ``split`` (parts) ``model`` did not train on (bool over the table;
+    None: any)."""
+    from photoid.embed import embed_table, log_embedding
+    from photoid.local.pipeline import keypoints, unseen_photos
+
+    started = time.perf_counter()
+    emb = embed_table(table, model, **embed.embed_kwargs())
+    log_embedding(emb, started)
+    if rerank is None:
+        return emb, None, None
+    features = keypoints(table, rerank, **embed.feature_kwargs())
+    unseen = None
+    in_database = unseen_photos([table.paths[i] for i in split.database], model)
+    if in_database is not None:  # over the table: only database photos become anchors
+        unseen = np.zeros(len(table), bool)
+        unseen[split.database] = in_database
+    return emb, features, unseen
 
 
 def answers_threshold(answers, threshold: Threshold | float) -> float:
@@ -246,20 +545,40 @@ def compare_open_set(
     unknown_fraction: float = 0.3,
     seeds: Sequence[int] = (0, 1, 2, 3, 4),
     aggregation: str = "max",
+    metric: str = "cosine",
+    rerank: RerankConfig | None = None,
+    features: FeatureSet | None = None,
+    unseen: np.ndarray | None = None,
 ) -> OpenSetComparison:
     """Score ``threshold`` and a ``fixed`` one on the open-set protocol over ``base`` (a
     split disjoint from the calibration queries), ``unknown_fraction`` of its individuals
-    removed from the database per seed."""
+    removed from the database per seed, on the road ``rerank`` chooses (with the photos'
+    keypoints ``features``): each seed's answers are made once, then each threshold placed."""
     fixed = fixed if isinstance(fixed, Threshold) else Threshold(float(fixed), threshold.scale)
     figures: dict[str, list[tuple[float, float, float]]] = {"cal": [], "fixed": []}
     for seed in seeds:
         split = OpenSet(base, unknown_fraction, seed).split(table)
+        ev = open_set_answers(
+            vectors, valid, table, split, metric=metric, aggregation=aggregation,
+            rerank=rerank, features=features, unseen=unseen,
+        )  # fmt: skip
         for name, t in (("cal", threshold), ("fixed", fixed)):
-            r = evaluate_embeddings(
-                vectors, valid, table, split, protocol="open", threshold=t,
-                aggregation=aggregation,
-            )  # fmt: skip
-            figures[name].append((r.map5, r.known_accuracy, r.unknown_accuracy))
+            figures[name].append(threshold_figures(ev.answers, ev.truth, t))
     return OpenSetComparison(
         threshold, fixed, tuple(seeds), tuple(figures["cal"]), tuple(figures["fixed"])
     )
+
+
+def threshold_figures(
+    answers: Sequence[Identification], truth: np.ndarray, threshold: Threshold
+) -> tuple[float, float, float]:
+    """``(MAP@5, known top-1, unknown top-1)`` of answers made without a threshold, once
+    ``threshold`` places ``new_individual`` in them (as identification would have)."""
+    placed = [
+        place_new_individual(a.individuals, a.scores, 5, threshold, scale=a.scale) for a in answers
+    ]
+    predictions = [list(a.individuals) for a in placed]
+    truths = np.asarray(truth, dtype=object)
+    known = truths != NEW_INDIVIDUAL
+    acc = open_set_accuracy([p[0] for p in predictions], truths.tolist(), known)
+    return map_at_k(predictions, truths.tolist(), 5), acc.known_accuracy, acc.unknown_accuracy

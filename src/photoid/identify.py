@@ -10,7 +10,7 @@ inserted where the score first falls below the threshold, as in Happywhale's MAP
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple, Protocol
 
@@ -293,78 +293,6 @@ class PhotoAnswer:
                 got.individuals, got.scores, photos, photo_scores, inliers, strict=True
             )
         ]
-
-
-def answer_photos(
-    paths: Sequence[str],
-    model,
-    rank: Callable[[np.ndarray, np.ndarray], list[Identification]],
-    gallery_paths: Sequence[str] | None = None,
-    **embed,
-) -> list[PhotoAnswer]:
-    """Embed the photos ``paths`` with ``model`` (``embed``: options of
-    :func:`photoid.embed.embed_paths`), rank the readable ones with ``rank(vectors (m, d),
-    rows (m,))`` (``rows``: their positions in ``paths``), and pair each photo with its answer
-    or with the reason it could not be read. ``gallery_paths[r]``: the path of gallery row
-    ``r``, so that each answer names its candidates' best photos."""
-    from photoid.embed import embed_paths
-
-    paths = list(paths)
-    queries = embed_paths(paths, model, **embed)
-    rows = np.flatnonzero(queries.valid)
-    answers = iter(rank(queries.vectors[rows], rows) if len(rows) else [])
-    reasons = {s.path: s.reason for s in queries.report.skipped}
-
-    def evidence(got: Identification) -> tuple[str | None, ...]:
-        if gallery_paths is None:
-            return ()
-        return tuple(None if r < 0 else str(gallery_paths[r]) for r in got.photo_ids)
-
-    out = []
-    for p, ok in zip(paths, queries.valid.tolist(), strict=True):
-        if ok:
-            got = next(answers)
-            out.append(PhotoAnswer(p, got, photos=evidence(got)))
-        else:
-            out.append(PhotoAnswer(p, None, reasons.get(p, "unreadable")))
-    return out
-
-
-def identify_photos(
-    table,
-    model,
-    paths: Sequence[str],
-    *,
-    k: int = 5,
-    threshold: Threshold | float | None = None,
-    metric: str = "cosine",
-    aggregation: str = "max",
-    top_photos: int = 3,
-    **embed,
-) -> list[PhotoAnswer]:
-    """Which of ``table``'s individuals (a :class:`~photoid.data.table.PhotoTable`) do the
-    photos ``paths`` show? Both are embedded with ``model`` (``embed``: options of
-    :func:`photoid.embed.embed_paths`); the table's readable photos are the gallery. See
-    :func:`identify` for the rest."""
-    import time
-
-    from photoid.embed import embed_table, log_embedding
-
-    started = time.perf_counter()
-    known = embed_table(table, model, **embed)
-    log_embedding(known, started)
-    gallery = Gallery.from_embeddings(
-        known.vectors[known.valid], table.identities[known.valid], metric
-    )
-    warn_if_near_chance(known.vectors[known.valid], table.identities[known.valid], metric)
-    options = {"k": k, "threshold": threshold, "aggregation": aggregation, "top_photos": top_photos}
-    return answer_photos(
-        paths,
-        model,
-        lambda vectors, _rows: identify(vectors, gallery, **options),
-        gallery_paths=np.asarray(table.paths)[known.valid],
-        **embed,
-    )
 
 
 def warn_if_near_chance(vectors: np.ndarray, labels: Sequence[str], metric: str = "cosine"):

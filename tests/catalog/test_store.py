@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from store_helpers import DIM, MODEL, batch, check_consistent, vector_for
 
-from photoid.catalog.lookup import identify_in_catalog
 from photoid.catalog.segments import WriterLock
 from photoid.catalog.store import CatalogStore
 from photoid.errors import CatalogError, ConfigError, ModelError
@@ -149,8 +148,11 @@ def test_threshold_is_stored_with_its_scale_and_method(store: CatalogStore):
     assert store.stats().threshold == store.threshold
     store.set_threshold(0.5)  # a plain number is on the catalog's scale
     assert store.threshold == Threshold(0.5, "cosine", "given")
-    with pytest.raises(ConfigError, match="probability value"):
-        store.set_threshold(Threshold(0.5, "probability"))
+    with pytest.raises(ConfigError, match="inliers value"):
+        store.set_threshold(Threshold(5, "inliers"))
+    # the fused road's threshold is a probability: stored with its scale
+    store.set_threshold(Threshold(0.4, "probability", "calibrated: fused"))
+    assert store.threshold == Threshold(0.4, "probability", "calibrated: fused")
     # a catalog written by photoid 0.1 holds a bare number: read on the catalog's scale
     with closing(sqlite3.connect(store.db_path)) as db, db:
         db.execute("UPDATE meta SET value = '0.7' WHERE key = 'threshold'")
@@ -382,3 +384,14 @@ def test_every_connection_waits_for_a_lock_and_is_durable(store: CatalogStore):
         ]
         assert settings == ["wal", 30_000, 2, 1]  # synchronous 2: FULL
         assert db.isolation_level is None
+
+
+def identify_in_catalog(store, queries, *, model, threshold=None, **filters):
+    """The catalog's answers for query embeddings, through the one Identifier (embedding road;
+    the catalog's stored threshold unless ``threshold``)."""
+    from photoid.catalog.lookup import catalog_source
+    from photoid.identifier import Decision, Identifier, resolve_threshold
+
+    source = catalog_source(store, model, **filters)
+    found, _ = resolve_threshold(threshold, source.metric, stored=store.threshold)
+    return Identifier(source, None, decision=Decision(threshold=found)).rank(queries).answers

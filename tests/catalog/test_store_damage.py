@@ -20,7 +20,6 @@ from store_helpers import MODEL, batch, catalog_state, check_consistent, vector_
 
 from photoid.catalog.check import check_catalog
 from photoid.catalog.integrity import CatalogDamaged
-from photoid.catalog.lookup import identify_in_catalog
 from photoid.catalog.store import CatalogStore
 
 
@@ -300,3 +299,14 @@ def test_stats_names_the_image_row_beyond_its_segment(root: Path):
     with pytest.raises(CatalogDamaged) as err:
         CatalogStore(root).stats()
     assert err.value.what == f"images name row 20 of vectors/{first}, which holds 20"
+
+
+def identify_in_catalog(store, queries, *, model, threshold=None, **filters):
+    """The catalog's answers for query embeddings, through the one Identifier (embedding road;
+    the catalog's stored threshold unless ``threshold``)."""
+    from photoid.catalog.lookup import catalog_source
+    from photoid.identifier import Decision, Identifier, resolve_threshold
+
+    source = catalog_source(store, model, **filters)
+    found, _ = resolve_threshold(threshold, source.metric, stored=store.threshold)
+    return Identifier(source, None, decision=Decision(threshold=found)).rank(queries).answers

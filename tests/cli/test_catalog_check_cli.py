@@ -18,7 +18,7 @@ TINY = ["--backbone", "resnet10t", "--weights", "random", "--image-size", "32"]
 @pytest.fixture
 def cat(folder_catalog: Path, tmp_path: Path, capsys) -> str:
     cat = str(tmp_path / "cat")
-    assert main(["catalog", "create", cat, *TINY]) == 0
+    assert main(["catalog", "create", cat, *TINY, "--no-descriptors"]) == 0
     assert main(["catalog", "add", cat, str(folder_catalog), "--quiet"]) == 0
     capsys.readouterr()
     return cat

@@ -15,7 +15,7 @@ TINY = ["--backbone", "resnet10t", "--weights", "random", "--image-size", "32"]
 
 def test_catalog_lifecycle(folder_catalog: Path, tmp_path: Path, capsys):
     cat = str(tmp_path / "cat")
-    assert main(["catalog", "create", cat, *TINY]) == 0
+    assert main(["catalog", "create", cat, *TINY, "--no-descriptors"]) == 0
     assert main(["catalog", "add", cat, str(folder_catalog), "--quiet", "--provenance", "s1"]) == 0
     assert "added 9 photo(s) (3 new individual(s))" in capsys.readouterr().out
     # a photo of the catalog finds its own individual first, with similarity 1
@@ -55,7 +55,7 @@ def test_catalog_errors_are_clear(tmp_path: Path, capsys):
     assert main(["catalog", "stats", str(tmp_path / "none")]) == 2
     assert "not a photoid catalog" in capsys.readouterr().err
     cat = str(tmp_path / "cat")
-    assert main(["catalog", "create", cat, *TINY]) == 0
+    assert main(["catalog", "create", cat, *TINY, "--no-descriptors"]) == 0
     assert main(["catalog", "merge", cat, "ann", "bob"]) == 2
     assert "no individual 'ann'" in capsys.readouterr().err
 
@@ -72,7 +72,7 @@ def test_calibrate_stores_threshold_and_scores_evaluation_split(tmp_path: Path, 
             rows.append({"path": rel, "identity": f"ind{i}", "cs": cal, "es": ev})
     pd.DataFrame(rows).to_csv(root / "metadata.csv", index=False)
     cat = str(tmp_path / "cat")
-    assert main(["catalog", "create", cat, *TINY]) == 0
+    assert main(["catalog", "create", cat, *TINY, "--no-descriptors"]) == 0
     args = ["calibrate", str(root), "--split-column", "cs", "--query-split", "B"]
     args += ["--database-split", "A", "--unknown-fraction", "0.5", "--catalog", cat, "--json"]
     args += ["--evaluate-split-column", "es", "--evaluate-query-split", "q"]

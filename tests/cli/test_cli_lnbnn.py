@@ -34,7 +34,7 @@ def test_evaluate_and_identify_with_lnbnn(coat_catalog: Path, tmp_path: Path, ca
 def test_catalog_keeps_descriptors_and_identifies_with_them(coat_catalog, tmp_path, capsys):  # noqa: F811
     cat = tmp_path / "cat"
     model = ["--backbone", "resnet10t", "--weights", "random", "--image-size", "32"]
-    assert main(["catalog", "create", str(cat), *model]) == 0
+    assert main(["catalog", "create", str(cat), *model, "--no-descriptors"]) == 0
     table = pd.read_csv(coat_catalog / "metadata.csv")
     table[table["identity"] == "ann"].to_csv(coat_catalog / "ann.csv", index=False)
     assert main(["catalog", "add", str(cat), str(coat_catalog / "ann.csv"), "--quiet"]) == 0
@@ -60,3 +60,36 @@ def test_catalog_keeps_descriptors_and_identifies_with_them(coat_catalog, tmp_pa
     assert main([*args, "--weights", "random"]) == 0
     answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert answer["individuals"][0] == "dan"
+
+
+def test_a_new_catalog_answers_by_the_fused_road_and_calibrates_it(coat_catalog, tmp_path, capsys):  # noqa: F811
+    """No flag anywhere: catalog create keeps keypoints, add stores them, calibrate makes a
+    threshold on the fused road's probability scale, and identify answers by that road with
+    that threshold and the evidence."""
+    cat = str(tmp_path / "cat")
+    assert main(["catalog", "create", cat, *TINY[:-1]]) == 0
+    assert "keypoints kept for identification" in capsys.readouterr().out
+    assert main(["catalog", "add", cat, str(coat_catalog), "--quiet"]) == 0
+    store = CatalogStore(cat)
+    assert stored_config(store) is not None
+    assert all(
+        f is not None and len(f) for f in load_descriptors(store, store.snapshot().image_ids)
+    )
+    assert main(["calibrate", cat, "--quiet", "--query-fraction", "0.4"]) == 0
+    out, err = capsys.readouterr()
+    assert "calibrating the fused road (probabilities)" in err
+    assert CatalogStore(cat).threshold.scale == "probability"
+    query = tmp_path / "q.png"
+    transformed(texture(2, size=160), angle=30, scale=0.9).save(query)
+    assert main(["catalog", "identify", cat, str(query), "--json", "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    answer = json.loads(out.strip().splitlines()[-1])
+    assert answer["scale"] == "probability" and answer["evidence"]
+    assert "threshold" in err and "probability (calibrated" in err
+    assert "Traceback" not in err
+    # --rerank none: the embedding alone, and the probability threshold is passed over
+    assert (
+        main(["catalog", "identify", cat, str(query), "--json", "--quiet", "--rerank", "none"]) == 0
+    )
+    out, err = capsys.readouterr()
+    assert json.loads(out)["scale"] == "cosine" and "is a probability value" in err

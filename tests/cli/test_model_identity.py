@@ -21,7 +21,7 @@ TINY = ["--backbone", "resnet10t", "--weights", "random", "--image-size", "32"]
 @pytest.fixture
 def catalog(folder_catalog: Path, tmp_path: Path, capsys) -> str:
     cat = str(tmp_path / "cat")
-    assert main(["catalog", "create", cat, *TINY]) == 0
+    assert main(["catalog", "create", cat, *TINY, "--no-descriptors"]) == 0
     assert main(["catalog", "add", cat, str(folder_catalog), "--quiet"]) == 0
     capsys.readouterr()
     return cat
@@ -88,7 +88,7 @@ def test_identify_with_another_trained_model_is_refused(catalog, folder_catalog,
 def test_a_trained_models_catalog_answers_with_that_model_only(folder_catalog, tmp_path, capsys):
     model = str(_trained_file(tmp_path))
     cat = str(tmp_path / "trained-cat")
-    assert main(["catalog", "create", cat, "--model", model]) == 0
+    assert main(["catalog", "create", cat, "--model", model, "--no-descriptors"]) == 0
     assert main(["catalog", "add", cat, str(folder_catalog), "--model", model, "--quiet"]) == 0
     photo = str(folder_catalog / "ann" / "2.jpg")
     capsys.readouterr()

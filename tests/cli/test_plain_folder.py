@@ -75,7 +75,7 @@ def test_calibrate_a_plain_folder_and_a_catalog(plain_folder: Path, tmp_path: Pa
     assert 0 <= figures["known_top1"] <= 1 and "not stored" in captured.err
     # the catalog itself: its stored vectors, and the threshold is stored in it
     cat = str(tmp_path / "cat")
-    assert main(["catalog", "create", cat, *TINY[:-1]]) == 0
+    assert main(["catalog", "create", cat, *TINY[:-1], "--no-descriptors"]) == 0
     assert main(["catalog", "add", cat, str(plain_folder), "--quiet"]) == 0
     capsys.readouterr()
     assert main(["calibrate", cat, "--unknown-fraction", "0.5", "--json"]) == 0

@@ -16,7 +16,7 @@ TINY = ["--backbone", "resnet10t", "--weights", "random", "--image-size", "32"]
 
 def test_single_photos_confirm_log_and_undo(folder_catalog: Path, tmp_path: Path, capsys):
     cat = str(tmp_path / "cat")
-    assert main(["catalog", "create", cat, *TINY]) == 0
+    assert main(["catalog", "create", cat, *TINY, "--no-descriptors"]) == 0
     assert main(["catalog", "add", cat, str(folder_catalog), "--quiet"]) == 0
     one = write_photo(tmp_path / "new" / "Blackie_Body.jpg", seed=77)
     two = write_photo(tmp_path / "new" / "other.jpg", seed=78)

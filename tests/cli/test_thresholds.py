@@ -18,7 +18,7 @@ TINY = ["--backbone", "resnet10t", "--weights", "random", "--image-size", "32"]
 @pytest.fixture
 def catalog(folder_catalog: Path, tmp_path: Path) -> str:
     cat = str(tmp_path / "cat")
-    assert main(["catalog", "create", cat, *TINY]) == 0
+    assert main(["catalog", "create", cat, *TINY, "--no-descriptors"]) == 0
     assert main(["catalog", "add", cat, str(folder_catalog), "--quiet"]) == 0
     return cat
 
@@ -45,18 +45,28 @@ def test_stored_threshold_answers_new_individual_by_default(catalog, folder_cata
     assert json.loads(capsys.readouterr().out)["individuals"][0] == "bob"
 
 
-def test_a_threshold_on_the_wrong_scale_is_refused(catalog, folder_catalog, capsys):
+def test_a_threshold_on_another_roads_scale_is_passed_over_saying_so(
+    catalog, folder_catalog, capsys
+):
     store = CatalogStore(catalog)
-    with pytest.raises(Exception, match="probability value"):
-        store.set_threshold(Threshold(0.5, "probability"))
+    with pytest.raises(Exception, match="inliers value"):
+        store.set_threshold(Threshold(5, "inliers"))
     store.set_threshold(Threshold(0.8, "cosine"))
     photo = str(folder_catalog / "bob" / "1.jpg")
     capsys.readouterr()
-    args = ["catalog", "identify", catalog, photo, "--quiet", "--rerank", "local"]
-    assert main([*args, "--rerank-preset", "sift-fast"]) == 2
-    err = capsys.readouterr().err
+    args = ["catalog", "identify", catalog, photo, "--quiet", "--rerank", "local", "--json"]
+    assert main([*args, "--rerank-preset", "sift-fast"]) == 0  # answered, not refused
+    out, err = capsys.readouterr()
     assert "threshold 0.8 is a cosine value" in err and "on the probability scale" in err
+    assert "new_individual is off" in err and "photoid calibrate" in err
+    assert "new_individual" not in json.loads(out)["individuals"]
     assert "Traceback" not in err
+    # a probability threshold (the fused road's) is stored, and that road uses it
+    store.set_threshold(Threshold(1.0, "probability", "calibrated: by hand"))
+    assert main([*args, "--rerank-preset", "sift-fast"]) == 0
+    out, err = capsys.readouterr()
+    assert "threshold 1.0000 probability" in err
+    assert json.loads(out)["individuals"][0] == "new_individual"
 
 
 def test_identify_without_a_threshold_says_new_individual_is_off(folder_catalog, capsys):

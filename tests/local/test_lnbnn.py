@@ -204,13 +204,13 @@ def test_photo_aggregate_scores_an_individual_by_its_best_photo():
     # the toy votes (test above): photos p0 = sqrt(85), p1 = 1, p2 = sqrt(85) - 1; summed per
     # individual A = sqrt(85), B = sqrt(85) - 1 — with A's best photo p0 the same here
     reranker = small_reranker(lnbnn=LnbnnConfig(k=2))
-    scores = reranker._all_scores(feats((0, 0), (10, 2)), np.zeros(3), None)
+    scores, _ = reranker._all_scores(feats((0, 0), (10, 2)), np.zeros(3), None)
     r85 = math.sqrt(85)
     np.testing.assert_allclose(scores[:, 0], [r85, r85 - 1], rtol=1e-6)
     np.testing.assert_allclose(scores[:, 1], [r85, r85 - 1], rtol=1e-6)
     # q = (1,0) alone: p1 at 0, p0 at 1 (both A), normaliser p2 at sqrt(5): A's sum takes its
     # closest (sqrt(5)); its best photo is p1 (sqrt(5)), p0 gets sqrt(5) - 1
-    scores = reranker._all_scores(feats((1, 0)), np.zeros(3), None)
+    scores, _ = reranker._all_scores(feats((1, 0)), np.zeros(3), None)
     np.testing.assert_allclose(scores[:, :2], [[math.sqrt(5)] * 2, [0, 0]], rtol=1e-6)
     assert reranker.aggregate_ == "individual" and reranker._columns() == [0, 2, 3]
     photo = small_reranker(lnbnn=LnbnnConfig(k=2), aggregate="photo")

@@ -1,4 +1,5 @@
-"""evaluate_reranked: calibrators see database photos only; the figures on a worked case."""
+"""Re-ranked evaluation (photoid.evaluate.score_split with a RerankConfig): calibrators see
+database photos only; the figures on a worked case."""
 
 from __future__ import annotations
 
@@ -11,14 +12,28 @@ from photoid.data.images import ReadReport
 from photoid.data.splits import QueryDatabaseSplit
 from photoid.data.table import PhotoTable
 from photoid.errors import PhotoidError
+from photoid.evaluate import score_split
 from photoid.identify import Gallery, identify
-from photoid.local import evaluate as local_evaluate
 from photoid.local.calibration import ScoreCalibrator, anchor_candidates, draw_anchors
 from photoid.local.features import FeatureConfig, FeatureExtractor
 from photoid.local.rerank import LocalReranker, RerankConfig
 from photoid.local.store import FeatureSet
 
 N_IND = 5
+
+
+def evaluate_reranked(vectors, valid, features, catalog, split, config, unseen=None):
+    """The side-by-side figures of the re-ranked road, as photoid evaluate measures them."""
+    return score_split(
+        vectors, valid, catalog, split, rerank=config, features=features, unseen=unseen
+    ).result.rerank
+
+
+def rerank_split(vectors, valid, features, catalog, split, config, unseen=None):
+    """The re-ranking run behind those figures."""
+    return score_split(
+        vectors, valid, catalog, split, rerank=config, features=features, unseen=unseen
+    ).run
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +77,7 @@ def test_calibrators_are_fitted_on_database_photos_only(case, monkeypatch):
 
     monkeypatch.setattr(LocalReranker, "fit", fit)
     monkeypatch.setattr(ScoreCalibrator, "fit", calibrate)
-    result = local_evaluate.evaluate_reranked(
+    result = evaluate_reranked(
         vectors, np.ones(len(vectors), bool), features, catalog, split, config
     )
     [(vecs, feats, labels)] = fits
@@ -94,7 +109,7 @@ def test_calibration_queries_are_the_photos_the_embedding_did_not_train_on(case,
     unseen = np.zeros(len(vectors), bool)
     unseen[db[::2]] = True  # the first database photo of each individual
     unseen[split.query] = True  # queries are not database photos: never anchors
-    result = local_evaluate.evaluate_reranked(
+    result = evaluate_reranked(
         vectors, np.ones(len(vectors), bool), features, catalog, split, config, unseen=unseen
     )
     [(_, sims)] = [c for c in calibrated if not c[0]]
@@ -120,7 +135,7 @@ def test_an_anchor_pool_must_be_a_mask_of_the_database_with_a_photo_in_it():
 
 def test_figures_on_a_worked_case(case):
     vectors, catalog, features, split, config = case
-    result = local_evaluate.evaluate_reranked(
+    result = evaluate_reranked(
         vectors, np.ones(len(vectors), bool), features, catalog, split, config
     )
     # global: the shortlist is the whole database, so the global ranking is plain search's
@@ -165,10 +180,8 @@ def test_lnbnn_calibration_queries_are_the_unseen_database_photos(case):
     unseen = np.zeros(len(vectors), bool)
     unseen[db[::2]] = True  # one database photo of each individual
     ok = np.ones(len(vectors), bool)
-    every = local_evaluate.rerank_split(vectors, ok, features, catalog, split, config)
-    pooled = local_evaluate.rerank_split(
-        vectors, ok, features, catalog, split, config, unseen=unseen
-    )
+    every = rerank_split(vectors, ok, features, catalog, split, config)
+    pooled = rerank_split(vectors, ok, features, catalog, split, config, unseen=unseen)
     # each anchor scores every individual (its own through its other photo)
     assert every.reranker.n_training_pairs_ == len(db) * N_IND
     assert pooled.reranker.n_training_pairs_ == N_IND * N_IND

@@ -16,11 +16,12 @@ from report.conftest import NAMES, RERANK, TINY
 from photoid.cli.main import main
 from photoid.data.loaders import load_photos
 from photoid.data.splits import QueryDatabaseSplit
+from photoid.evaluate import score_split
 from photoid.identify import Identification
 from photoid.metrics import NEW_INDIVIDUAL
 from photoid.report.breakdown import kshot_bucket, threshold_curve
 from photoid.report.evaluation import evaluation_report
-from photoid.report.evidence import EvaluationEvidence, plain_evidence
+from photoid.report.evidence import EvaluationEvidence, measured_evidence
 from photoid.report.training import read_run, training_report
 from photoid.train.monitor import OVERFIT_EPOCHS
 
@@ -64,7 +65,8 @@ def _evidence(tmp_path: Path) -> EvaluationEvidence:
     vectors[b_query] = [np.cos(np.deg2rad(196)), np.sin(np.deg2rad(196))]  # looks like c
     d = np.setdiff1d(np.arange(len(labels)), q)
     split = QueryDatabaseSplit(q, d, labels[q])
-    return plain_evidence(table, vectors, np.ones(len(labels), bool), split, "by hand")
+    measured = score_split(vectors, np.ones(len(labels), bool), table, split)
+    return measured_evidence(table, measured)
 
 
 def test_evaluation_report_galleries_worst_first(tmp_path: Path):

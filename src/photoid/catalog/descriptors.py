@@ -27,6 +27,7 @@ import numpy as np
 
 from photoid.catalog.integrity import CatalogDamaged
 from photoid.catalog.store import CatalogStore
+from photoid.data.options import DEFAULT_EMBED, EmbedOptions
 from photoid.errors import CatalogError
 from photoid.files import MAX_MODEL_BYTES, NotRegularFile, open_regular
 from photoid.local.features import FeatureConfig, LocalFeatures
@@ -246,11 +247,7 @@ def load_descriptors(store: CatalogStore, image_ids: np.ndarray) -> list[LocalFe
     return out
 
 
-def _feature_options(embed: dict) -> dict:
-    return {k: embed[k] for k in ("use_cache", "progress", "strict") if k in embed}
-
-
-def descriptor_hook(store: CatalogStore, photos, **embed):
+def descriptor_hook(store: CatalogStore, photos, embed: EmbedOptions = DEFAULT_EMBED):
     """The ``on_added`` that stores the keypoints of ``photos`` (a PhotoTable) when the
     catalog keeps descriptors; None when it does not."""
     config = stored_config(store)
@@ -259,12 +256,15 @@ def descriptor_hook(store: CatalogStore, photos, **embed):
     from photoid.local.features import FeatureExtractor
     from photoid.local.store import extract_table_features
 
-    feats = extract_table_features(photos, FeatureExtractor(config), **_feature_options(embed))
+    feats = extract_table_features(photos, FeatureExtractor(config), **embed.feature_kwargs())
     return add_hook(store, feats.features)
 
 
 def rebuild_descriptors(
-    store: CatalogStore, config: FeatureConfig | None = None, **embed
+    store: CatalogStore,
+    config: FeatureConfig | None = None,
+    *,
+    embed: EmbedOptions = DEFAULT_EMBED,
 ) -> int | None:
     """Extract (or read from the feature store) the keypoints of every catalog photo with
     ``config`` (default: the catalog's stored settings; None there and here: nothing to do)
@@ -277,6 +277,6 @@ def rebuild_descriptors(
     from photoid.local.store import extract_features
 
     snap = store.snapshot()
-    feats = extract_features(list(snap.paths), FeatureExtractor(config), **_feature_options(embed))
+    feats = extract_features(list(snap.paths), FeatureExtractor(config), **embed.feature_kwargs())
     replace_descriptors(store, config, snap.image_ids, feats.features)
     return int((~feats.valid).sum())

@@ -12,6 +12,7 @@ from photoid.catalog.distributed import current_rank, embed_sharded, finish
 from photoid.catalog.exif import facts_writer, read_facts_of
 from photoid.catalog.names import check_photos
 from photoid.catalog.store import AddReport, CatalogStore
+from photoid.data.options import DEFAULT_EMBED, EmbedOptions
 from photoid.data.table import PhotoTable
 from photoid.errors import CatalogError
 from photoid.models.backbones import Backbone
@@ -19,24 +20,30 @@ from photoid.models.spec import ModelSpec
 
 
 def add_photos(
-    store: CatalogStore, photos: PhotoTable, backbone: Backbone, *, provenance: str = "", **embed
+    store: CatalogStore,
+    photos: PhotoTable,
+    backbone: Backbone,
+    *,
+    provenance: str = "",
+    embed: EmbedOptions = DEFAULT_EMBED,
 ) -> AddReport | None:
     """Embed ``photos`` with ``backbone`` (which must be the catalog's model: checked before
     any work) and add them in one transaction. Identities and paths are checked
     (:mod:`photoid.catalog.names`) and the writer lock taken before any photo is embedded.
-    ``embed``: options of :func:`photoid.embed.embed_paths`. Under torchrun every rank embeds
-    a shard and rank 0 returns the report; the other ranks return None."""
+    ``embed``: how photos are read (:class:`~photoid.data.options.EmbedOptions`). Under
+    torchrun every rank embeds a shard and rank 0 returns the report; the other ranks return
+    None."""
     store.check_model(backbone.spec, "the photos' embeddings")
     check_photos(photos.source, photos.paths, photos.identities)
     # the writer lock first (rank 0, which alone writes): a refused add fails before embedding
     with store.writer() if current_rank().is_main else nullcontext():
-        emb = embed_sharded(photos, backbone, **embed)
+        emb = embed_sharded(photos, backbone, **embed.embed_kwargs())
         report = None
         if emb is not None:
             # stored with the photos, in the add's transaction: their content hash, EXIF date
             # and GPS, and their keypoint descriptors where the catalog keeps them
             hooks = [facts_writer(read_facts_of(photos.paths), photos)]
-            descriptors = descriptor_hook(store, photos, **embed)
+            descriptors = descriptor_hook(store, photos, embed)
             if descriptors is not None:
                 hooks.append(descriptors)
             report = store.add(
@@ -52,7 +59,11 @@ def add_photos(
 
 
 def reindex(
-    store: CatalogStore, backbone: Backbone, *, metric: str | None = None, **embed
+    store: CatalogStore,
+    backbone: Backbone,
+    *,
+    metric: str | None = None,
+    embed: EmbedOptions = DEFAULT_EMBED,
 ) -> ModelSpec | None:
     """Re-embed every photo of the catalog with ``backbone`` and switch the catalog to it in
     one transaction (the calibrated threshold is dropped: recalibrate). A photo that cannot be
@@ -63,7 +74,7 @@ def reindex(
         raise CatalogError(f"{store.root}: the catalog is empty; nothing to reindex.")
     table = pd.DataFrame({"path": snap.paths, "identity": snap.individuals})
     photos = PhotoTable(table, str(store.root), check_files=False)
-    emb = embed_sharded(photos, backbone, **embed)
+    emb = embed_sharded(photos, backbone, **embed.embed_kwargs())
     model = None
     if emb is not None:
         if not emb.valid.all():
@@ -75,6 +86,6 @@ def reindex(
             )
         model = backbone.spec.with_metric(metric or store.model.metric)
         store.replace_vectors(model, snap.image_ids, emb.vectors)
-        rebuild_descriptors(store, **embed)  # re-extracted too, where the catalog keeps them
+        rebuild_descriptors(store, embed=embed)  # re-extracted too, where the catalog keeps them
     finish()
     return model

@@ -150,7 +150,7 @@ def cached_reranker(
     prefix = f"lnbnn-g{snap.generation}-n{len(snap.image_ids)}-{key}-"
     for path in sorted(folder.glob(prefix + "*.faiss")):
         try:
-            return _load(store.root, path, config, vectors, features, labels)
+            return _load(store.root, path, config, vectors, features, labels, names)
         except FileNotFoundError:  # replaced or removed meanwhile, or half written
             continue
     reranker = fit()
@@ -162,7 +162,7 @@ def cached_reranker(
     return reranker
 
 
-def _load(root: Path, path: Path, config: RerankConfig, vectors, features, labels):
+def _load(root: Path, path: Path, config: RerankConfig, vectors, features, labels, names):
     part = f"{LNBNN_DIR}/{path.name}"
     try:
         index, state = _read(path), _read(_json(path))
@@ -178,7 +178,7 @@ def _load(root: Path, path: Path, config: RerankConfig, vectors, features, label
     try:
         saved = state_from_json(state, np.frombuffer(index, dtype=np.uint8))
         return LnbnnReranker.from_state(
-            saved, vectors, features, labels, config.lnbnn, config.matching
+            saved, vectors, features, labels, config.lnbnn, config.matching, names
         )
     except (PhotoidError, RuntimeError, ValueError, KeyError, TypeError) as exc:
         what = f"does not restore the reranker ({exc})"

@@ -19,14 +19,16 @@ import numpy as np
 import pandas as pd
 
 from photoid.catalog.history import ChangeEvent, change_log, undo
-from photoid.catalog.lookup import catalog_gallery
+from photoid.catalog.lookup import catalog_rerank, catalog_source
 from photoid.catalog.names import name_problem
 from photoid.catalog.records import AddReport
 from photoid.catalog.store import FILTER_COLUMNS, CatalogStore
 from photoid.catalog.uploads import MissingError, Upload
 from photoid.data.table import PhotoTable
 from photoid.errors import CatalogError, ConfigError, did_you_mean
-from photoid.identify import Threshold, identify
+from photoid.identifier import EmbedOptions
+from photoid.identify import Threshold
+from photoid.local.lnbnn_rerank import IndividualEvidence
 
 EXPECT = ("any", "existing", "new")
 MAX_NAME_LENGTH = 200
@@ -44,11 +46,16 @@ class CatalogPhoto:
 @dataclass(frozen=True)
 class Candidate:
     """One ranked answer: ``individual`` with ``score``, and ``photo``, that individual's
-    catalog photo most similar to the query (None for ``new_individual``)."""
+    catalog photo that best matches the query (None for ``new_individual``); on the fused
+    road, ``inliers`` (that photo's verified keypoint matches with the query) and
+    ``evidence`` (the individual's LNBNN votes, inliers, embedding similarity and fused
+    probability); None otherwise."""
 
     individual: str
     score: float
     photo: CatalogPhoto | None
+    inliers: int | None = None
+    evidence: IndividualEvidence | None = None
 
 
 @dataclass(frozen=True)
@@ -225,17 +232,40 @@ def filter_values(store: CatalogStore) -> dict[str, tuple[str, ...]]:
 
 class ReviewSession:
     """A catalog under review: ``model`` is the catalog's own
-    (:func:`~photoid.catalog.model.catalog_model`). Identification may run in many threads;
-    decisions (confirm, new, skip, undo) run one at a time, in the order they arrive."""
+    (:func:`~photoid.catalog.model.catalog_model`); ``road``: how it answers (see
+    :func:`~photoid.catalog.lookup.catalog_rerank`; ``"auto"``: the fused LNBNN road when
+    the catalog keeps keypoints). Identification goes through one
+    :class:`~photoid.identifier.Identifier` per filter and catalog state, kept warm (its index
+    and fitted reranker); it may run in many threads; decisions (confirm, new, skip, undo)
+    run one at a time, in the order they arrive."""
 
-    def __init__(self, store: CatalogStore, model, *, k: int = 5, device: str | None = None):
+    def __init__(
+        self,
+        store: CatalogStore,
+        model,
+        *,
+        k: int = 5,
+        device: str | None = None,
+        road: str = "auto",
+    ):
         store.check_model(model.spec, "the review model")
         self.store, self.model, self.k, self.device = store, model, k, device
+        self.rerank = catalog_rerank(store, road)
         self._decide = threading.Lock()
         self._embed = threading.Lock()
+        self._identifiers_lock = threading.Lock()
         self._engine = None
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._galleries: OrderedDict[tuple, tuple] = OrderedDict()
+        self._identifiers: OrderedDict[tuple, tuple] = OrderedDict()
+
+    def _engine_options(self) -> EmbedOptions:
+        from photoid.models.engines import select_engine
+
+        if self._engine is None:
+            self._engine = select_engine(self.model, "torch", device=self.device)
+        return EmbedOptions(
+            engine=self._engine, use_cache=False, progress=False, strict=True, num_workers=0
+        )
 
     def vector(self, upload: Upload) -> np.ndarray:
         """The embedding ``(d,)`` of a kept photo (computed once, then remembered)."""
@@ -244,14 +274,9 @@ class ReviewSession:
                 self._vectors.move_to_end(upload.key)
                 return self._vectors[upload.key]
             from photoid.embed import embed_paths
-            from photoid.models.engines import select_engine
 
-            if self._engine is None:
-                self._engine = select_engine(self.model, "torch", device=self.device)
-            emb = embed_paths(
-                [str(upload.path)], self.model, engine=self._engine, use_cache=False,
-                progress=False, strict=True, num_workers=0,
-            )  # fmt: skip
+            options = self._engine_options()
+            emb = embed_paths([str(upload.path)], self.model, **options.embed_kwargs())
             self._vectors[upload.key] = emb.vectors[0]
             while len(self._vectors) > 1024:
                 self._vectors.popitem(last=False)
@@ -261,36 +286,58 @@ class ReviewSession:
         """The top-``k`` candidates for the kept photo ``upload`` among the catalog's photos
         that pass ``filters`` (species, viewpoint, location: one value each, or None)."""
         vector = self.vector(upload)
-        snap, gallery = self._gallery(filters)
-        threshold = self.store.threshold
-        [answer] = identify(vector[None], gallery, k=self.k, threshold=threshold)
+        snap, identifier = self.identifier(filters)
+        [got] = identifier.identify_paths([str(upload.path)], vectors=vector[None])
+        if got.answer is None:
+            raise CatalogError(f"{upload.path.name}: {got.reason}.")
+        answer = got.answer
+        evidence = {e.individual: e for e in getattr(answer, "evidence", ())}
         candidates = tuple(
             Candidate(
-                name,
-                float(score),
+                c.individual,
+                c.score,
                 None
                 if row < 0
-                else CatalogPhoto(int(snap.image_ids[row]), str(snap.paths[row]), name),
+                else CatalogPhoto(int(snap.image_ids[row]), str(snap.paths[row]), c.individual),
+                c.inliers,
+                evidence.get(c.individual),
             )
-            for name, score, row in zip(
-                answer.individuals, answer.scores, answer.photo_ids, strict=True
-            )
+            for c, row in zip(got.candidates, answer.photo_ids, strict=True)
         )
-        return Review(candidates, answer.scale, threshold, len(snap.image_ids))
+        return Review(candidates, answer.scale, identifier.threshold, len(snap.image_ids))
 
-    def _gallery(self, filters: dict) -> tuple:
+    def warm(self) -> None:
+        """Make the unfiltered catalog's Identifier now (its index, and its reranker read
+        from the catalog's cache or fitted), so the first photo is answered at once."""
+        _snap, identifier = self.identifier({})
+        _ = identifier.gallery, identifier.reranker
+
+    def identifier(self, filters: dict) -> tuple:
+        """``(snapshot, Identifier)`` of the catalog's photos that pass ``filters``, as of
+        its current state (made once per state and filter, then kept warm)."""
+        from photoid.identifier import Decision, Identifier, resolve_threshold
+
         key = tuple(sorted((k, v) for k, v in filters.items() if v is not None))
         with self.store.reading() as db:
             generation = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-        cached = self._galleries.get(key)
-        if cached is not None and cached[0] == generation:
-            return cached[1], cached[2]
-        snap = self.store.snapshot(**dict(key))
-        gallery = catalog_gallery(self.store, snapshot=snap, **dict(key))
-        self._galleries[key] = (generation, snap, gallery)
-        while len(self._galleries) > 16:
-            self._galleries.popitem(last=False)
-        return snap, gallery
+        with self._identifiers_lock:
+            cached = self._identifiers.get(key)
+            if cached is not None and cached[0] == generation:
+                return cached[1], cached[2]
+            snap = self.store.snapshot(**dict(key))
+            source = catalog_source(
+                self.store, self.model, snapshot=snap, rerank=self.rerank, **dict(key)
+            )
+            scale = "probability" if self.rerank is not None else source.metric
+            threshold, _ = resolve_threshold(None, scale, stored=self.store.threshold)
+            identifier = Identifier(
+                source, self.model, decision=Decision(k=self.k, threshold=threshold),
+                rerank=self.rerank, embed=self._engine_options(),
+            )  # fmt: skip
+            self._identifiers[key] = (generation, snap, identifier)
+            while len(self._identifiers) > 16:
+                self._identifiers.popitem(last=False)
+            return snap, identifier
 
     def confirm(self, upload: Upload, individual: str) -> Change:
         """The photo shows ``individual`` (which exists): it joins it."""

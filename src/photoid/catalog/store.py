@@ -515,9 +515,11 @@ class CatalogStore:
 
     def set_threshold(self, threshold: Threshold | float, details: dict | None = None) -> None:
         """Store the new-individual threshold; a plain number is taken on the catalog's
-        similarity scale (its metric). A threshold on another scale is refused: identification
-        against the catalog ranks by that similarity."""
-        threshold = as_threshold(threshold, self.model.metric)
+        similarity scale (its metric). A :class:`Threshold` may also be on the
+        ``"probability"`` scale (the fused road's, calibrated by ``photoid calibrate``); any
+        other scale is refused: the catalog's roads rank by similarity or by probability."""
+        if not (isinstance(threshold, Threshold) and threshold.scale == "probability"):
+            threshold = as_threshold(threshold, self.model.metric)
         detail = {"threshold": threshold.to_json(), **(details or {})}
         with self._write("calibrate", detail) as db:
             previous = db.execute("SELECT value FROM meta WHERE key='threshold'").fetchone()

@@ -58,16 +58,29 @@ def add_embedding(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def add_rerank(p: argparse.ArgumentParser) -> None:
-    """Local-feature re-ranking of the embedding's shortlist (photoid.local)."""
+def add_rerank(p: argparse.ArgumentParser, *, catalog: bool = False) -> None:
+    """Local-feature re-ranking of the embedding's shortlist (photoid.local). On a catalog,
+    ``--rerank auto`` (the default) answers by the fused road where the catalog keeps
+    keypoints."""
     g = p.add_argument_group("re-ranking by local features")
-    g.add_argument(
-        "--rerank",
-        choices=("none", "local"),
-        default="none",
-        help="'local': identify by keypoints (LNBNN votes + RANSAC, or a re-scored "
-        "shortlist), fused with the embedding to a probability (--threshold is then one)",
-    )
+    if catalog:
+        g.add_argument(
+            "--rerank",
+            choices=("auto", "none", "local"),
+            default="auto",
+            help="auto (default): the fused LNBNN road when the catalog keeps keypoints "
+            "(catalog create does, unless --no-descriptors), else the embedding; 'local': "
+            "the fused road (keypoints extracted when not kept); 'none': the embedding "
+            "alone. Fused scores are probabilities (so is --threshold then)",
+        )
+    else:
+        g.add_argument(
+            "--rerank",
+            choices=("none", "local"),
+            default="none",
+            help="'local': identify by keypoints (LNBNN votes + RANSAC, or a re-scored "
+            "shortlist), fused with the embedding to a probability (--threshold is then one)",
+        )
     g.add_argument(
         "--rerank-preset",
         default="lnbnn",
@@ -100,32 +113,35 @@ def add_answers(p: argparse.ArgumentParser, *, threshold_help: str) -> None:
     p.add_argument("--report", metavar="HTML", help="also write a review sheet (photos, zoomable)")
 
 
-def identify_threshold(args: argparse.Namespace, source: str, stored=None):
-    """The threshold identification uses: ``--threshold``, else ``stored`` (a catalog's
-    calibrated one), else the one a trained ``--model`` carries (not with ``--rerank
-    local``, whose scores are probabilities). Which one is said; without any, that
-    new_individual is off and how to calibrate one."""
-    if args.threshold is not None:
-        return args.threshold
-    if stored is not None:
-        say(f"new_individual: threshold {stored.value:.4f} {stored.scale} ({stored.method})")
-        return stored
-    if getattr(args, "model", None) and args.rerank == "none":
-        from photoid.calibrate import model_file_threshold
+def threshold_in_force(args: argparse.Namespace, source: str, scale: str, stored=None, given=None):
+    """The ``new_individual`` threshold identification uses, resolved once
+    (:func:`photoid.identifier.resolve_threshold`) for scores on ``scale``: ``--threshold``
+    (or ``given``), else ``stored`` (a catalog's calibrated one), else the one a trained
+    ``--model`` carries — each only on the road's scale. Which one is said; without any,
+    that new_individual is off and how to calibrate one."""
+    from photoid.identifier import resolve_threshold
 
-        carried = model_file_threshold(args.model)
-        if carried is not None:
-            say(
-                f"new_individual: threshold {carried.value:.4f} {carried.scale} carried by "
-                f"{args.model} ({carried.method}); --threshold T to choose another"
-            )
-            return carried
-    say(
-        "new_individual is off: no threshold (every answer names a known individual). "
-        f"Calibrate one: photoid calibrate {source} (prints it and what it costs; with a "
-        "catalog it is stored there and used by default), then pass --threshold T."
-    )
-    return None
+    value = args.threshold if getattr(args, "threshold", None) is not None else given
+    model_file = getattr(args, "model", None)
+    threshold, origin = resolve_threshold(value, scale, stored=stored, model_file=model_file)
+    if origin == "catalog":
+        say(
+            f"new_individual: threshold {threshold.value:.4f} {threshold.scale} "
+            f"({threshold.method})"
+        )
+    elif origin == "model":
+        say(
+            f"new_individual: threshold {threshold.value:.4f} {threshold.scale} carried by "
+            f"{model_file} ({threshold.method}); --threshold T to choose another"
+        )
+    elif origin == "none":
+        say(
+            "new_individual is off: no threshold on this road's scale "
+            f"({scale}; every answer names a known individual). Calibrate one: photoid "
+            f"calibrate {source} (prints it and what it costs; with a catalog it is stored "
+            "there and used by default), then pass --threshold T."
+        )
+    return threshold
 
 
 def load_table(args: argparse.Namespace) -> PhotoTable:
@@ -148,17 +164,28 @@ def model_options(args: argparse.Namespace) -> dict:
     }
 
 
-def embed_options(args: argparse.Namespace) -> dict:
-    """Keyword arguments of :func:`photoid.embed.embed_paths`."""
-    return {
-        "batch_size": args.batch_size,
-        "num_workers": args.workers,
-        "use_cache": not args.no_cache,
-        "progress": not args.quiet and sys.stderr.isatty(),
-        "strict": args.strict,
-        "engine": args.engine,
-        "device": args.device,
-    }
+def embed_options(args: argparse.Namespace):
+    """The :class:`photoid.identifier.EmbedOptions` of the embedding options."""
+    from photoid.identifier import EmbedOptions
+
+    return EmbedOptions(
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+        use_cache=not args.no_cache,
+        progress=not args.quiet and sys.stderr.isatty(),
+        strict=args.strict,
+        engine=args.engine,
+        device=args.device,
+    )
+
+
+def decision(args: argparse.Namespace, threshold):
+    """The :class:`photoid.identifier.Decision` of the answer options."""
+    from photoid.identifier import Decision
+
+    return Decision(
+        k=args.k, aggregation=args.aggregation, top_photos=args.top_photos, threshold=threshold
+    )
 
 
 def rerank_config(args: argparse.Namespace):
@@ -168,6 +195,11 @@ def rerank_config(args: argparse.Namespace):
     from photoid.local.pipeline import rerank_config as preset
 
     return preset(args.rerank_preset, args.rerank_top)
+
+
+def road_scale(rerank, metric: str = "cosine") -> str:
+    """The scale of the scores of a road: a probability with local re-ranking."""
+    return "probability" if rerank is not None else metric
 
 
 def add_split(p: argparse.ArgumentParser, *, default_column: str = "split", what: str = "") -> None:

@@ -67,6 +67,7 @@ def register(sub) -> None:
         "--fixed-threshold", type=validate.finite_float, default=0.5, help="baseline to compare"
     )
     p.add_argument("--json", action="store_true", help="also print one JSON line of figures")
+    common.add_rerank(p, catalog=True)
     common.add_model(p)
     common.add_embedding(p)
     p.set_defaults(run=run)
@@ -103,25 +104,48 @@ def _photos(args: argparse.Namespace):
     return table, store, None, model
 
 
+def _road(args: argparse.Namespace, store, is_source_catalog: bool):
+    """The road to calibrate: the one that will answer. A catalog's default (``auto``) is
+    its own road (fused where it keeps keypoints); a folder's is the embedding."""
+    if is_source_catalog or (store is not None and args.rerank != "local"):
+        from photoid.catalog.lookup import catalog_rerank
+
+        return catalog_rerank(store, args.rerank, args.rerank_preset, args.rerank_top)
+    return common.rerank_config(args)
+
+
 def run(args: argparse.Namespace) -> int:
-    from photoid.calibrate import calibrate_embeddings, calibrate_threshold, describe_cost
+    from photoid.calibrate import describe_cost
     from photoid.data.splits import ClosedSplit, OpenSet
-    from photoid.evaluate import compare_open_set
+    from photoid.evaluate import calibrate_photos, calibrate_split, compare_open_set
 
     table, store, emb, model = _photos(args)
     base = common.closed_split(args, table)
     split = OpenSet(base, args.unknown_fraction, args.seed)
     split.split(table)  # a bad split fails before the model is built
+    rerank = _road(args, store, emb is not None)
+    say(
+        "calibrating the "
+        + ("embedding road (cosine scores)" if rerank is None else "fused road (probabilities)")
+    )
     choice = {
         "expected_new_share": args.expected_new_share,
         "false_match_rate": args.false_match_rate,
         "max_known_loss": args.max_known_loss,
         "aggregation": args.aggregation,
+        "rerank": rerank,
     }
+    embed = common.embed_options(args)
     if emb is None:
-        done = calibrate_threshold(table, model, split, **choice, **common.embed_options(args))
+        done = calibrate_photos(table, model, split, **choice, embed=embed)
     else:
-        done = calibrate_embeddings(emb, table, split, **choice)
+        from photoid.catalog.lookup import catalog_keypoints
+
+        features = None if rerank is None else catalog_keypoints(store, table, rerank, embed)
+        done = calibrate_split(
+            emb.vectors, emb.valid, table, split, **choice, features=features,
+            metric=store.model.metric,
+        )  # fmt: skip
     cal, threshold = done.calibrator, done.calibrator.threshold()
     where = (
         f"{base.column} {base.query} vs {base.database}"
@@ -157,10 +181,12 @@ def run(args: argparse.Namespace) -> int:
             f"{args.evaluate_database_split}, {args.unknown_fraction:.0%} of individuals "
             "removed from the database per seed"
         )
+        ev = done.evaluation
         comparison = compare_open_set(
-            done.embeddings.vectors, done.embeddings.valid, table, evaluation, threshold,
-            args.fixed_threshold, unknown_fraction=args.unknown_fraction,
-            seeds=args.evaluate_seeds, aggregation=args.aggregation,
+            ev.vectors, ev.valid, table, evaluation, threshold, args.fixed_threshold,
+            unknown_fraction=args.unknown_fraction, seeds=args.evaluate_seeds,
+            aggregation=args.aggregation, metric=ev.metric, rerank=rerank,
+            features=ev.features,
         )  # fmt: skip
         print(comparison.format())
         figures.update(

@@ -23,6 +23,12 @@ def register(sub) -> None:
         default="cosine",
         help="how vectors are compared (default cosine)",
     )
+    p.add_argument(
+        "--no-descriptors",
+        action="store_true",
+        help="do not keep the photos' keypoints (identification then uses the embedding "
+        "alone, far less accurate: lions top-1 0.08 instead of 0.50)",
+    )
     p.set_defaults(run=_create)
 
     p = csub.add_parser("add", help="embed a folder/CSV of photos and add them (one transaction)")
@@ -87,7 +93,7 @@ def register(sub) -> None:
     )
     common.add_model(p)
     common.add_embedding(p)
-    common.add_rerank(p)
+    common.add_rerank(p, catalog=True)
     p.set_defaults(run=_identify)
     catalog_files.register(csub)
 
@@ -118,8 +124,19 @@ def _create(args: argparse.Namespace) -> int:
     model = create_model(**common.model_options(args))
     store = CatalogStore.create(args.dir, model.spec.with_metric(args.metric))
     catalog_files.remember_model(store, args)
+    if not args.no_descriptors:  # photos added get their keypoints in the same transaction
+        import numpy as np
+
+        from photoid.catalog.descriptors import replace_descriptors
+        from photoid.local.rerank import rerank_preset
+
+        replace_descriptors(store, rerank_preset("lnbnn").features, np.zeros(0, np.int64), [])
     m = store.model
-    print(f"created {store.root}: {m.architecture}, {m.dim}-d {m.metric}, {m.fingerprint[:12]}")
+    kept = "no keypoints" if args.no_descriptors else "keypoints kept for identification"
+    print(
+        f"created {store.root}: {m.architecture}, {m.dim}-d {m.metric}, {m.fingerprint[:12]}; "
+        f"{kept}"
+    )
     return 0
 
 
@@ -132,7 +149,7 @@ def _add(args: argparse.Namespace) -> int:
     model = _model(store, args)  # refused before any photo is read if it is not the catalog's
     photos = common.load_table(args)
     report = add_photos(
-        store, photos, model, provenance=args.provenance, **common.embed_options(args)
+        store, photos, model, provenance=args.provenance, embed=common.embed_options(args)
     )
     if report is not None:  # rank 0 (or no torchrun)
         print(f"{store.root}: {report.summary()}")
@@ -207,7 +224,9 @@ def _reindex(args: argparse.Namespace) -> int:
     from photoid.models.factory import create_model
 
     store = _store(args)
-    model = reindex(store, create_model(**common.model_options(args)), **common.embed_options(args))
+    model = reindex(
+        store, create_model(**common.model_options(args)), embed=common.embed_options(args)
+    )
     if model is not None:
         catalog_files.remember_model(store, args)
         print(
@@ -218,26 +237,30 @@ def _reindex(args: argparse.Namespace) -> int:
 
 
 def _identify(args: argparse.Namespace) -> int:
-    from photoid.catalog.lookup import identify_photos_in_catalog
-    from photoid.cli.output import print_answers
+    from photoid.catalog.lookup import catalog_rerank, catalog_source
+    from photoid.cli.output import print_answers, say
     from photoid.cli.report import write_sheet
     from photoid.data.loaders import photo_paths
+    from photoid.identifier import Identifier
 
     store = _store(args)
+    say(f"{store.root}: loading the catalog's model")
     model = _model(store, args)  # refused before any photo is read if it is not the catalog's
-    answers = identify_photos_in_catalog(
-        store,
-        model,
-        photo_paths(args.queries),
-        k=args.k,
-        species=args.species,
-        viewpoint=args.viewpoint,
-        location=args.location,
-        aggregation=args.aggregation,
-        top_photos=args.top_photos,
-        threshold=common.identify_threshold(args, str(store.root), store.threshold),
-        rerank=common.rerank_config(args),
-        **common.embed_options(args),
+    paths = photo_paths(args.queries)
+    rerank = catalog_rerank(store, args.rerank, args.rerank_preset, args.rerank_top)
+    threshold = common.threshold_in_force(
+        args, str(store.root), common.road_scale(rerank, store.model.metric), store.threshold
     )
+    filters = {"species": args.species, "viewpoint": args.viewpoint, "location": args.location}
+    source = catalog_source(store, model, rerank=rerank, **filters)
+    say(
+        f"identifying {len(paths)} photo(s) among {len(source)} catalog photos by "
+        f"{'the embedding' if rerank is None else 'keypoints fused with the embedding'}"
+    )
+    identifier = Identifier(
+        source, model, decision=common.decision(args, threshold), rerank=rerank,
+        embed=common.embed_options(args),
+    )  # fmt: skip
+    answers = identifier.identify_paths(paths)
     write_sheet(answers, args.report)
     return print_answers(answers, args.json)

@@ -28,7 +28,7 @@ def _descriptors(args: argparse.Namespace) -> int:
 
     store = CatalogStore(args.dir)
     config = rerank_config(args.rerank_preset).features
-    skipped = rebuild_descriptors(store, config, **common.embed_options(args))
+    skipped = rebuild_descriptors(store, config, embed=common.embed_options(args))
     n = store.stats().n_images
     print(
         f"{store.root}: keypoints of {n} photo(s) stored ({skipped} unreadable, kept empty); "

@@ -15,9 +15,7 @@ def register(sub) -> None:
         help="score pipeline designs side by side: no crop vs crop kinds, unified vs routed",
     )
     common.add_source(p)
-    p.add_argument("--split-column", default="split", help="column naming each photo's split")
-    p.add_argument("--query-split", default="test", help="value of the query photos")
-    p.add_argument("--database-split", default="train", help="value of the database photos")
+    common.add_split(p)
     p.add_argument(
         "--crops",
         help="comma-separated crop kinds: none, activation, regressor, foreground, truebox "
@@ -48,7 +46,6 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from photoid.data.splits import ClosedSplit
     from photoid.models.factory import create_model
     from photoid.pipeline.compare import compare_designs
 
@@ -60,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         generate_ladder(args.source, config)
         say(f"ladder rung {args.ladder!r}: {config} written to {args.source}/")
     table = common.load_table(args)
-    split = ClosedSplit(args.query_split, args.database_split, args.split_column)
+    split = common.closed_split(args, table)  # a seeded split per individual without one
     split.split(table)  # a bad split fails before the model is built
     model = create_model(**common.model_options(args))
     result = compare_designs(

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     )
     model = create_model(**common.model_options(args))
     result = evaluate_photos(
-        table, model, ClosedSplit("test", "train", "split"), **common.embed_options(args)
+        table, model, ClosedSplit("test", "train", "split"), embed=common.embed_options(args)
     )
     print(result.format())
     say(f"demo done in {elapsed(start)}")

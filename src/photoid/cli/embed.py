@@ -36,7 +36,7 @@ def run_embed(args: argparse.Namespace) -> int:
     table = common.load_table(args)
     model = create_model(**common.model_options(args))
     started = time.perf_counter()
-    emb = embed_table(table, model, **common.embed_options(args))
+    emb = embed_table(table, model, **common.embed_options(args).embed_kwargs())
     log_embedding(emb, started)
     save_embeddings(args.output, emb, table.paths, table.identities)
     say(f"wrote {args.output}")

@@ -65,7 +65,6 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from photoid.evaluate import evaluate_photos
-    from photoid.local.pipeline import evaluate_local
     from photoid.models.factory import create_model
 
     table = common.load_table(args)
@@ -81,39 +80,19 @@ def run(args: argparse.Namespace) -> int:
             "new_individual is off (no --threshold): the figures rank known individuals only; "
             f"photoid calibrate {args.source} chooses a threshold"
         )
-    rerank = common.rerank_config(args)
-    embed = common.embed_options(args)
+    options = {
+        "threshold": threshold, "metric": args.metric, "aggregation": args.aggregation,
+        "rerank": common.rerank_config(args), "n_queries": args.rerank_queries,
+        "seed": args.seed, "embed": common.embed_options(args),
+    }  # fmt: skip
     if args.report:
         from photoid.cli.report import announce
         from photoid.report.evaluation import evaluate_and_report
 
-        result, report = evaluate_and_report(
-            table, model, protocol, args.report, threshold=threshold, metric=args.metric,
-            aggregation=args.aggregation, rerank=rerank, n_queries=args.rerank_queries,
-            seed=args.seed, **embed,
-        )  # fmt: skip
+        result, report = evaluate_and_report(table, model, protocol, args.report, **options)
         announce(report)
-    elif rerank is None:
-        result = evaluate_photos(
-            table,
-            model,
-            protocol,
-            threshold=threshold,
-            metric=args.metric,
-            aggregation=args.aggregation,
-            **embed,
-        )
     else:
-        result = evaluate_local(
-            table,
-            model,
-            protocol.split(table),
-            rerank,
-            threshold=threshold,
-            n_queries=args.rerank_queries,
-            seed=args.seed,
-            **embed,
-        )
+        result = evaluate_photos(table, model, protocol, **options)
     print_result(result, args.json, args.output)
     _warn_near_chance(result)
     return 0
@@ -123,8 +102,6 @@ def _warn_near_chance(result) -> None:
     """Say so on stderr when the separation this evaluation measured is near chance."""
     from photoid.metrics import Separation, separation_warning
 
-    if not hasattr(result, "roc_auc"):
-        return  # re-ranked: evaluate_local warns from the database's own separation
     sep = Separation(result.same_mean, result.diff_mean, result.roc_auc)
     message = separation_warning(sep, "this model's embeddings")
     if message:

@@ -33,24 +33,19 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from photoid.data.loaders import photo_paths
-    from photoid.identify import identify_photos
-    from photoid.local.pipeline import identify_table_reranked
+    from photoid.identifier import Identifier, embed_gallery
     from photoid.models.factory import create_model
 
     table = common.load_table(args)
     paths = photo_paths(args.queries)
-    model = create_model(**common.model_options(args))
-    options = {
-        "k": args.k,
-        "threshold": common.identify_threshold(args, args.source),
-        "aggregation": args.aggregation,
-        "top_photos": args.top_photos,
-        **common.embed_options(args),
-    }
     rerank = common.rerank_config(args)
-    if rerank is None:
-        answers = identify_photos(table, model, paths, metric=args.metric, **options)
-    else:
-        answers = identify_table_reranked(table, model, paths, rerank, **options)
+    model = create_model(**common.model_options(args))  # a bad model file fails here, first
+    threshold = common.threshold_in_force(args, args.source, common.road_scale(rerank, args.metric))
+    embed = common.embed_options(args)
+    source, _ = embed_gallery(table, model, embed, args.metric)
+    identifier = Identifier(
+        source, model, decision=common.decision(args, threshold), rerank=rerank, embed=embed
+    )
+    answers = identifier.identify_paths(paths)
     write_sheet(answers, args.report)
     return print_answers(answers, args.json)

@@ -35,6 +35,13 @@ def register(sub) -> None:
         type=validate.device,
         help="'cpu', 'cuda' or 'cuda:N' (default: a GPU if there is one)",
     )
+    p.add_argument(
+        "--rerank",
+        choices=("auto", "none", "local"),
+        default="auto",
+        help="how the page answers: auto (default): keypoints fused with the embedding when "
+        "the catalog keeps keypoints, else the embedding; none: the embedding alone",
+    )
     p.set_defaults(run=run)
 
 
@@ -66,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
     token = args.token or (None if local else secrets.token_urlsafe(18))
     store = CatalogStore(args.dir)
     model = catalog_model(store, **common.model_options(args))
-    session = ReviewSession(store, model, device=args.device)
+    session = ReviewSession(store, model, device=args.device, road=args.rerank)
+    say(f"{store.root}: preparing identification (the index, and the keypoint re-ranker)")
+    session.warm()
     limits = Limits(max_bytes=int(args.max_upload_mb * 2**20))
     hosts = [*LOOPBACK_NAMES, args.host] if local else None
     app = create_app(session, token=token, limits=limits, allowed_hosts=hosts)

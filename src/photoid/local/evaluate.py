@@ -1,4 +1,5 @@
-"""Global-only, local-only and fused identification scored side by side on one split."""
+"""Global-only, local-only and fused identification scored side by side on one split: the
+figures of a re-ranking run (:func:`photoid.evaluate.rerank_split` makes the run)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from photoid.data.splits import QueryDatabaseSplit
 from photoid.data.table import PhotoTable
-from photoid.errors import PhotoidError
-from photoid.identify import Gallery, Identification, Threshold, identify
-from photoid.local.rerank import SCORES, RerankConfig, fit_reranker, make_rescorer
+from photoid.identify import Gallery, Identification, Threshold
+from photoid.local.rerank import SCORES, RerankConfig
 from photoid.local.store import FeatureSet
 from photoid.metrics import NEW_INDIVIDUAL, json_ready, map_at_k, top_k_accuracy
 
@@ -92,95 +91,6 @@ class RerankRun:
     cpu: float
     fit_seconds: float
     n_skipped_images: int
-
-
-def rerank_split(
-    vectors: np.ndarray,
-    valid: np.ndarray,
-    features: FeatureSet,
-    catalog: PhotoTable,
-    split: QueryDatabaseSplit,
-    config: RerankConfig | None = None,
-    *,
-    threshold: Threshold | float | None = None,
-    unseen: np.ndarray | None = None,
-) -> RerankRun:
-    """Fit the configured re-ranker (:func:`~photoid.local.rerank.fit_reranker`: a
-    :class:`LocalReranker`, or LNBNN for the ``lnbnn`` preset) on ``split``'s database
-    (calibrators on database photos only) and re-rank every query three ways; see
-    :func:`evaluate_reranked`. ``unseen``: bool ``(len(catalog),)``, the photos the
-    embedding was not trained on; the calibration's leave-one-out queries are drawn from the
-    database's (:func:`~photoid.local.calibration.anchor_candidates`). None: any."""
-    config = config or RerankConfig()
-    ok = valid & features.valid
-    labels = catalog.identities
-    q_rows, truth = split.query[ok[split.query]], split.truth[ok[split.query]]
-    d_rows = split.database[ok[split.database]]
-    if len(q_rows) == 0 or len(d_rows) < 2:
-        raise PhotoidError(
-            f"{catalog.source}: nothing to re-rank ({len(q_rows)} queries, {len(d_rows)} "
-            "database photos with embeddings and keypoints)."
-        )
-    start = time.perf_counter()
-    d_features = [features.features[r] for r in d_rows]
-    lnbnn = config.lnbnn is not None
-    pool = None if unseen is None else np.asarray(unseen, dtype=bool)[d_rows]
-    reranker = fit_reranker(
-        config, vectors[d_rows], d_features, labels[d_rows], d_paths(catalog, d_rows), pool
-    )
-    fit_seconds = time.perf_counter() - start
-    gallery = Gallery.from_embeddings(vectors[d_rows], labels[d_rows])
-    position = {int(r): j for j, r in enumerate(d_rows)}
-    exclude = np.array([position.get(int(q), -1) for q in q_rows]) if split.exclude_self else None
-    q_features = [features.features[q] for q in q_rows]
-    answers: dict[str, list[Identification]] = {}
-    rescorers: dict[str, object] = {}
-    elapsed = cpu = 0.0
-    for score in SCORES:  # fused first: its time is the cost per query
-        rescorers[score] = make_rescorer(reranker, q_features, score, gallery.scale)
-        if lnbnn and score != "fused":  # the fused pass found every query's evidence
-            rescorers[score].reuse = rescorers["fused"].candidates_
-        start, start_cpu = time.perf_counter(), time.process_time()
-        answers[score] = identify(
-            vectors[q_rows],
-            gallery,
-            threshold=threshold if score == "fused" else None,
-            exclude=exclude,
-            rescore=rescorers[score],
-        )
-        if score == "fused":
-            elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
-    return RerankRun(
-        q_rows, d_rows, truth, gallery, reranker, answers, rescorers["fused"], elapsed, cpu,
-        fit_seconds, int((~ok).sum()),
-    )  # fmt: skip
-
-
-def evaluate_reranked(
-    vectors: np.ndarray,
-    valid: np.ndarray,
-    features: FeatureSet,
-    catalog: PhotoTable,
-    split: QueryDatabaseSplit,
-    config: RerankConfig | None = None,
-    *,
-    threshold: Threshold | float | None = None,
-    extract_sample: list | None = None,
-    unseen: np.ndarray | None = None,
-) -> RerankEvaluation:
-    """Fit a :class:`LocalReranker` on ``split``'s database (calibrators on database pairs
-    only), re-rank every query's shortlist, and score the three rankings.
-
-    ``vectors`` ``(n, d)``: unit embeddings of ``catalog``'s rows (``valid`` False where
-    unreadable); ``features``: their keypoints. ``extract_sample``: a few PIL images whose
-    keypoint extraction is timed for ``ms_extract_per_photo`` (NaN when None). ``unseen``:
-    the photos the embedding was not trained on (see :func:`rerank_split`).
-    """
-    config = config or RerankConfig()
-    run = rerank_split(
-        vectors, valid, features, catalog, split, config, threshold=threshold, unseen=unseen
-    )
-    return score_rerank_run(run, catalog, config, features, threshold, extract_sample)
 
 
 def score_rerank_run(

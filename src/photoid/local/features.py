@@ -133,10 +133,14 @@ def _make_detector(config: FeatureConfig):
 
 
 def _normalise_sift(desc: np.ndarray, root: bool) -> np.ndarray:
+    """Unit (Root)SIFT rows, float32, rounded to float16 precision: the keypoint store and
+    the catalog keep descriptors as float16, so a photo's keypoints freshly extracted and
+    read back from either score alike (a cache never changes an answer; unrounded, lions'
+    fused top-5 moved 0.581 → 0.568 between a cold and a warm run)."""
     if root:
         desc = np.sqrt(desc / (np.abs(desc).sum(axis=1, keepdims=True) + 1e-7))
     norm = np.linalg.norm(desc, axis=1, keepdims=True)
-    return (desc / np.maximum(norm, 1e-7)).astype(np.float32)
+    return (desc / np.maximum(norm, 1e-7)).astype(np.float16).astype(np.float32)
 
 
 def _empty(config: FeatureConfig, size: tuple[int, int]) -> LocalFeatures:

@@ -218,13 +218,16 @@ class LnbnnReranker:
         labels: Sequence[str],
         config: LnbnnRerankConfig | None = None,
         matching: MatchConfig | None = None,
+        names: Sequence[str] | None = None,
     ) -> LnbnnReranker:
         """The reranker :meth:`fit` made on this database (``vectors``, ``features``,
-        ``labels`` as given to it) with ``config``, from its :meth:`state`: it scores
-        exactly as the fitted one, without fitting. A state of other individuals or
-        descriptors raises :class:`PhotoidError`."""
+        ``labels`` and file ``names`` as given to it) with ``config``, from its
+        :meth:`state`: it scores exactly as the fitted one, without fitting. A state of
+        other individuals or descriptors raises :class:`PhotoidError`."""
         self = cls(config, matching)
         self._database(vectors, features, labels)
+        names = names if names is not None else [str(i) for i in range(len(vectors))]
+        self.groups_ = recording_groups(names, self.config.group_regex)
         if tuple(str(n) for n in self.names_) != tuple(state.names):
             raise PhotoidError(
                 f"the saved LNBNN state knows {len(state.names)} individuals, the database "
@@ -247,7 +250,7 @@ class LnbnnReranker:
             skip = self.groups_ == self.groups_[a]
             if skip.all():
                 continue
-            raw = self._all_scores(self.features_[a], self.vectors_ @ self.vectors_[a], skip)
+            raw, _ = self._all_scores(self.features_[a], self.vectors_ @ self.vectors_[a], skip)
             present = np.bincount(self.codes_[~skip], minlength=len(self.names_)) > 0
             rows.append(raw[present])
             same.append(np.arange(len(self.names_))[present] == self.codes_[a])
@@ -282,21 +285,21 @@ class LnbnnReranker:
 
     def _all_scores(
         self, query: LocalFeatures | None, similarities: np.ndarray, skip: np.ndarray | None
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(n_individuals, 4)``: LNBNN votes (summed per individual; of its best photo),
-        best verified inliers, best similarity."""
-        raw = self._votes_and_inliers(query, skip)
+        best verified inliers, best similarity; and the rows of the photos verified. Nothing
+        is kept on ``self``: queries may be scored from several threads at once."""
+        raw, verified = self._votes_and_inliers(query, skip)
         sim = np.where(skip, -np.inf, similarities) if skip is not None else similarities
         best = np.full(len(self.names_), -1.0)
         np.maximum.at(best, self.codes_, np.nan_to_num(sim, nan=-1.0, neginf=-1.0))
-        return np.column_stack([raw, best])
+        return np.column_stack([raw, best]), verified
 
     def _votes_and_inliers(self, query: LocalFeatures | None, skip: np.ndarray | None):
         n_ind = len(self.names_)
         out = np.zeros((n_ind, 3))
-        self.last_verified_ = np.zeros(0, np.int64)
         if query is None or len(query) == 0:
-            return out
+            return out, np.zeros(0, np.int64)
         cfg = self.config.lnbnn
         extra = cfg.exclude_margin if skip is not None else 0
         dist, rows = self.index_.search(query.descriptors, cfg.k + 1 + extra)
@@ -312,8 +315,7 @@ class LnbnnReranker:
             else:
                 inliers = self._verify_neighbours(query, rows[:, : cfg.k], verify)
         np.maximum.at(out[:, 2], self.codes_[verify], inliers)
-        self.last_verified_ = verify
-        return out
+        return out, verify
 
     def _verify_neighbours(
         self, query: LocalFeatures, rows: np.ndarray, verify: np.ndarray
@@ -343,17 +345,25 @@ class LnbnnReranker:
             chosen.extend(mine[np.argsort(-photo[mine], kind="stable")[: cfg.verify_photos]])
         return np.asarray(chosen, dtype=np.int64)
 
-    def score(self, query: LocalFeatures | None, similarities: np.ndarray) -> LnbnnCandidates:
+    def score(
+        self,
+        query: LocalFeatures | None,
+        similarities: np.ndarray,
+        skip: np.ndarray | None = None,
+    ) -> LnbnnCandidates:
         """Evidence for every individual, given the query's keypoints and its embedding
-        similarities ``(n,)`` to every database photo (row order)."""
+        similarities ``(n,)`` to every database photo (row order). ``skip``: bool ``(n,)``,
+        database photos left out of the votes, the verification and the embedding (the
+        query itself and its recording, when it is in the database: leave-one-out)."""
         if not hasattr(self, "fusion_"):
             raise NotFittedError(
                 "LnbnnReranker is not fitted yet; call fit(vectors, features, labels)."
             )
-        raw = self._all_scores(query, np.asarray(similarities, dtype=np.float64), None)
+        sim = np.asarray(similarities, dtype=np.float64)
+        raw, verified = self._all_scores(query, sim, skip)
         raw = raw[:, self._columns()]
         fused = self.fusion_.predict(self._probabilities(raw))
-        return LnbnnCandidates(raw[:, 0], raw[:, 1], raw[:, 2], fused, self.last_verified_)
+        return LnbnnCandidates(raw[:, 0], raw[:, 1], raw[:, 2], fused, verified)
 
 
 SCORES = ("fused", "local", "global")
@@ -366,7 +376,9 @@ class LnbnnRescorer:
     similarity (``"global"``), plus a tie-break under 1e-6 by the photo's own evidence, so
     an individual's evidence photo is its best-verified one. ``candidates_[i]``: the last
     :class:`LnbnnCandidates` of query ``i``; ``reuse``: another rescorer's ``candidates_``
-    for the same queries (scoring them again by another score costs no search)."""
+    for the same queries (scoring them again by another score costs no search);
+    ``exclude[i]``: the database row that query ``i`` is (leave-one-out), or -1: that photo
+    and every photo of its recording are left out of the query's evidence."""
 
     def __init__(
         self,
@@ -375,10 +387,11 @@ class LnbnnRescorer:
         score: str = "fused",
         global_scale: str = "cosine",
         reuse: dict[int, LnbnnCandidates] | None = None,
+        exclude: np.ndarray | None = None,
     ):
         check_choice("score", score, SCORES)
         self.reranker, self.query_features, self.score = reranker, list(query_features), score
-        self.reuse = reuse
+        self.reuse, self.exclude = reuse, exclude
         self.shortlist = len(reranker.vectors_)
         self.scale = {"fused": "probability", "local": "inliers", "global": global_scale}[score]
         self.candidates_: dict[int, LnbnnCandidates] = {}
@@ -389,7 +402,7 @@ class LnbnnRescorer:
         sim[ids] = similarities
         cands = self.reuse.get(query) if self.reuse is not None else None
         if cands is None:
-            cands = self.reranker.score(self.query_features[query], sim)
+            cands = self.reranker.score(self.query_features[query], sim, self._skip(query))
         self.candidates_[query] = cands
         per_individual = {"fused": cands.fused, "local": cands.lnbnn, "global": cands.embedding}
         scores = per_individual[self.score][self.reranker.codes_[ids]]
@@ -397,6 +410,13 @@ class LnbnnRescorer:
         photo[cands.rows] = 1.0  # verified photos first, then by similarity
         tie = 1e-7 * (photo[ids] + 0.5 * (1.0 + sim[ids]) / 2.0)
         return scores + tie
+
+    def _skip(self, query: int) -> np.ndarray | None:
+        row = -1 if self.exclude is None else int(self.exclude[query])
+        if row < 0:
+            return None
+        groups = self.reranker.groups_
+        return groups == groups[row]
 
     def inliers(self, query: int, rows: Sequence[int]) -> list[int]:
         """Verified keypoint matches of gallery rows ``rows`` for query ``query``: a verified

@@ -271,7 +271,12 @@ def make_rescorer(
     query_features: Sequence[LocalFeatures | None],
     score: str = "fused",
     global_scale: str = "cosine",
+    exclude: np.ndarray | None = None,
 ) -> LocalRescorer | LnbnnRescorer:
-    """The :class:`photoid.identify.Rescorer` of a fitted reranker."""
-    kind = LnbnnRescorer if isinstance(reranker, LnbnnReranker) else LocalRescorer
-    return kind(reranker, query_features, score, global_scale)
+    """The :class:`photoid.identify.Rescorer` of a fitted reranker. ``exclude[i]``: the
+    database row query ``i`` is (leave-one-out), or -1: LNBNN leaves it (and its recording)
+    out of the votes and the verification; the shortlist matcher only ever sees the
+    shortlist, from which :func:`~photoid.identify.identify` has removed it."""
+    if isinstance(reranker, LnbnnReranker):
+        return LnbnnRescorer(reranker, query_features, score, global_scale, exclude=exclude)
+    return LocalRescorer(reranker, query_features, score, global_scale)

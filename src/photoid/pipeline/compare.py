@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from photoid.data.splits import ClosedSplit
 from photoid.data.table import BBOX_COLUMNS, PhotoTable
 from photoid.errors import ConfigError, PhotoidError, check_choice
 from photoid.metrics import json_ready, map_at_k, top_k_accuracy
@@ -121,7 +120,7 @@ def _side(table, rows, backbone, use_cache, cache_dir) -> _Side:
 def compare_designs(
     table: PhotoTable,
     backbone: Backbone,
-    split: ClosedSplit,
+    split,
     *,
     crops: tuple[str, ...] | None = None,
     routes: tuple[str, ...] | None = None,
@@ -130,7 +129,8 @@ def compare_designs(
     cache_dir=None,
     save_dir=None,
 ) -> Comparison:
-    """Run every design (crop kind × route) on ``table`` under the closed ``split``; see
+    """Run every design (crop kind × route) on ``table`` under ``split`` (a split object:
+    a :class:`~photoid.data.splits.ClosedSplit` or a seeded per-individual split); see
     :class:`Comparison`. ``crops``: default every kind that applies (the regressor and the
     ``truebox`` reference only where the catalog has boxes); ``routes``: default unified and
     each column the catalog has (``species``, ``viewpoint``), each with crop ``route_crop``.

@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from photoid.errors import check_choice
-from photoid.identify import Gallery, Identification, identify
+from photoid.identifier import Decision, GallerySource, Identifier
+from photoid.identify import Identification
 
 ROUTES = ("unified", "species", "viewpoint", "species+viewpoint")
 #: Viewpoints that never match each other.
@@ -112,9 +113,10 @@ def routed_identify(
         mask = masks[key]
         if mask.all():
             n_fallback += len(members)
-        gallery = Gallery.from_embeddings(vectors[mask], labels[mask], metric)
         rows = np.flatnonzero(mask)  # photo_ids back to rows of the whole gallery
-        for q, answer in zip(members, identify(queries[members], gallery, k=k), strict=True):
+        part = GallerySource(vectors[mask], labels[mask], [str(r) for r in rows], metric)
+        identifier = Identifier(part, None, decision=Decision(k=k))
+        for q, answer in zip(members, identifier.rank(queries[members]).answers, strict=True):
             ids = tuple(int(rows[p]) if p >= 0 else -1 for p in answer.photo_ids)
             answers[q] = replace(answer, photo_ids=ids)
     return RoutedAnswers(list(answers), n - n_fallback, n_fallback)

@@ -12,7 +12,7 @@ import numpy as np
 from photoid.metrics import NEW_INDIVIDUAL, separation
 from photoid.report import breakdown as bd
 from photoid.report.embedding_map import map_figure, project_2d
-from photoid.report.evidence import EvaluationEvidence, local_evidence, plain_evidence
+from photoid.report.evidence import EvaluationEvidence, measured_evidence
 from photoid.report.galleries import (
     confused_pairs,
     keypoint_figures,
@@ -153,62 +153,12 @@ def _embedding_map(figures: Figures, ev: EvaluationEvidence, method: str) -> Non
     )
 
 
-def evaluate_and_report(
-    table,
-    model,
-    protocol,
-    out: str | Path,
-    *,
-    threshold=None,
-    metric: str = "cosine",
-    aggregation: str = "max",
-    rerank=None,
-    n_queries: int | None = None,
-    seed: int = 0,
-    **embed,
-):
-    """:func:`photoid.evaluate.evaluate_photos` (or, with ``rerank``,
-    :func:`photoid.local.pipeline.evaluate_local`) and the report of what it measured,
-    written to ``out``. Returns ``(result, report)``."""
-    from photoid.embed import embed_table, log_embedding
-    from photoid.evaluate import evaluate_embeddings
-    from photoid.local.pipeline import evaluate_local_evidence
+def evaluate_and_report(table, model, protocol, out: str | Path, **options):
+    """:func:`photoid.evaluate.evaluate_photos` (``options``: its keyword arguments) and
+    the report of what it measured, written to ``out``. Returns ``(result, report)``."""
+    from photoid.evaluate import measure_photos
 
-    split = protocol.split(table)
-    if rerank is not None:
-        local = evaluate_local_evidence(
-            table,
-            model,
-            split,
-            rerank,
-            threshold=threshold,
-            n_queries=n_queries,
-            seed=seed,
-            **embed,
-        )
-        result, ev = local.result, local_evidence(table, local)
-    else:
-        started = time.perf_counter()
-        emb = embed_table(table, model, **embed)
-        log_embedding(emb, started)
-        result = evaluate_embeddings(
-            emb.vectors,
-            emb.valid,
-            table,
-            split,
-            protocol=protocol.name,
-            threshold=threshold,
-            metric=metric,
-            aggregation=aggregation,
-        )
-        ev = plain_evidence(
-            table,
-            emb.vectors,
-            emb.valid,
-            split,
-            result.format(),
-            threshold=threshold,
-            metric=metric,
-            aggregation=aggregation,
-        )
-    return result, evaluation_report(ev, out, f"Evaluation of {table.source}")
+    measured = measure_photos(table, model, protocol, **options)
+    return measured.result, evaluation_report(
+        measured_evidence(table, measured), out, f"Evaluation of {table.source}"
+    )

@@ -1,5 +1,5 @@
 """What an evaluation report is drawn from: the photos, their embeddings, the split and each
-query's answer, gathered from a plain or a re-ranked evaluation."""
+query's answer, gathered from an evaluation (plain or re-ranked: one road)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from photoid.data.splits import QueryDatabaseSplit
 from photoid.data.table import PhotoTable
-from photoid.identify import Gallery, Identification, Threshold, as_threshold, identify
+from photoid.evaluate import Evaluation
+from photoid.identify import Identification
 from photoid.local.matching import MatchConfig
-from photoid.local.pipeline import LocalEvaluation
 from photoid.local.store import FeatureSet
 
 
@@ -43,61 +42,23 @@ class EvaluationEvidence:
         return self.answers[0].scale if self.answers else self.metric
 
 
-def plain_evidence(
-    table: PhotoTable,
-    vectors: np.ndarray,
-    valid: np.ndarray,
-    split: QueryDatabaseSplit,
-    summary: str,
-    *,
-    threshold: Threshold | float | None = None,
-    metric: str = "cosine",
-    aggregation: str = "max",
-) -> EvaluationEvidence:
-    """The evidence of :func:`photoid.evaluate.evaluate_embeddings` on the same inputs (the
-    same queries, database and answers it scores)."""
-    q_rows, truth = split.query[valid[split.query]], split.truth[valid[split.query]]
-    d_rows = split.database[valid[split.database]]
-    gallery = Gallery.from_embeddings(vectors[d_rows], table.identities[d_rows], metric)
-    exclude = None
-    if split.exclude_self:
-        position = {int(r): j for j, r in enumerate(d_rows)}
-        exclude = np.array([position.get(int(q), -1) for q in q_rows], dtype=np.int64)
-    answers = identify(
-        vectors[q_rows], gallery, threshold=threshold, aggregation=aggregation, exclude=exclude
-    )
-    value = None if threshold is None else as_threshold(threshold, gallery.scale).value
+def measured_evidence(table: PhotoTable, measured: Evaluation) -> EvaluationEvidence:
+    """The evidence of an evaluation (:func:`photoid.evaluate.measure_photos` or
+    :func:`~photoid.evaluate.score_split`): the answers it scored and, re-ranked, the
+    keypoints and matching settings."""
+    result = measured.result
     return EvaluationEvidence(
         table,
-        vectors,
-        valid,
-        q_rows,
-        d_rows,
-        truth,
-        answers,
-        value,
-        summary,
-        metric,
-        split.exclude_self,
-    )
-
-
-def local_evidence(table: PhotoTable, local: LocalEvaluation) -> EvaluationEvidence:
-    """The evidence of a re-ranked evaluation (:func:`photoid.local.pipeline.
-    evaluate_local_evidence`): its fused answers, shortlists and keypoints."""
-    run, emb = local.run, local.embeddings
-    return EvaluationEvidence(
-        table,
-        emb.vectors,
-        emb.valid,
-        run.q_rows,
-        run.d_rows,
-        run.truth,
-        run.answers["fused"],
-        local.result.threshold,
-        local.result.format(),
-        "cosine",
-        local.split.exclude_self,
-        local.features,
-        local.config.matching,
+        measured.vectors,
+        measured.valid,
+        measured.q_rows,
+        measured.d_rows,
+        measured.truth,
+        measured.answers,
+        result.threshold,
+        result.format(),
+        measured.metric,
+        measured.split.exclude_self,
+        measured.features,
+        None if measured.rerank is None else measured.rerank.matching,
     )

@@ -8,7 +8,7 @@ from photoid.catalog.history import ChangeEvent
 from photoid.catalog.review import CatalogPhoto, Change, IndividualSummary, Review
 from photoid.catalog.store import CatalogStore
 from photoid.catalog.uploads import Upload
-from photoid.metrics import NEW_INDIVIDUAL
+from photoid.metrics import NEW_INDIVIDUAL, json_ready
 
 #: OpenAPI description of /api/identify's body (read by hand, streamed into the catalog).
 UPLOAD_BODY = {
@@ -56,6 +56,8 @@ def review(upload: Upload, r: Review) -> dict:
                 "score": c.score,
                 "new_individual": c.individual == NEW_INDIVIDUAL,
                 "photo": photo(c.photo),
+                "inliers": c.inliers,
+                "evidence": None if c.evidence is None else json_ready(c.evidence),
             }
             for c in r.candidates
         ],
