@@ -154,6 +154,20 @@ class Ranking(NamedTuple):
     rescorer: object | None
 
 
+class KeypointPairs(NamedTuple):
+    """Verified keypoint matches between a query and a gallery photo: ``query[i]`` matches
+    ``photo[i]``, each ``(x, y)`` as fractions of its image's width and height (of the animal's
+    box where the keypoints were taken within one)."""
+
+    query: np.ndarray
+    photo: np.ndarray
+
+
+def _fractions(xy: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    w, h = size
+    return np.asarray(xy, np.float64) / np.array([max(w, 1), max(h, 1)], np.float64)
+
+
 class Identifier:
     """Answers queries against ``source`` (a :class:`GallerySource`) with ``model``, the
     model that made the gallery's vectors (it embeds the queries). ``decision``: k,
@@ -301,6 +315,25 @@ class Identifier:
             **options,
         )  # fmt: skip
         return Ranking(explain(answers, rescorer), rescorer)
+
+    def verified_pairs(
+        self, query: LocalFeatures | None, rows: Sequence[int]
+    ) -> list[KeypointPairs | None]:
+        """The verified keypoint matches between a query (its keypoints) and each gallery
+        row of ``rows`` (-1 or a road without keypoints: None), for drawing: the matched
+        keypoints' positions as fractions of each image's width and height."""
+        reranker = self.reranker
+        if reranker is None or query is None:
+            return [None] * len(rows)
+        out = []
+        for r in rows:
+            photo = reranker.features_[r] if r >= 0 else None
+            if photo is None:
+                out.append(None)
+                continue
+            q_xy, p_xy = reranker.matcher.verified_matches(query, photo)
+            out.append(KeypointPairs(_fractions(q_xy, query.size), _fractions(p_xy, photo.size)))
+        return out
 
     def identify_paths(
         self, paths: Sequence[str], *, vectors: np.ndarray | None = None

@@ -24,9 +24,10 @@ from photoid.catalog.names import name_problem
 from photoid.catalog.records import AddReport
 from photoid.catalog.store import FILTER_COLUMNS, CatalogStore
 from photoid.catalog.uploads import MissingError, Upload
+from photoid.data.options import EmbedOptions
 from photoid.data.table import PhotoTable
 from photoid.errors import CatalogError, ConfigError, did_you_mean
-from photoid.identifier import EmbedOptions
+from photoid.identifier import KeypointPairs
 from photoid.identify import Threshold
 from photoid.local.lnbnn_rerank import IndividualEvidence
 
@@ -49,13 +50,14 @@ class Candidate:
     catalog photo that best matches the query (None for ``new_individual``); on the fused
     road, ``inliers`` (that photo's verified keypoint matches with the query) and
     ``evidence`` (the individual's LNBNN votes, inliers, embedding similarity and fused
-    probability); None otherwise."""
+    probability) and ``pairs`` (the verified keypoint matches, to draw); None otherwise."""
 
     individual: str
     score: float
     photo: CatalogPhoto | None
     inliers: int | None = None
     evidence: IndividualEvidence | None = None
+    pairs: KeypointPairs | None = None
 
 
 @dataclass(frozen=True)
@@ -287,22 +289,27 @@ class ReviewSession:
         that pass ``filters`` (species, viewpoint, location: one value each, or None)."""
         vector = self.vector(upload)
         snap, identifier = self.identifier(filters)
-        [got] = identifier.identify_paths([str(upload.path)], vectors=vector[None])
-        if got.answer is None:
-            raise CatalogError(f"{upload.path.name}: {got.reason}.")
-        answer = got.answer
+        [features] = identifier.query_features([str(upload.path)])
+        if identifier.rerank is not None and features is None:
+            raise CatalogError(f"{upload.path.name}: no keypoints could be read from it.")
+        answer = identifier.rank(vector[None], [features]).answers[0]
         evidence = {e.individual: e for e in getattr(answer, "evidence", ())}
+        pairs = identifier.verified_pairs(features, answer.photo_ids)
+        inliers = answer.inliers or (-1,) * len(answer.individuals)
         candidates = tuple(
             Candidate(
-                c.individual,
-                c.score,
+                name,
+                float(score),
                 None
                 if row < 0
-                else CatalogPhoto(int(snap.image_ids[row]), str(snap.paths[row]), c.individual),
-                c.inliers,
-                evidence.get(c.individual),
+                else CatalogPhoto(int(snap.image_ids[row]), str(snap.paths[row]), name),
+                None if n < 0 else int(n),
+                evidence.get(name),
+                pair,
             )
-            for c, row in zip(got.candidates, answer.photo_ids, strict=True)
+            for name, score, row, n, pair in zip(
+                answer.individuals, answer.scores, answer.photo_ids, inliers, pairs, strict=True
+            )
         )
         return Review(candidates, answer.scale, identifier.threshold, len(snap.image_ids))
 

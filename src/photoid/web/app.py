@@ -149,6 +149,13 @@ def create_app(
     def individuals() -> list[dict]:
         return [schema.individual(s) for s in individual_summaries(store)]
 
+    @app.get("/api/individuals/{name}", summary="one individual: photos, sightings, thumbnails")
+    def one_individual(name: str) -> dict:
+        found = [s for s in individual_summaries(store, n_photos=5) if s.name == name]
+        if not found:
+            raise MissingError(f"{store.root}: no individual {name!r}.")
+        return schema.individual(found[0])
+
     @app.get("/api/log", summary="the catalog's change log, newest first")
     def change_log(limit: int = Query(100, ge=1, le=10_000)) -> list[dict]:
         from photoid.catalog.history import change_log as read_log

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from photoid.catalog.history import ChangeEvent
 from photoid.catalog.review import CatalogPhoto, Change, IndividualSummary, Review
 from photoid.catalog.store import CatalogStore
@@ -46,6 +48,16 @@ def query(upload: Upload) -> dict:
     }
 
 
+#: how a fused probability that the photos show one individual is said, from the top
+WORDS = ((0.9, "very likely"), (0.7, "likely"), (0.4, "possible"), (0.1, "unlikely"))
+
+
+def in_words(probability: float) -> str:
+    """The fused probability in words: very likely (≥ 0.9), likely (≥ 0.7), possible
+    (≥ 0.4), unlikely (≥ 0.1), very unlikely."""
+    return next((w for bound, w in WORDS if probability >= bound), "very unlikely")
+
+
 def review(upload: Upload, r: Review) -> dict:
     return {
         "upload": upload.key,
@@ -58,7 +70,14 @@ def review(upload: Upload, r: Review) -> dict:
                 "photo": photo(c.photo),
                 "inliers": c.inliers,
                 "evidence": None if c.evidence is None else json_ready(c.evidence),
-            }
+                "in_words": in_words(c.score) if r.scale == "probability" else None,
+                "pairs": None
+                if c.pairs is None
+                else {
+                    "query": np.round(c.pairs.query, 4).tolist(),
+                    "photo": np.round(c.pairs.photo, 4).tolist(),
+                },
+            }  # fmt: skip
             for c in r.candidates
         ],
         "scale": r.scale,
