@@ -361,8 +361,8 @@ def test_describe_cost_says_the_known_top1_before_and_after_and_warns_past_the_l
 def test_model_file_threshold_reads_the_saved_threshold(tmp_path):
     import torch
 
-    from photoid.calibrate import model_file_threshold
     from photoid.errors import ModelError
+    from photoid.identifier import model_file_threshold
     from photoid.identify import Threshold
 
     saved = tmp_path / "with.pt"

@@ -98,7 +98,9 @@ def test_the_threshold_is_resolved_once_on_the_roads_scale(tmp_path, caplog, mon
 
     stored = Threshold(0.77, "cosine", "calibrated: x")
     carried = Threshold(0.6, "probability", "suggested: y")
-    monkeypatch.setattr(photoid.identifier, "_carried", lambda f: carried if f else None)
+    monkeypatch.setattr(
+        photoid.identifier, "model_file_threshold", lambda f: carried if f else None
+    )
     # --threshold always wins, taken on the road's scale
     assert resolve_threshold(0.3, "probability", stored=stored) == (
         Threshold(0.3, "probability"),

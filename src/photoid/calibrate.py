@@ -271,38 +271,30 @@ def suggest_threshold(
     best MAP@5 for an expected new share of one half. ``vectors``: unit rows of every photo;
     ``labels``: an individual per row. None without held-out photos of individuals that have
     training photos."""
+    from photoid.identifier import Decision, GallerySource, Identifier
+
     if len(val) == 0 or len(train) == 0:
         return None
-    labels = np.asarray(labels)
-    sim = vectors[val] @ vectors[train].T
-    names = np.unique(labels[train])
-    column = {name: j for j, name in enumerate(names.tolist())}
-    per = np.full((len(val), len(names)), -np.inf)
-    for j, name in enumerate(labels[train].tolist()):
-        per[:, column[name]] = np.maximum(per[:, column[name]], sim[:, j])
-    answers, truths = [], []
-    for i, name in enumerate(labels[val].tolist()):
-        if name not in column:
-            continue
-        order = np.argsort(-per[i], kind="stable")
-        known = [(names[j], per[i, j]) for j in order[:5]]
-        unknown = [(names[j], per[i, j]) for j in order if names[j] != name][:5]
-        for ranked, truth in ((known, name), (unknown, NEW_INDIVIDUAL)):
-            individuals = tuple(str(n) for n, _ in ranked)
-            answers.append(Identification(individuals, tuple(float(s) for _, s in ranked)))
-            truths.append(truth)
-    if not answers or len(names) < 2:
+    labels = np.asarray(labels, dtype=object)
+    names = set(labels[train].tolist())
+    asked = np.asarray([i for i in np.asarray(val) if labels[i] in names], dtype=np.int64)
+    if len(asked) == 0 or len(names) < 2:
         return None
+    # every individual ranked, through the one road: the known answer is the first five, the
+    # unknown one the first five once the query's own individual is left out (its photos
+    # removed from the gallery: with "max" aggregation the others keep their ranks)
+    gallery = GallerySource(vectors[train], labels[train])
+    decision = Decision(k=len(names))
+    ranked = Identifier(gallery, None, decision=decision).rank(vectors[asked]).answers
+    answers, truths = [], []
+    for name, got in zip(labels[asked].tolist(), ranked, strict=True):
+        pairs = list(zip(got.individuals, got.scores, strict=True))
+        unknown = [(n, s) for n, s in pairs if n != name]
+        for chosen, truth in ((pairs[:5], name), (unknown[:5], NEW_INDIVIDUAL)):
+            individuals = tuple(str(n) for n, _ in chosen)
+            answers.append(Identification(individuals, tuple(float(s) for _, s in chosen)))
+            truths.append(truth)
     cal = ThresholdCalibrator(expected_new_share=0.5).fit(answers, truths)
     return Threshold(
         cal.threshold_, "cosine", "suggested: max MAP@5 on held-out photos, new share 0.5"
     )
-
-
-def model_file_threshold(model_file) -> Threshold | None:
-    """The new_individual threshold a trained model file carries (the suggestion calibrated
-    on held-out photos after training, with its scale), or None."""
-    from photoid.models.embedding import saved_threshold
-
-    found = saved_threshold(model_file)
-    return None if found is None else Threshold.from_json(found)

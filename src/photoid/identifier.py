@@ -93,7 +93,7 @@ class GallerySource:
 
     vectors: np.ndarray
     labels: np.ndarray
-    paths: Sequence[str]
+    paths: Sequence[str] | None = None
     metric: str = "cosine"
     index: VectorIndex | None = None
     boxes: Sequence[Box] | None = None
@@ -106,7 +106,9 @@ class GallerySource:
     def __post_init__(self) -> None:
         self.vectors = np.asarray(self.vectors, dtype=np.float32)
         self.labels = np.asarray(self.labels, dtype=object)
-        self.paths = [str(p) for p in self.paths]
+        self.paths = (
+            [""] * len(self.vectors) if self.paths is None else [str(p) for p in self.paths]
+        )
         n = len(self.vectors)
         if not len(self.labels) == len(self.paths) == n:
             raise PhotoidError(
@@ -385,7 +387,7 @@ def resolve_threshold(
     this road's."""
     if given is not None:
         return as_threshold(given, scale), "given"
-    for origin, found in (("catalog", stored), ("model", _carried(model_file))):
+    for origin, found in (("catalog", stored), ("model", model_file_threshold(model_file))):
         if found is None:
             continue
         if found.scale == scale:
@@ -398,12 +400,15 @@ def resolve_threshold(
     return None, "none"
 
 
-def _carried(model_file: str | None) -> Threshold | None:
+def model_file_threshold(model_file: str | None) -> Threshold | None:
+    """The threshold a trained model file carries (the suggestion calibrated on its held-out
+    photos after training, with its scale), or None."""
     if not model_file:
         return None
-    from photoid.calibrate import model_file_threshold
+    from photoid.models.embedding import saved_threshold
 
-    return model_file_threshold(model_file)
+    found = saved_threshold(model_file)
+    return None if found is None else Threshold.from_json(found)
 
 
 def embed_gallery(table: PhotoTable, model, embed: EmbedOptions, metric: str = "cosine"):

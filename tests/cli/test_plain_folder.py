@@ -18,12 +18,11 @@ TINY = ["--backbone", "resnet10t", "--weights", "random", "--image-size", "32", 
 
 @pytest.fixture
 def plain_folder(tmp_path: Path) -> Path:
-    """6 individuals × 5 photos (an individual's photos share a pattern) and one with a
-    single photo; no metadata.csv."""
+    """6 individuals × 5 distinct photos and one with a single photo; no metadata.csv."""
     root = tmp_path / "mylions"
     for i in range(6):
         for j in range(5):
-            write_photo(root / f"lion{i}" / f"{j}.jpg", seed=100 * i + j % 2, size=40)
+            write_photo(root / f"lion{i}" / f"{j}.jpg", seed=100 * i + j, size=40)
     write_photo(root / "solo" / "0.jpg", seed=999, size=40)
     return root
 

@@ -38,7 +38,10 @@ def test_50_concurrent_identify_requests_all_answer(served, tmp_path):
     assert [r.status_code for r in answers] == [200] * 50, [r.text for r in answers][:3]
     # the same photo, sent twice at once, gets the same answer and is kept once
     for a, b in zip(answers[:25], answers[25:], strict=True):
-        assert a.json() == b.json() and len(a.json()["candidates"]) == 4
+        first, second = a.json(), b.json()
+        for answer in (first, second):  # which of the two came second is up to the race
+            answer["query"].pop("sent_before")
+        assert first == second and len(first["candidates"]) == 4
     assert len(list((store.root / "uploads").glob("*.jpg"))) == 25
     assert list((store.root / "uploads" / ".incoming").iterdir()) == []
 

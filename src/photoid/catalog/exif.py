@@ -150,6 +150,27 @@ def _missing_table(db) -> bool:
     return found is None
 
 
+def stored_with_content(store: CatalogStore, digests) -> dict[str, tuple[int, str, str]]:
+    """For each SHA-256 of ``digests`` that a catalog photo's file had when it was added:
+    ``(image_id, path, individual)`` of the first such photo."""
+    wanted = sorted({d for d in digests if d})
+    found: dict[str, tuple[int, str, str]] = {}
+    with store.reading() as db:
+        if _missing_table(db) or not wanted:
+            return found
+        for start in range(0, len(wanted), 500):  # SQLite's bound on variables per statement
+            chunk = wanted[start : start + 500]
+            rows = db.execute(
+                "SELECT f.sha256, im.id, im.path, i.name FROM photo_facts f JOIN images im "
+                "ON im.id = f.image_id JOIN individuals i ON i.id = im.individual_id "
+                f"WHERE f.sha256 IN ({','.join('?' * len(chunk))}) ORDER BY im.id",
+                chunk,
+            ).fetchall()
+            for sha, image_id, path, name in rows:
+                found.setdefault(sha, (int(image_id), str(path), str(name)))
+    return found
+
+
 def facts_by_path(store: CatalogStore) -> dict[str, PhotoFacts]:
     """The stored facts of the catalog's photos, by stored path (photos without any are
     absent)."""

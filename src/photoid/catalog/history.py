@@ -52,10 +52,45 @@ class ChangeEvent:
             "rename": lambda: f"{d['old']} -> {d['new']}",
             "remove": lambda: f"photos {d['paths']} individuals {d['individuals']}",
             "undo": lambda: f"#{d['event']} ({d['action']})",
-            "skip": lambda: f"{d.get('photo', '')}",
+            "skip": lambda: f"{d.get('name') or d.get('photo', '')}",
+            "calibrate": lambda: _calibration_in_words(d),
+            "descriptors": lambda: _descriptors_in_words(d),
         }.get(self.action, lambda: json.dumps(d, sort_keys=True))()
         undone = f"  [undone by #{self.undone_by}]" if self.undone_by else ""
-        return f"#{self.id} {self.at} {self.action} {text}{undone}"
+        said = text if text.startswith(f"{self.action} ") else f"{self.action} {text}"
+        return f"#{self.id} {self.at} {said}{undone}"
+
+
+def _calibration_in_words(d: dict) -> str:
+    """e.g. ``new_individual threshold 0.7312 probability (calibrated: max MAP@5 …), was
+    0.6000 cosine``."""
+    t = d.get("threshold") or {}
+    text = f"new_individual threshold {_threshold_words(t)}"
+    previous = d.get("previous")
+    if previous:
+        try:
+            old = json.loads(previous)
+        except (TypeError, ValueError):
+            old = None
+        old = old if isinstance(old, dict) else {"value": old}
+        text += f", was {_threshold_words(old)}"
+    return text
+
+
+def _threshold_words(t: dict) -> str:
+    value = t.get("value")
+    number = f"{value:.4f}" if isinstance(value, int | float) else str(value)
+    scale = f" {t['scale']}" if t.get("scale") else ""
+    how = f" ({t['method']})" if t.get("method") else ""
+    return f"{number}{scale}{how}"
+
+
+def _descriptors_in_words(d: dict) -> str:
+    f = d.get("features") or {}
+    return (
+        f"keypoints kept for identification: {f.get('method', '?')}, longer side "
+        f"{f.get('long_side', '?')} px, up to {f.get('max_keypoints', '?')} per photo"
+    )
 
 
 def change_log(store: CatalogStore) -> list[ChangeEvent]:

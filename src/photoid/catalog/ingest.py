@@ -3,13 +3,18 @@ with a new model. Both work under ``torchrun`` (rank 0 writes, once)."""
 
 from __future__ import annotations
 
+import logging
 from contextlib import nullcontext
+from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from photoid.cache import content_key
 from photoid.catalog.descriptors import descriptor_hook, rebuild_descriptors
 from photoid.catalog.distributed import current_rank, embed_sharded, finish
-from photoid.catalog.exif import facts_writer, read_facts_of
+from photoid.catalog.exif import facts_writer, read_facts_of, stored_with_content
 from photoid.catalog.names import check_photos
 from photoid.catalog.store import AddReport, CatalogStore
 from photoid.data.options import DEFAULT_EMBED, EmbedOptions
@@ -17,6 +22,8 @@ from photoid.data.table import PhotoTable
 from photoid.errors import CatalogError
 from photoid.models.backbones import Backbone
 from photoid.models.spec import ModelSpec
+
+log = logging.getLogger("photoid")
 
 
 def add_photos(
@@ -37,6 +44,7 @@ def add_photos(
     check_photos(photos.source, photos.paths, photos.identities)
     # the writer lock first (rank 0, which alone writes): a refused add fails before embedding
     with store.writer() if current_rank().is_main else nullcontext():
+        photos, n_twins = _without_twins(store, photos)
         emb = embed_sharded(photos, backbone, **embed.embed_kwargs())
         report = None
         if emb is not None:
@@ -54,8 +62,41 @@ def add_photos(
                 provenance=provenance,
                 on_added=hooks,
             )
+            report = replace(report, n_duplicates=report.n_duplicates + n_twins)
     finish()
     return report
+
+
+def _without_twins(store: CatalogStore, photos: PhotoTable) -> tuple[PhotoTable, int]:
+    """``photos`` less those whose bytes a catalog photo (at another path) or an earlier row
+    already has, each named in a warning; and how many were left out. A photo is added once,
+    whatever its file is called."""
+    paths = [str(p) for p in photos.paths]
+    digests = [content_key(p) for p in paths]
+    stored = stored_with_content(store, digests)
+    seen: dict[str, str] = {}
+    keep = np.ones(len(paths), dtype=bool)
+    twins = []
+    for i, (path, digest) in enumerate(zip(paths, digests, strict=True)):
+        if digest is None:
+            continue  # unreadable: the add counts and names it
+        if digest in stored and stored[digest][1] != str(Path(path).resolve()):
+            _, other, name = stored[digest]
+            twins.append(f"{path} = {name}'s {Path(other).name}")
+            keep[i] = False
+        elif digest in seen:
+            twins.append(f"{path} = {seen[digest]} (earlier in this add)")
+            keep[i] = False
+        else:
+            seen[digest] = path
+    if twins:
+        log.warning(
+            "%d photo(s) left out: the same bytes are in the catalog already (a photo is "
+            "added once): %s%s", len(twins), "; ".join(twins[:10]),
+            f"; and {len(twins) - 10} more" if len(twins) > 10 else "",
+        )  # fmt: skip
+        photos = photos.subset(keep)
+    return photos, len(twins)
 
 
 def reindex(

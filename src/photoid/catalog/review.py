@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from photoid.cache import content_key
+from photoid.catalog.exif import stored_with_content
 from photoid.catalog.history import ChangeEvent, change_log, undo
 from photoid.catalog.lookup import catalog_rerank, catalog_source
 from photoid.catalog.names import name_problem
@@ -64,12 +66,14 @@ class Candidate:
 class Review:
     """The candidates for one query photo, best first, ``new_individual`` placed by the
     catalog's ``threshold`` (None: not calibrated, never proposed); scores on ``scale``;
-    ``n_searched``: the catalog photos that passed the filters."""
+    ``n_searched``: the catalog photos that passed the filters; ``duplicate``: the catalog
+    photo with the very same bytes, when there is one (it cannot be added again)."""
 
     candidates: tuple[Candidate, ...]
     scale: str
     threshold: Threshold | None
     n_searched: int
+    duplicate: CatalogPhoto | None = None
 
 
 @dataclass(frozen=True)
@@ -118,20 +122,23 @@ def add_photo(
     expect: str = "any",
     date: str | None = None,
     provenance: str = "review",
+    label: str | None = None,
 ) -> tuple[AddReport, Change]:
     """Add the photo ``path`` with its embedding ``vector`` ``(d,)`` (made by ``model``, a
     :class:`~photoid.models.spec.ModelSpec`) to the catalog as ``individual``. ``expect``:
     ``"existing"`` (confirm a match: the individual must exist), ``"new"`` (it must not), or
-    ``"any"``. A photo already in the catalog is refused, naming its individual."""
+    ``"any"``. ``label``: how the change log names the photo (its original file name; default
+    the file's). A photo already in the catalog — the same path, or the same bytes at
+    another path — is refused, naming its individual."""
     if expect not in EXPECT:
         raise ConfigError(f"expect must be one of {EXPECT}, got {expect!r}.")
     individual = check_name(individual)
     path = str(Path(path).resolve())
     with store.writer():  # no other writer between the checks and the add
-        return _add_checked(store, path, vector, individual, model, expect, date, provenance)
+        return _add_checked(store, path, vector, individual, model, expect, date, provenance, label)
 
 
-def _add_checked(store, path, vector, individual, model, expect, date, provenance):
+def _add_checked(store, path, vector, individual, model, expect, date, provenance, label):
     names = [n for n, _ in store.individuals()]
     if expect == "existing" and individual not in names:
         raise MissingError(
@@ -148,7 +155,15 @@ def _add_checked(store, path, vector, individual, model, expect, date, provenanc
         raise CatalogError(
             f"{store.root}: this photo is in the catalog already, as {present.individual!r}."
         )
-    source = f"{'confirm' if expect == 'existing' else 'new individual'}: {Path(path).name}"
+    twin = duplicate_of(store, content_key(path))
+    if twin is not None:
+        raise CatalogError(
+            f"{store.root}: this photo is in the catalog already, as {twin.individual!r} "
+            f"(the same bytes as {Path(twin.path).name}); it is not added twice."
+        )
+    label = label or Path(path).name
+    joins = f"add to {individual}" if individual in names else f"new individual {individual}"
+    source = f"{joins}: {label}"
     row = {"path": path, "identity": individual, "date": date}
     table = PhotoTable(pd.DataFrame([row]), source)
     report = store.add(
@@ -169,6 +184,13 @@ def catalog_photo(store: CatalogStore, image_id: int) -> CatalogPhoto:
     if row is None:
         raise MissingError(f"{store.root}: no photo {image_id} in the catalog.")
     return CatalogPhoto(*row)
+
+
+def duplicate_of(store: CatalogStore, sha256: str | None) -> CatalogPhoto | None:
+    """The catalog photo whose file has the bytes of SHA-256 ``sha256`` (recorded when it was
+    added), or None."""
+    row = stored_with_content(store, [sha256]).get(sha256) if sha256 else None
+    return None if row is None else CatalogPhoto(*row)
 
 
 def _photo_by_path(store: CatalogStore, path: str) -> CatalogPhoto | None:
@@ -311,7 +333,10 @@ class ReviewSession:
                 answer.individuals, answer.scores, answer.photo_ids, inliers, pairs, strict=True
             )
         )
-        return Review(candidates, answer.scale, identifier.threshold, len(snap.image_ids))
+        duplicate = duplicate_of(self.store, upload.key)  # its key is its bytes' SHA-256
+        return Review(
+            candidates, answer.scale, identifier.threshold, len(snap.image_ids), duplicate
+        )
 
     def warm(self) -> None:
         """Make the unfiltered catalog's Identifier now (its index, and its reranker read
@@ -359,13 +384,13 @@ class ReviewSession:
         with self._decide:
             _report, change = add_photo(
                 self.store, upload.path, vector, name, model=self.model.spec, expect=expect,
-                date=upload.date, provenance="review",
+                date=upload.date, provenance="review", label=upload.label,
             )  # fmt: skip
         return change
 
     def skip(self, upload: Upload) -> Change:
         """No decision for this photo now; logged, so a restarted page knows it was seen."""
-        detail = {"photo": upload.key}
+        detail = {"photo": upload.key, "name": upload.label}
         with self._decide:
             with self.store.transaction("skip", detail):
                 pass

@@ -31,6 +31,8 @@ MAX_UPLOAD_PIXELS = 60_000_000
 _EXTENSIONS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif",
                "BMP": ".bmp", "GIF": ".gif"}  # fmt: skip
 _KEY = re.compile(r"[0-9a-f]{64}")
+#: the longest original file name kept for an upload, in characters
+MAX_NAME = 200
 
 
 class MissingError(CatalogError):
@@ -39,12 +41,21 @@ class MissingError(CatalogError):
 
 @dataclass(frozen=True)
 class Upload:
-    """A kept query photo: ``key`` (its SHA-256), ``path`` inside ``<catalog>/uploads/`` and
-    ``date``, when the photo was taken (EXIF ``DateTimeOriginal``, ISO 8601) if it says."""
+    """A kept query photo: ``key`` (its SHA-256), ``path`` inside ``<catalog>/uploads/``,
+    ``date``, when the photo was taken (EXIF ``DateTimeOriginal``, ISO 8601) if it says,
+    ``name``, the file name it was first sent with (None: unknown), and ``sent_before``: the
+    same bytes had been sent already (this upload is that one)."""
 
     key: str
     path: Path
     date: str | None = None
+    name: str | None = None
+    sent_before: bool = False
+
+    @property
+    def label(self) -> str:
+        """How a person knows the photo: its original file name, else its key's start."""
+        return self.name or f"upload {self.key[:12]}"
 
 
 def incoming_dir(store: CatalogStore) -> Path:
@@ -59,10 +70,19 @@ def new_incoming_file(store: CatalogStore) -> Path:
     return incoming_dir(store) / f"{uuid.uuid4().hex}.part"
 
 
-def keep_upload(store: CatalogStore, received: Path, max_pixels: int = MAX_UPLOAD_PIXELS) -> Upload:
+def keep_upload(
+    store: CatalogStore,
+    received: Path,
+    max_pixels: int = MAX_UPLOAD_PIXELS,
+    *,
+    name: str | None = None,
+) -> Upload:
     """Check the photo ``received`` (a file under :func:`incoming_dir`) and move it to
-    ``<catalog>/uploads/<sha256>.<ext>``. Raises :class:`ImageReadError` (the file is then
-    deleted) for anything :func:`read_image` refuses or a format a browser cannot show."""
+    ``<catalog>/uploads/<sha256>.<ext>``, with ``name`` (the file name it was sent with,
+    trimmed to :data:`MAX_NAME` characters, no folders) beside it in ``<sha256>.name``. Raises
+    :class:`ImageReadError` (the file is then deleted) for anything :func:`read_image` refuses
+    or a format a browser cannot show. The same bytes sent again are the same upload
+    (``sent_before`` True, its first name kept)."""
     try:
         fmt = sniff_format(received)
         if fmt not in _EXTENSIONS:
@@ -78,11 +98,32 @@ def keep_upload(store: CatalogStore, received: Path, max_pixels: int = MAX_UPLOA
         raise ImageReadError("the uploaded file", exc.reason) from None
     key = digest.hexdigest()
     final = store.root / UPLOAD_DIR / f"{key}{_EXTENSIONS[fmt]}"
-    if final.exists():
+    before = final.exists()
+    if before:
         received.unlink()
     else:
+        _write_name(final.with_suffix(".name"), name)
         os.replace(received, final)
-    return Upload(key, final, date)
+    return Upload(key, final, date, _read_name(final), before)
+
+
+def _write_name(path: Path, name: str | None) -> None:
+    """Keep the photo's original file name (its last part, printable, at most MAX_NAME
+    characters) in ``path``, written whole or not at all."""
+    clean = "".join(c for c in Path(str(name or "")).name if c.isprintable())[:MAX_NAME].strip()
+    if not clean:
+        return
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(clean, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_name(photo: Path) -> str | None:
+    try:
+        with open(photo.with_suffix(".name"), encoding="utf-8") as fh:
+            return fh.read(MAX_NAME).strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def find_upload(store: CatalogStore, key: str) -> Upload:
@@ -93,16 +134,19 @@ def find_upload(store: CatalogStore, key: str) -> Upload:
     for ext in sorted(set(_EXTENSIONS.values())):
         path = store.root / UPLOAD_DIR / f"{key}{ext}"
         if path.is_file():
-            return Upload(key, path, _exif_date(path))
+            return Upload(key, path, _exif_date(path), _read_name(path))
     raise MissingError(f"no uploaded photo {key}; send it again (POST /api/identify).")
 
 
 def kept_uploads(store: CatalogStore) -> list[Upload]:
     """Every kept query photo, oldest first."""
     folder = store.root / UPLOAD_DIR
-    files = [p for p in folder.glob("*.*") if _KEY.fullmatch(p.stem)] if folder.is_dir() else []
+    photos = set(_EXTENSIONS.values())
+    files = [
+        p for p in folder.glob("*.*") if _KEY.fullmatch(p.stem) and p.suffix in photos
+    ] if folder.is_dir() else []  # fmt: skip
     files.sort(key=lambda p: (p.stat().st_mtime_ns, p.name))
-    return [Upload(p.stem, p, _exif_date(p)) for p in files]
+    return [Upload(p.stem, p, _exif_date(p), _read_name(p)) for p in files]
 
 
 def _exif_date(path: Path) -> str | None:

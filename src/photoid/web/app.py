@@ -105,11 +105,11 @@ def create_app(
         async with in_flight:
             target = new_incoming_file(store)
             headers = request.headers
-            await receive_photo(
+            received = await receive_photo(
                 request.stream(), headers.get("content-type"), headers.get("content-length"),
                 target, limits.max_bytes,
             )  # fmt: skip
-            upload = await run_in_threadpool(keep_upload, store, target)
+            upload = await run_in_threadpool(keep_upload, store, target, name=received.filename)
             filters = {"species": species, "viewpoint": viewpoint, "location": location}
             review = await run_in_threadpool(session.identify, upload, **filters)
         return schema.review(upload, review)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import NamedTuple
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -28,11 +29,11 @@ async def receive_photo(
     content_length: str | None,
     target: Path,
     max_bytes: int,
-) -> int:
+) -> Received:
     """Write the one file part named ``file`` of a multipart body read from ``chunks`` to
-    ``target``; return its size in bytes. Anything else — another content type, a body or
-    photo above ``max_bytes``, no file, several parts — raises :class:`UploadRefused` (and
-    ``target`` is removed)."""
+    ``target``; return its size and the file name it was sent with. Anything else — another
+    content type, a body or photo above ``max_bytes``, no file, several parts — raises
+    :class:`UploadRefused` (and ``target`` is removed)."""
     mime, options = parse_options_header(content_type or "")
     if mime != b"multipart/form-data" or b"boundary" not in options:
         raise UploadRefused(415, "send the photo as multipart/form-data with a field 'file'.")
@@ -49,13 +50,21 @@ async def receive_photo(
                 raise UploadRefused(413, _too_big(max_bytes))
             parser.write(chunk)
         parser.finalize()
-        return part.finish()
+        return Received(part.finish(), part.filename)
     except UploadRefused:
         part.discard()
         raise
     except Exception as exc:  # the parser's errors: a malformed body
         part.discard()
         raise UploadRefused(400, f"malformed multipart body ({type(exc).__name__}).") from None
+
+
+class Received(NamedTuple):
+    """A photo received: its ``size`` in bytes and the ``filename`` it was sent with (as the
+    sender named it: kept as text, never used as a path)."""
+
+    size: int
+    filename: str
 
 
 def _too_big(max_bytes: int) -> str:
@@ -73,6 +82,7 @@ class _Part:
         self._field = b""
         self._value = b""
         self._headers: dict[bytes, bytes] = {}
+        self.filename = ""
 
     def callbacks(self) -> dict:
         return {
@@ -104,6 +114,7 @@ class _Part:
             raise UploadRefused(400, "the photo must be sent in the multipart field 'file'.")
         if b"filename" not in params:
             raise UploadRefused(400, "the field 'file' must carry a file, not a text value.")
+        self.filename = params[b"filename"].decode("utf-8", "replace")
         self._fh = open(self.target, "wb")  # noqa: SIM115 - closed in _end / discard
 
     def _data(self, data: bytes, start: int, end: int) -> None:

@@ -43,6 +43,8 @@ def photo(p: CatalogPhoto | None) -> dict | None:
 def query(upload: Upload) -> dict:
     return {
         "upload": upload.key,
+        "name": upload.label,
+        "sent_before": upload.sent_before,
         "date": upload.date,
         "thumbnail": f"/api/uploads/{upload.key}/thumbnail",
     }
@@ -83,6 +85,7 @@ def review(upload: Upload, r: Review) -> dict:
         "scale": r.scale,
         "threshold": None if r.threshold is None else r.threshold.to_json(),
         "n_searched": r.n_searched,
+        "duplicate": photo(r.duplicate),
     }
 
 

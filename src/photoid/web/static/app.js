@@ -103,7 +103,8 @@ async function identify(file, card) {
 async function restorePending() {
   const pending = await api("GET", "/api/uploads");
   for (const query of pending) {
-    const card = newCard(`sent earlier (${query.upload.slice(0, 12)}…)`, `${query.thumbnail}?size=440`);
+    if (document.querySelector(`#queries .query[data-upload="${query.upload}"]`)) continue;
+    const card = newCard(`${query.name} (sent earlier)`, `${query.thumbnail}?size=440`);
     await show(card, () => api("GET", `/api/uploads/${query.upload}/candidates${filterQuery()}`));
   }
 }
@@ -118,6 +119,15 @@ async function show(card, ask) {
     $(".query-state", card).textContent =
       `${answer.candidates.length} candidates among ${answer.n_searched} photos`;
     setBusy(card, false);
+    const notes = [];
+    if (answer.query.sent_before) notes.push(`the same photo was sent before (as ${answer.query.name})`);
+    if (answer.duplicate) {
+      notes.push(`duplicate: this photo is in the catalog already, as ${answer.duplicate.individual} ` +
+        `(${answer.duplicate.name}); it cannot be added again`);
+      card.classList.add("duplicate");
+      for (const b of card.querySelectorAll("button.confirm, button.new")) b.disabled = true;
+    }
+    $(".query-note", card).textContent = notes.join("; ");
   } catch (err) {
     card.classList.add("failed");
     $(".query-state", card).textContent = `not identified: ${err.message}`;
