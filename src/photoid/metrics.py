@@ -264,11 +264,10 @@ def separation(
     Uses every (query, db) pair (minus the diagonal when ``exclude_self``); above
     ``max_pairs`` pairs, a uniform sample of ``max_pairs`` drawn without replacement with
     ``rng`` (default ``np.random.default_rng(0)``, so repeat calls agree). ``roc_auc`` is
-    ``sklearn.metrics.roc_auc_score`` with same-label pairs as positives: 1.0 when every
-    same pair is more similar than every different pair, 0.5 for no separation.
+    the ROC AUC with same-label pairs as positives (:func:`roc_auc`, equal to
+    ``sklearn.metrics.roc_auc_score``): 1.0 when every same pair is more similar than every
+    different pair, 0.5 for no separation.
     """
-    from sklearn.metrics import roc_auc_score
-
     sim, ql, dl = _check_retrieval(similarity, query_labels, db_labels, exclude_self)
     n_q, n_d = sim.shape
     n_cols = n_d - 1 if exclude_self else n_d
@@ -290,8 +289,26 @@ def separation(
     return Separation(
         same_mean=float(pair_sim[same].mean()),
         diff_mean=float(pair_sim[~same].mean()),
-        roc_auc=float(roc_auc_score(same, pair_sim)),
+        roc_auc=roc_auc(pair_sim, same),
     )
+
+
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve of ``scores`` ``(n,)`` for the ``positive`` (bool ``(n,)``)
+    items: the Mann-Whitney U statistic over n_pos × n_neg, ties counted one half — the
+    value of ``sklearn.metrics.roc_auc_score``, in numpy (importing scikit-learn took 2.9 s
+    of a 9 s one-photo ``catalog identify``)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise PhotoidError("ROC AUC needs positive and negative items.")
+    order = np.argsort(scores, kind="stable")
+    _, first, counts = np.unique(scores[order], return_index=True, return_counts=True)
+    ranks = np.empty(len(scores))
+    ranks[order] = np.repeat(first + (counts + 1) / 2.0, counts)  # 1-based, ties averaged
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 #: ROC AUC of same- vs different-individual similarity below which separation is near chance

@@ -237,14 +237,15 @@ def _reindex(args: argparse.Namespace) -> int:
 
 
 def _identify(args: argparse.Namespace) -> int:
-    from photoid.catalog.lookup import catalog_rerank, catalog_source
     from photoid.cli.output import print_answers, say
     from photoid.cli.report import write_sheet
     from photoid.data.loaders import photo_paths
-    from photoid.identifier import Identifier
 
     store = _store(args)
-    say(f"{store.root}: loading the catalog's model")
+    say(f"{store.root}: loading the catalog's model")  # before the heavy imports
+    from photoid.catalog.lookup import catalog_rerank, catalog_source
+    from photoid.identifier import Identifier
+
     model = _model(store, args)  # refused before any photo is read if it is not the catalog's
     paths = photo_paths(args.queries)
     rerank = catalog_rerank(store, args.rerank, args.rerank_preset, args.rerank_top)

@@ -17,7 +17,6 @@ import numpy as np
 from photoid.cache import Box, ContentCache, content_key, default_cache_dir
 from photoid.data.images import ReadReport, read_image
 from photoid.data.table import PhotoTable
-from photoid.embed import table_boxes
 from photoid.errors import ImageReadError
 from photoid.local.features import FeatureExtractor, LocalFeatures
 
@@ -67,6 +66,8 @@ def extract_table_features(
     catalog: PhotoTable, extractor: FeatureExtractor, **kwargs
 ) -> FeatureSet:
     """:func:`extract_features` over a catalog's photos, honouring its bounding boxes."""
+    from photoid.embed import table_boxes  # on use: it brings PyTorch
+
     return extract_features(catalog.paths, extractor, boxes=table_boxes(catalog), **kwargs)
 
 
