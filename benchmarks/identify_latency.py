@@ -107,8 +107,8 @@ def page(cat: str, test: pd.DataFrame, map_at_k, top_k_accuracy) -> None:
     from fastapi.testclient import TestClient
 
     from photoid.catalog.model import catalog_model
-    from photoid.catalog.review import ReviewSession
     from photoid.catalog.store import CatalogStore
+    from photoid.service.review import ReviewSession
     from photoid.web.app import create_app
 
     store = CatalogStore(cat)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from store_helpers import MODEL, batch
 
-from photoid.catalog.descriptors import add_hook, load_descriptors, replace_descriptors
 from photoid.catalog.store import CatalogStore
 from photoid.local.features import FeatureConfig, LocalFeatures
+from photoid.service.descriptors import add_hook, load_descriptors, replace_descriptors
 
 
 def keypoints_for(path: str) -> LocalFeatures:

@@ -14,12 +14,12 @@ from pathlib import Path
 import pandas as pd
 from conftest import write_photo
 
-from photoid.catalog.ingest import add_photos
-from photoid.catalog.review import ReviewSession
 from photoid.catalog.store import CatalogStore
 from photoid.data.loaders import load_photos
 from photoid.data.options import EmbedOptions
 from photoid.models.factory import create_model
+from photoid.service.ingest import add_photos
+from photoid.service.review import ReviewSession
 
 #: individual -> species; 3 photos each, viewpoint left/right/left, location A/B by individual
 INDIVIDUALS = {"ann": "lion", "bob": "lion", "cid": "cow", "dan": "cow"}

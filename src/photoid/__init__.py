@@ -68,11 +68,11 @@ _EXPORTS = {
     # the persistent catalog
     "CatalogStore": "photoid.catalog.store",
     "catalog_model": "photoid.catalog.model",
-    "catalog_source": "photoid.catalog.lookup",
-    "add_photos": "photoid.catalog.ingest",
+    "catalog_source": "photoid.service.lookup",
+    "add_photos": "photoid.service.ingest",
     "change_log": "photoid.catalog.history",
     "undo": "photoid.catalog.history",
-    "ReviewSession": "photoid.catalog.review",
+    "ReviewSession": "photoid.service.review",
     "check_catalog": "photoid.catalog.check",
     # training
     "load_config": "photoid.config",

@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from descriptor_helpers import add_batch  # noqa: E402
 from store_helpers import MODEL  # noqa: E402
 
-import photoid.catalog.descriptors as descriptors_module  # noqa: E402
 import photoid.catalog.store as store_module  # noqa: E402
+import photoid.service.descriptors as descriptors_module  # noqa: E402
 from photoid.catalog.store import CatalogStore  # noqa: E402
 
 

@@ -13,14 +13,14 @@ import pytest
 from conftest import write_photo
 from store_helpers import MODEL, batch
 
-import photoid.catalog.ingest as ingest
+import photoid.service.ingest as ingest
 from photoid.catalog.export import export_catalog
-from photoid.catalog.ingest import add_photos
 from photoid.catalog.segments import WriterLock
 from photoid.catalog.store import CatalogStore
 from photoid.data.loaders import from_csv, from_folders
 from photoid.data.table import PhotoTable
 from photoid.errors import CatalogError
+from photoid.service.ingest import add_photos
 
 
 @pytest.fixture

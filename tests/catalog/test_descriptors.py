@@ -15,14 +15,14 @@ import pytest
 from descriptor_helpers import add_batch, catalog_with_descriptors, check_descriptors, keypoints_for
 from store_helpers import MODEL, batch, check_consistent
 
-from photoid.catalog.descriptors import (
+from photoid.catalog.store import CatalogStore
+from photoid.local.features import FeatureConfig
+from photoid.service.descriptors import (
     DESCRIPTOR_DIR,
     load_descriptors,
     replace_descriptors,
     stored_config,
 )
-from photoid.catalog.store import CatalogStore
-from photoid.local.features import FeatureConfig
 
 WORKER = str(Path(__file__).with_name("descriptor_worker.py"))
 

@@ -14,9 +14,8 @@ from descriptor_helpers import add_batch, catalog_with_descriptors, keypoints_fo
 from store_helpers import MODEL
 
 from photoid.catalog.check import check_catalog
-from photoid.catalog.descriptors import load_descriptors
 from photoid.catalog.integrity import CatalogDamaged
-from photoid.catalog.lnbnn_cache import LNBNN_DIR, cached_reranker, state_to_json
+from photoid.catalog.lnbnn_files import LNBNN_DIR
 from photoid.catalog.store import CatalogStore
 from photoid.local.calibration import ProbabilityFusion, ScoreCalibrator
 from photoid.local.descriptor_index import DescriptorIndex, DescriptorIndexConfig
@@ -24,6 +23,8 @@ from photoid.local.features import LocalFeatures
 from photoid.local.lnbnn import LnbnnConfig
 from photoid.local.lnbnn_rerank import LnbnnReranker
 from photoid.local.rerank import rerank_preset
+from photoid.service.descriptors import load_descriptors
+from photoid.service.lnbnn_cache import cached_reranker, state_to_json
 
 CONFIG = rerank_preset("lnbnn")
 
@@ -146,7 +147,7 @@ def test_a_well_named_file_of_another_catalog_is_refused(root: Path, fits: list[
     first = _reranker(root)
     (faiss_file,) = (root / LNBNN_DIR).glob("*.faiss")
     state = dataclasses.replace(first.state(), names=("x", "y", "z", "w"))
-    from photoid.catalog.lnbnn_cache import _digest
+    from photoid.catalog.lnbnn_files import digest as _digest
 
     body = state_to_json(state)
     index = faiss_file.read_bytes()

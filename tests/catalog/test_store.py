@@ -124,8 +124,8 @@ def test_not_a_catalog(tmp_path):
 
 
 def test_large_catalog_search_is_approximate_and_cached(store: CatalogStore):
-    from photoid.catalog.lookup import catalog_gallery
     from photoid.search.ivf import IVFIndex
+    from photoid.service.lookup import catalog_gallery
 
     photos, vectors = batch(0, n=600, individuals=30)
     store.add(photos, vectors, model=MODEL)
@@ -389,8 +389,8 @@ def test_every_connection_waits_for_a_lock_and_is_durable(store: CatalogStore):
 def identify_in_catalog(store, queries, *, model, threshold=None, **filters):
     """The catalog's answers for query embeddings, through the one Identifier (embedding road;
     the catalog's stored threshold unless ``threshold``)."""
-    from photoid.catalog.lookup import catalog_source
     from photoid.identifier import Decision, Identifier, resolve_threshold
+    from photoid.service.lookup import catalog_source
 
     source = catalog_source(store, model, **filters)
     found, _ = resolve_threshold(threshold, source.metric, stored=store.threshold)

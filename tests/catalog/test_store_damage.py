@@ -206,7 +206,7 @@ def test_an_old_segment_without_checksum_still_gets_the_structural_checks(root: 
 
 
 def test_a_damaged_index_file_is_detected_and_repaired(tmp_path: Path):
-    from photoid.catalog.lookup import catalog_gallery
+    from photoid.service.lookup import catalog_gallery
 
     store = CatalogStore.create(tmp_path / "cat", MODEL)
     photos, vectors = batch(0, n=300, individuals=30)
@@ -304,8 +304,8 @@ def test_stats_names_the_image_row_beyond_its_segment(root: Path):
 def identify_in_catalog(store, queries, *, model, threshold=None, **filters):
     """The catalog's answers for query embeddings, through the one Identifier (embedding road;
     the catalog's stored threshold unless ``threshold``)."""
-    from photoid.catalog.lookup import catalog_source
     from photoid.identifier import Decision, Identifier, resolve_threshold
+    from photoid.service.lookup import catalog_source
 
     source = catalog_source(store, model, **filters)
     found, _ = resolve_threshold(threshold, source.metric, stored=store.threshold)

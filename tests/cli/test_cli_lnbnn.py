@@ -9,9 +9,9 @@ import pandas as pd
 from cli.test_cli_rerank import TINY, coat_catalog  # noqa: F401 - the fixture
 from local.textures import texture, transformed
 
-from photoid.catalog.descriptors import load_descriptors, stored_config
 from photoid.catalog.store import CatalogStore
 from photoid.cli.main import main
+from photoid.service.descriptors import load_descriptors, stored_config
 
 LNBNN = ["--rerank", "local", "--rerank-preset", "lnbnn"]
 

@@ -17,14 +17,14 @@ from local.textures import texture, transformed
 from web.test_page import ARTIFACTS, _browser
 from web_helpers import running, tiny_model
 
-from photoid.catalog.descriptors import replace_descriptors
-from photoid.catalog.ingest import add_photos
-from photoid.catalog.review import ReviewSession
 from photoid.catalog.store import CatalogStore
 from photoid.cli.main import main
 from photoid.data.loaders import load_photos
 from photoid.data.options import EmbedOptions
 from photoid.local.rerank import rerank_preset
+from photoid.service.descriptors import replace_descriptors
+from photoid.service.ingest import add_photos
+from photoid.service.review import ReviewSession
 from photoid.web.app import create_app
 
 TINY = ["--backbone", "resnet10t", "--weights", "random", "--image-size", "32"]

@@ -4,7 +4,7 @@ It checks ``catalog.sqlite`` (``PRAGMA integrity_check``, foreign keys, the mode
 rows that name a segment row beyond its end), every segment file (its name, presence,
 checksum, dtype and shape against SQLite; :func:`photoid.catalog.integrity.segment_problem`)
 every cached index file (:func:`photoid.catalog.index_cache.index_problem`) and cached
-LNBNN reranker (:func:`photoid.catalog.lnbnn_cache.cache_problem`). It reads
+LNBNN reranker (:func:`photoid.catalog.lnbnn_files.cache_problem`). It reads
 every byte, so it takes about as long as reading the catalog once.
 
 ``repair=True`` fixes what can be fixed without the photos: it records the checksums of
@@ -31,7 +31,7 @@ from photoid.catalog.integrity import (
     segment_repair,
     sqlite_repair,
 )
-from photoid.catalog.lnbnn_cache import CACHE_NAME, LNBNN_DIR, cache_problem, cache_repair
+from photoid.catalog.lnbnn_files import CACHE_NAME, LNBNN_DIR, cache_problem, cache_repair
 from photoid.catalog.segments import SEGMENT_DIR
 from photoid.catalog.store import DB_FILE, CatalogStore
 from photoid.errors import PhotoidError

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from photoid.identify import Threshold
 from photoid.models.spec import ModelSpec
+from photoid.thresholds import Threshold
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,8 @@ from photoid.catalog.names import check_new_name, check_photos
 from photoid.catalog.records import AddReport, CatalogStats, Snapshot
 from photoid.catalog.segments import SEGMENT_DIR, WriterLock, remove_orphans, write_segment
 from photoid.errors import CatalogError, check_choice, did_you_mean
-from photoid.identify import Threshold, as_threshold
 from photoid.models.spec import ModelSpec
+from photoid.thresholds import Threshold, as_threshold
 
 DB_FILE = "catalog.sqlite"
 SCHEMA_VERSION = 1
@@ -397,7 +397,7 @@ class CatalogStore:
         skipped and counted. All-or-nothing: one transaction. Each of ``on_added(db, rows,
         image_ids)`` is called inside it with the added table rows and their new image ids:
         the tables kept beside the store (the photos' EXIF facts, photoid.catalog.exif; the
-        descriptor index, photoid.catalog.descriptors) ride along the add.
+        descriptor index, photoid.service.descriptors) ride along the add.
         """
         self.check_model(model)
         check_photos(photos.source, photos.table["path"], photos.table["identity"])

@@ -108,7 +108,7 @@ def _road(args: argparse.Namespace, store, is_source_catalog: bool):
     """The road to calibrate: the one that will answer. A catalog's default (``auto``) is
     its own road (fused where it keeps keypoints); a folder's is the embedding."""
     if is_source_catalog or (store is not None and args.rerank != "local"):
-        from photoid.catalog.lookup import catalog_rerank
+        from photoid.service.lookup import catalog_rerank
 
         return catalog_rerank(store, args.rerank, args.rerank_preset, args.rerank_top)
     return common.rerank_config(args)
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     if emb is None:
         done = calibrate_photos(table, model, split, **choice, embed=embed)
     else:
-        from photoid.catalog.lookup import catalog_keypoints
+        from photoid.service.lookup import catalog_keypoints
 
         features = None if rerank is None else catalog_keypoints(store, table, rerank, embed)
         done = calibrate_split(

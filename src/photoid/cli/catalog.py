@@ -127,8 +127,8 @@ def _create(args: argparse.Namespace) -> int:
     if not args.no_descriptors:  # photos added get their keypoints in the same transaction
         import numpy as np
 
-        from photoid.catalog.descriptors import replace_descriptors
         from photoid.local.rerank import rerank_preset
+        from photoid.service.descriptors import replace_descriptors
 
         replace_descriptors(store, rerank_preset("lnbnn").features, np.zeros(0, np.int64), [])
     m = store.model
@@ -141,7 +141,7 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from photoid.catalog.ingest import add_photos
+    from photoid.service.ingest import add_photos
 
     if args.individual:
         return review.add_one(args)
@@ -220,8 +220,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _reindex(args: argparse.Namespace) -> int:
-    from photoid.catalog.ingest import reindex
     from photoid.models.factory import create_model
+    from photoid.service.ingest import reindex
 
     store = _store(args)
     model = reindex(
@@ -243,8 +243,8 @@ def _identify(args: argparse.Namespace) -> int:
 
     store = _store(args)
     say(f"{store.root}: loading the catalog's model")  # before the heavy imports
-    from photoid.catalog.lookup import catalog_rerank, catalog_source
     from photoid.identifier import Identifier
+    from photoid.service.lookup import catalog_rerank, catalog_source
 
     model = _model(store, args)  # refused before any photo is read if it is not the catalog's
     paths = photo_paths(args.queries)

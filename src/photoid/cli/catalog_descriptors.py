@@ -1,5 +1,5 @@
 """``photoid catalog descriptors DIR``: keep (and rebuild) the catalog's keypoint descriptors
-for LNBNN identification (photoid.catalog.descriptors)."""
+for LNBNN identification (photoid.service.descriptors)."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ def register(csub) -> None:
 
 
 def _descriptors(args: argparse.Namespace) -> int:
-    from photoid.catalog.descriptors import rebuild_descriptors
     from photoid.catalog.store import CatalogStore
     from photoid.local.pipeline import rerank_config
+    from photoid.service.descriptors import rebuild_descriptors
 
     store = CatalogStore(args.dir)
     config = rerank_config(args.rerank_preset).features

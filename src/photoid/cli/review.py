@@ -1,5 +1,5 @@
 """``photoid catalog confirm|log|undo`` and single-photo ``catalog add … --individual``: the
-review decisions on the command line (photoid.catalog.review, photoid.catalog.history)."""
+review decisions on the command line (photoid.service.review, photoid.catalog.history)."""
 
 from __future__ import annotations
 
@@ -47,9 +47,9 @@ def _confirm(args: argparse.Namespace) -> int:
 
 def _add(args: argparse.Namespace, photo: str, individual: str, expect: str) -> int:
     from photoid.catalog.model import catalog_model
-    from photoid.catalog.review import add_photo
     from photoid.catalog.store import CatalogStore
     from photoid.embed import embed_paths
+    from photoid.service.review import add_photo
 
     store = CatalogStore(args.dir)
     model = catalog_model(store, **common.model_options(args))

@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
             "pip install 'photoid[web]'"
         ) from None
     from photoid.catalog.model import catalog_model
-    from photoid.catalog.review import ReviewSession
     from photoid.catalog.store import CatalogStore
+    from photoid.service.review import ReviewSession
 
     local = is_loopback(args.host)
     token = args.token or (None if local else secrets.token_urlsafe(18))

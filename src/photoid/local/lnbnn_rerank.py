@@ -134,7 +134,7 @@ class LnbnnState:
     :meth:`LnbnnReranker.from_state`: the FAISS ``index`` (uint8, FAISS's format), the
     individuals' ``names`` by code, ``aggregate``, ``loo_top1`` (individual, photo),
     the three ``calibrators``, the ``fusion`` and ``n_training_pairs``. Plain numbers and
-    strings: a cache stores it without pickle (:mod:`photoid.catalog.lnbnn_cache`)."""
+    strings: a cache stores it without pickle (:mod:`photoid.service.lnbnn_cache`)."""
 
     index: np.ndarray
     names: tuple[str, ...]

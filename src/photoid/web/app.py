@@ -1,4 +1,4 @@
-"""The review page's web app: FastAPI routes over a :class:`~photoid.catalog.review.ReviewSession`.
+"""The review page's web app: FastAPI routes over a :class:`~photoid.service.review.ReviewSession`.
 
 Each route parses, calls one library function and shapes JSON (:mod:`photoid.web.schema`).
 Errors are JSON ``{"error": message}``, never a stack trace. Write actions (every ``POST``)
@@ -23,15 +23,15 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from photoid.catalog.review import (
+from photoid.catalog.uploads import MissingError, find_upload, keep_upload, new_incoming_file
+from photoid.errors import CatalogError, ConfigError, ImageReadError, PhotoidError
+from photoid.service.review import (
     ReviewSession,
     catalog_photo,
     filter_values,
     individual_summaries,
     pending_uploads,
 )
-from photoid.catalog.uploads import MissingError, find_upload, keep_upload, new_incoming_file
-from photoid.errors import CatalogError, ConfigError, ImageReadError, PhotoidError
 from photoid.web import schema
 from photoid.web.receive import UploadRefused, receive_photo
 from photoid.web.thumbnails import SIZES, thumbnail_jpeg

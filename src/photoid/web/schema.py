@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from photoid.catalog.history import ChangeEvent
-from photoid.catalog.review import CatalogPhoto, Change, IndividualSummary, Review
 from photoid.catalog.store import CatalogStore
 from photoid.catalog.uploads import Upload
 from photoid.metrics import NEW_INDIVIDUAL, json_ready
+from photoid.service.review import CatalogPhoto, Change, IndividualSummary, Review
 
 #: OpenAPI description of /api/identify's body (read by hand, streamed into the catalog).
 UPLOAD_BODY = {

@@ -1,4 +1,5 @@
-"""The catalog's cached LNBNN reranker: fitted once per catalog state and kept in ``lnbnn/``.
+"""The catalog's cached LNBNN reranker: fitted once per catalog state and kept in ``lnbnn/``
+(the files themselves: :mod:`photoid.catalog.lnbnn_files`).
 
 Fitting :class:`~photoid.local.lnbnn_rerank.LnbnnReranker` builds a FAISS index of every
 descriptor and calibrates on leave-one-out database photos (30-40 s for 585 lions photos);
@@ -22,11 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import re
-import uuid
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
@@ -34,10 +31,16 @@ from pathlib import Path
 import numpy as np
 
 from photoid.catalog.integrity import CatalogDamaged
+from photoid.catalog.lnbnn_files import (
+    LNBNN_DIR,
+    cache_repair,
+    read_verified,
+    remove_other_generations,
+    write_pair,
+)
 from photoid.catalog.records import Snapshot
 from photoid.catalog.store import CatalogStore
 from photoid.errors import PhotoidError
-from photoid.files import MAX_MODEL_BYTES, NotRegularFile, open_regular
 from photoid.local.calibration import LogisticState
 from photoid.local.features import LocalFeatures
 from photoid.local.lnbnn_rerank import LnbnnReranker, LnbnnState
@@ -46,8 +49,6 @@ from photoid.local.rerank import RerankConfig, fit_reranker
 
 log = logging.getLogger(__name__)
 
-LNBNN_DIR = "lnbnn"
-CACHE_NAME = re.compile(r"lnbnn-g(\d+)-n(\d+)-([0-9a-f]{16})-([0-9a-f]{16})\.faiss")
 #: the JSON layout's version (a new one makes new keys: old files are never read)
 FORMAT = 1
 
@@ -79,46 +80,6 @@ def trained_digest(trained: frozenset[str]) -> str:
     record: a frozenset keeps its hash, so a model's every later identify finds it at once
     (sorting and hashing 100,000 keys took 120 ms per identify)."""
     return hashlib.sha256("\n".join(sorted(trained)).encode()).hexdigest()
-
-
-def cache_digest(path: Path) -> str:
-    """First 16 hex digits of the SHA-256 of ``path`` and its ``.json``."""
-    return _digest(_read(path), _read(_json(path)))
-
-
-def _digest(index: bytes, state: bytes) -> str:
-    digest = hashlib.sha256(index)
-    digest.update(state)
-    return digest.hexdigest()[:16]
-
-
-def _json(path: Path) -> Path:
-    return path.with_name(path.name + ".json")
-
-
-def _read(path: Path) -> bytes:
-    with open_regular(path, MAX_MODEL_BYTES) as fh:
-        return fh.read()
-
-
-def cache_problem(path: Path) -> str | None:
-    """What is wrong with the cached reranker ``path`` (None: nothing)."""
-    match = CACHE_NAME.fullmatch(path.name)
-    if match is None:
-        return "not a cache file name photoid writes"
-    if not _json(path).is_file():
-        return "its state file (.json) is missing"
-    actual = cache_digest(path)
-    if actual != match.group(4):
-        return f"checksum mismatch (name says {match.group(4)}, bytes give {actual})"
-    return None
-
-
-def cache_repair(root: Path) -> str:
-    return (
-        f"`photoid catalog check {root} --repair` deletes it (a cache: the next identify "
-        "fits the reranker again)"
-    )
 
 
 def cached_reranker(
@@ -155,26 +116,12 @@ def cached_reranker(
             continue
     reranker = fit()
     _save(reranker.state(), folder, prefix)
-    for old in folder.glob("lnbnn-g*"):
-        if not old.name.startswith(f"lnbnn-g{snap.generation}-"):
-            with suppress(OSError):
-                old.unlink(missing_ok=True)
+    remove_other_generations(folder, snap.generation)
     return reranker
 
 
 def _load(root: Path, path: Path, config: RerankConfig, vectors, features, labels, names):
-    part = f"{LNBNN_DIR}/{path.name}"
-    try:
-        index, state = _read(path), _read(_json(path))
-    except NotRegularFile as exc:
-        if exc.reason.startswith("file not found"):
-            raise FileNotFoundError(path) from exc
-        raise CatalogDamaged(root, part, exc.reason, cache_repair(root)) from exc
-    match = CACHE_NAME.fullmatch(path.name)
-    actual = _digest(index, state)
-    if match is None or actual != match.group(4):
-        what = f"checksum mismatch (name says {path.stem[-16:]}, bytes give {actual})"
-        raise CatalogDamaged(root, part, what, cache_repair(root))
+    index, state = read_verified(root, path)
     try:
         saved = state_from_json(state, np.frombuffer(index, dtype=np.uint8))
         return LnbnnReranker.from_state(
@@ -182,6 +129,7 @@ def _load(root: Path, path: Path, config: RerankConfig, vectors, features, label
         )
     except (PhotoidError, RuntimeError, ValueError, KeyError, TypeError) as exc:
         what = f"does not restore the reranker ({exc})"
+        part = f"{LNBNN_DIR}/{path.name}"
         raise CatalogDamaged(root, part, what, cache_repair(root)) from exc
 
 
@@ -218,24 +166,6 @@ def state_from_json(data: bytes, index: np.ndarray) -> LnbnnState:
 
 
 def _save(state: LnbnnState, folder: Path, prefix: str) -> None:
-    """Write the state's two files under temporary names, then rename them to the name
-    carrying their digest (the ``.faiss`` last: readers look for it, so its presence means
-    the pair is whole). A cache: a failed write (disk full …) is logged, and identify goes
-    on with the reranker in memory."""
-    tmp = folder / f".build-{uuid.uuid4().hex}"
-    index, body = np.asarray(state.index, dtype=np.uint8).tobytes(), state_to_json(state)
-    final = folder / f"{prefix}{_digest(index, body)}.faiss"
-    try:
-        folder.mkdir(exist_ok=True)
-        _json(tmp).write_bytes(body)
-        tmp.write_bytes(index)
-        os.replace(_json(tmp), _json(final))
-        os.replace(tmp, final)
-    except OSError as exc:
-        log.warning(
-            "%s: could not cache the LNBNN reranker (%s); it is fitted again next time",
-            folder, exc,
-        )  # fmt: skip
-        for path in (tmp, _json(tmp)):
-            with suppress(OSError):
-                path.unlink(missing_ok=True)
+    """Keep the fitted state's two files (:func:`~photoid.catalog.lnbnn_files.write_pair`)."""
+    write_pair(np.asarray(state.index, dtype=np.uint8).tobytes(), state_to_json(state), folder,
+               prefix)  # fmt: skip

@@ -9,9 +9,7 @@ from functools import partial
 
 import numpy as np
 
-from photoid.catalog.descriptors import load_descriptors, stored_config
 from photoid.catalog.index_cache import cached_ivf
-from photoid.catalog.lnbnn_cache import cached_reranker
 from photoid.catalog.records import Snapshot
 from photoid.catalog.store import CatalogStore
 from photoid.errors import CatalogError, check_choice
@@ -19,6 +17,8 @@ from photoid.identifier import GallerySource
 from photoid.identify import Gallery
 from photoid.local.rerank import RerankConfig
 from photoid.search.registry import APPROXIMATE_FROM, build_index
+from photoid.service.descriptors import load_descriptors, stored_config
+from photoid.service.lnbnn_cache import cached_reranker
 
 Filter = str | Sequence[str] | None
 

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from photoid.cache import content_key
-from photoid.catalog.descriptors import descriptor_hook, rebuild_descriptors
 from photoid.catalog.distributed import current_rank, embed_sharded, finish
 from photoid.catalog.exif import facts_writer, read_facts_of, stored_with_content
 from photoid.catalog.names import check_photos
@@ -22,6 +21,7 @@ from photoid.data.table import PhotoTable
 from photoid.errors import CatalogError
 from photoid.models.backbones import Backbone
 from photoid.models.spec import ModelSpec
+from photoid.service.descriptors import descriptor_hook, rebuild_descriptors
 
 log = logging.getLogger("photoid")
 

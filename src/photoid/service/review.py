@@ -21,7 +21,6 @@ import pandas as pd
 from photoid.cache import content_key
 from photoid.catalog.exif import stored_with_content
 from photoid.catalog.history import ChangeEvent, change_log, undo
-from photoid.catalog.lookup import catalog_rerank, catalog_source
 from photoid.catalog.names import name_problem
 from photoid.catalog.records import AddReport
 from photoid.catalog.store import FILTER_COLUMNS, CatalogStore
@@ -32,6 +31,7 @@ from photoid.errors import CatalogError, ConfigError, did_you_mean
 from photoid.identifier import KeypointPairs
 from photoid.identify import Threshold
 from photoid.local.lnbnn_rerank import IndividualEvidence
+from photoid.service.lookup import catalog_rerank, catalog_source
 
 EXPECT = ("any", "existing", "new")
 MAX_NAME_LENGTH = 200
@@ -257,7 +257,7 @@ def filter_values(store: CatalogStore) -> dict[str, tuple[str, ...]]:
 class ReviewSession:
     """A catalog under review: ``model`` is the catalog's own
     (:func:`~photoid.catalog.model.catalog_model`); ``road``: how it answers (see
-    :func:`~photoid.catalog.lookup.catalog_rerank`; ``"auto"``: the fused LNBNN road when
+    :func:`~photoid.service.lookup.catalog_rerank`; ``"auto"``: the fused LNBNN road when
     the catalog keeps keypoints). Identification goes through one
     :class:`~photoid.identifier.Identifier` per filter and catalog state, kept warm (its index
     and fitted reranker); it may run in many threads; decisions (confirm, new, skip, undo)
