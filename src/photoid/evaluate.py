@@ -303,29 +303,9 @@ def rerank_split(
     )  # fmt: skip
 
 
-def evaluate_photos(
-    table: PhotoTable,
-    model,
-    protocol,
-    *,
-    threshold: Threshold | float | None = None,
-    metric: str = "cosine",
-    aggregation: str = "max",
-    rerank: RerankConfig | None = None,
-    n_queries: int | None = None,
-    seed: int = 0,
-    embed: EmbedOptions = DEFAULT_EMBED,
-) -> EvaluationResult:
-    """Embed ``table``'s photos with ``model`` (cached; ``embed``: how) and score
-    identification under ``protocol`` (a split object:
-    :class:`~photoid.data.splits.ClosedSplit`, ``LeaveOneOut``, ``OpenSet``) on the road
-    ``rerank`` chooses (None: the embedding alone). ``n_queries``: a seeded (``seed``)
-    subset of the queries. The split is made first, so a bad split fails before any photo
-    is read."""
-    return measure_photos(
-        table, model, protocol, threshold=threshold, metric=metric, aggregation=aggregation,
-        rerank=rerank, n_queries=n_queries, seed=seed, embed=embed,
-    ).result  # fmt: skip
+def evaluate_photos(table: PhotoTable, model, protocol, **options) -> EvaluationResult:
+    """The figures of :func:`measure_photos` (``options``: its keyword arguments)."""
+    return measure_photos(table, model, protocol, **options).result
 
 
 def measure_photos(
@@ -341,8 +321,12 @@ def measure_photos(
     seed: int = 0,
     embed: EmbedOptions = DEFAULT_EMBED,
 ) -> Evaluation:
-    """:func:`evaluate_photos`, keeping what the figures were measured on (a report's
-    input)."""
+    """Embed ``table``'s photos with ``model`` (cached; ``embed``: how) and score
+    identification under ``protocol`` (a split object:
+    :class:`~photoid.data.splits.ClosedSplit`, ``LeaveOneOut``, ``OpenSet``) on the road
+    ``rerank`` chooses (None: the embedding alone), keeping what the figures were measured
+    on (a report's input). ``n_queries``: a seeded (``seed``) subset of the queries. The
+    split is made first, so a bad split fails before any photo is read."""
     from photoid.data.images import read_image
     from photoid.local.pipeline import subsample_queries
 

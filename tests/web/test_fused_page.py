@@ -6,7 +6,6 @@ real Chromium (upload, 1 to confirm, u to undo, reload, u still undoes)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from local.textures import texture, transformed
-from web.test_page import ARTIFACTS, _browser
+from web.test_page import ARTIFACTS, open_review, playwright_api
 from web_helpers import running, tiny_model
 
 from photoid.catalog.store import CatalogStore
@@ -88,21 +87,13 @@ def test_the_page_and_the_cli_give_one_answer_with_its_evidence(tmp_path, capsys
 
 @pytest.mark.slow
 def test_the_page_is_driven_by_the_keyboard_alone(tmp_path):
-    if os.environ.get("CI"):  # CI installs Playwright and Chromium: missing is a failure
-        import playwright.sync_api as sync_api
-    else:
-        sync_api = pytest.importorskip("playwright.sync_api")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    sync_api = playwright_api()
     store = coat_store(tmp_path)
     query = query_photo(tmp_path, 1, "Bob_new_sighting.png")
     app = create_app(ReviewSession(store, tiny_model()))
+    errors: list[str] = []
     with running(app) as url, sync_api.sync_playwright() as pw:
-        browser = _browser(pw)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(url)
-        sync_api.expect(page.get_by_test_id("catalog-info")).to_contain_text("4 individuals")
+        browser, page = open_review(sync_api, pw, url, errors)
         page.get_by_test_id("files").set_input_files(str(query))
         card = page.get_by_test_id("query").first
         first = card.get_by_test_id("candidate").first

@@ -32,6 +32,28 @@ def _browser(playwright, executable: str = CHROMIUM):
     return playwright.chromium.launch(executable_path=executable, args=ARGS, headless=True)
 
 
+def playwright_api():
+    """Playwright's sync API (skipped where it is not installed, except under CI), with the
+    screenshot folder made."""
+    if os.environ.get("CI"):  # CI installs Playwright and Chromium: missing is a failure
+        import playwright.sync_api as sync_api
+    else:
+        sync_api = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return sync_api
+
+
+def open_review(sync_api, pw, url: str, errors: list[str]):
+    """Chromium on the review page at ``url``, its catalog shown; page errors go to
+    ``errors``. Returns ``(browser, page)``."""
+    browser = _browser(pw)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    sync_api.expect(page.get_by_test_id("catalog-info")).to_contain_text("4 individuals")
+    return browser, page
+
+
 def _drop(page, path: Path) -> None:
     """Drop the photo ``path`` on the page's drop zone, as a user dragging a file would."""
     page.evaluate(
@@ -48,21 +70,13 @@ def _drop(page, path: Path) -> None:
 
 @pytest.mark.slow
 def test_review_in_a_browser(tmp_path):
-    if os.environ.get("CI"):  # CI installs Playwright and Chromium: missing is a failure
-        import playwright.sync_api as sync_api
-    else:
-        sync_api = pytest.importorskip("playwright.sync_api")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    sync_api = playwright_api()
     store = build_catalog(tmp_path)
     first = write_photo(tmp_path / "first.jpg", seed=3000)
     second = write_photo(tmp_path / "second.jpg", seed=3001)
+    errors: list[str] = []
     with running(create_app(session_for(store))) as url, sync_api.sync_playwright() as pw:
-        browser = _browser(pw)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(url)
-        sync_api.expect(page.get_by_test_id("catalog-info")).to_contain_text("4 individuals")
+        browser, page = open_review(sync_api, pw, url, errors)
         # 1. upload a photo (file input) and confirm its first candidate
         page.get_by_test_id("files").set_input_files(str(first))
         query = page.get_by_test_id("query").first
