@@ -183,3 +183,42 @@ def test_a_cache_connection_waits_a_minute_for_another_writer(tmp_path):
     cache = ContentCache(tmp_path / "c.sqlite", "fp", str.encode, bytes.decode)
     with closing(cache._connect()) as db:
         assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 60_000  # ms
+
+
+def test_a_full_disk_turns_the_cache_off_with_one_warning(tmp_path, monkeypatch, caplog):
+    import sqlite3
+
+    cache = ContentCache(tmp_path / "c.sqlite", "fp", str.encode, bytes.decode, what="cache")
+    cache.put({"k1": "x"})
+    real = ContentCache._connect
+
+    class Full:  # a connection on a disk that has just filled up
+        def __init__(self, db):
+            self.db = db
+
+        def __getattr__(self, name):
+            return getattr(self.db, name)
+
+        def executemany(self, *args):
+            raise sqlite3.OperationalError("database or disk is full")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.db.__exit__(*exc)
+
+    monkeypatch.setattr(ContentCache, "_connect", lambda self: Full(real(self)))
+    with caplog.at_level("WARNING", logger="photoid"):
+        cache.put({"k2": "y"})  # no error: the run goes on
+        cache.put({"k3": "z"})
+    assert caplog.text.count("cannot be written") == 1 and "PHOTOID_CACHE" in caplog.text
+    assert cache.off and cache.get(["k1", "k2"]) == {}  # off for the rest of the run
+    monkeypatch.undo()
+    again = ContentCache(tmp_path / "c.sqlite", "fp", str.encode, bytes.decode)
+    assert again.get(["k1", "k2", "k3"]) == {"k1": "x"}  # what was stored before is intact
+    # another error than a full disk is not hidden
+    monkeypatch.setattr(ContentCache, "_connect", lambda self: (_ for _ in ()).throw(
+        sqlite3.OperationalError("database is locked")))  # fmt: skip
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        again.put({"k4": "w"})

@@ -109,3 +109,57 @@ def test_checkpoints_and_trained_models_go_through_the_safe_loader(tmp_path: Pat
     with pytest.raises(ModelError, match=r"other.pt: not a photoid training checkpoint \(no mod"):
         load_checkpoint(other)
     assert not marker.exists()
+
+
+def test_a_file_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    import errno
+
+    import photoid.files
+    from photoid.errors import OutputError
+    from photoid.files import atomic_write, write_atomic
+
+    target = tmp_path / "best.pt"
+    write_atomic(target, b"old model")
+    with pytest.raises(RuntimeError, match="killed"):  # the writer dies half way
+        with atomic_write(target) as fh:
+            fh.write(b"half a new mod")
+            raise RuntimeError("killed")
+    assert target.read_bytes() == b"old model"  # the old file, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt"]  # nothing left over
+
+    def full(fd):  # the disk fills up while the file is flushed
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(photoid.files.os, "fsync", full)
+    with pytest.raises(OutputError) as err:
+        write_atomic(target, b"new model")
+    text = str(err.value)
+    assert str(target) in text and "No space left on device" in text and "free some" in text
+    assert target.read_bytes() == b"old model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt"]
+    monkeypatch.undo()
+    assert write_atomic(target, "new model").read_text() == "new model"
+
+
+def test_a_saved_model_survives_a_save_that_fails(tmp_path, tiny_backbone, monkeypatch):
+    import torch
+
+    from photoid.errors import OutputError
+    from photoid.models.embedding import EmbeddingModel, load_model, save_model
+
+    model = EmbeddingModel(tiny_backbone)
+    path = tmp_path / "best.pt"
+    save_model(model, path)
+    before = path.read_bytes()
+
+    def disk_full(obj, f, *args, **kwargs):  # what torch.save raises when the disk fills
+        f.write(b"PK\x03\x04 part of a zip")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter "
+                           "failed writing file data/0: file write failed")  # fmt: skip
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OutputError, match="could not write .*best.pt"):
+        save_model(model, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert load_model(path).spec.fingerprint == model.spec.fingerprint

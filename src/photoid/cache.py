@@ -6,7 +6,9 @@ does no model work, and a changed photo, model or setting is never served a stal
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 import os
 import sqlite3
 import threading
@@ -86,6 +88,17 @@ def content_key(path: str, box: Box = None) -> str | None:
     return h.hexdigest()
 
 
+#: cache files given up on in this process (each said once)
+_GIVEN_UP: set[str] = set()
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or quota) is full."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return "full" in str(exc).lower()  # sqlite3: "database or disk is full"
+
+
 class ContentCache(Generic[T]):
     """A SQLite table of entries keyed by (fingerprint, content key); ``encode``/``decode``
     turn an entry into bytes and back. ``what`` names the cache in error messages."""
@@ -100,6 +113,7 @@ class ContentCache(Generic[T]):
     ):
         self.path, self.fingerprint = Path(path), fingerprint
         self._encode, self._decode = encode, decode
+        self.what, self.off = what, False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with closing(self._connect()) as db, db:
@@ -108,10 +122,27 @@ class ContentCache(Generic[T]):
                     " PRIMARY KEY (fingerprint, key))"
                 )
         except (OSError, sqlite3.Error) as exc:
+            if _disk_full(exc):  # a full disk: go on without caching (same answers)
+                self._give_up(exc)
+                return
             raise PhotoidError(
                 f"{self.path}: cannot open the {what} ({exc}); set PHOTOID_CACHE to a writable "
                 "folder or pass --no-cache."
             ) from exc
+
+    def _give_up(self, exc: BaseException) -> None:
+        """Go on without this cache (said once per cache file and process): a cache never
+        changes an answer, so a full disk costs time, not results."""
+        self.off = True
+        with _HASHED_LOCK:
+            first = str(self.path) not in _GIVEN_UP
+            _GIVEN_UP.add(str(self.path))
+        if first:
+            logging.getLogger("photoid").warning(
+                "warning: the %s at %s cannot be written (%s): going on without it (the same "
+                "answers; photos are read again next time). Free space there or set "
+                "PHOTOID_CACHE to another folder.", self.what, self.path, exc,
+            )  # fmt: skip
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=60)
@@ -119,6 +150,8 @@ class ContentCache(Generic[T]):
     def get(self, keys: Sequence[str]) -> dict[str, T]:
         """The stored entries among ``keys`` (absent keys are simply missing)."""
         found: dict[str, T] = {}
+        if self.off:
+            return found
         with closing(self._connect()) as db:
             for start in range(0, len(keys), _CHUNK):
                 chunk = list(keys[start : start + _CHUNK])
@@ -132,9 +165,17 @@ class ContentCache(Generic[T]):
         return found
 
     def put(self, entries: dict[str, T]) -> None:
-        """Store ``entries`` in one transaction."""
-        with closing(self._connect()) as db, db:
-            db.executemany(
-                "INSERT OR REPLACE INTO entries VALUES (?, ?, ?)",
-                [(self.fingerprint, k, self._encode(v)) for k, v in entries.items()],
-            )
+        """Store ``entries`` in one transaction; on a full disk, nothing is stored and the
+        cache is off for the rest of the run (one warning)."""
+        if self.off:
+            return
+        try:
+            with closing(self._connect()) as db, db:
+                db.executemany(
+                    "INSERT OR REPLACE INTO entries VALUES (?, ?, ?)",
+                    [(self.fingerprint, k, self._encode(v)) for k, v in entries.items()],
+                )
+        except (OSError, sqlite3.Error) as exc:
+            if not _disk_full(exc):
+                raise
+            self._give_up(exc)

@@ -392,6 +392,9 @@ def _check_choices(config: TrainConfig) -> None:
         if not 0.0 <= flat[key] < 1.0:
             raise ConfigError(f"{key} must be in [0, 1), got {flat[key]}.")
     for key in (
+        "optim.epochs",
+        "fast.passes",
+        "fast.epochs",
         "optim.p",
         "optim.k",
         "optim.batch_size",
@@ -438,7 +441,9 @@ def _merge(base: dict, extra: dict) -> dict:
 def save_config(config: TrainConfig, path: str | Path) -> None:
     import yaml
 
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    from photoid.files import write_atomic
+
+    write_atomic(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
 def loss_params(loss: LossConfig) -> dict:

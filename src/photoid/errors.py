@@ -35,6 +35,11 @@ class ModelError(PhotoidError):
     """A backbone or its weights could not be built or loaded."""
 
 
+class OutputError(PhotoidError):
+    """A file photoid writes could not be written (disk full, read-only, no permission); the
+    message names the file, the reason and the fix. Nothing half-written is left behind."""
+
+
 class NotFittedError(PhotoidError):
     """A stateful object was used before ``fit``."""
 

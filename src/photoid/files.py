@@ -7,6 +7,12 @@ comes; ``/dev/zero`` never ends). Files are opened with ``O_NONBLOCK`` so that o
 FIFO returns at once, and ``fstat`` on the descriptor decides (no race between a check and
 the open).
 
+Every file photoid writes (models, checkpoints, ONNX exports, reports, CSVs, JSON figures)
+goes through :func:`atomic_path` (or :func:`atomic_write` / :func:`write_atomic` over it): it
+is written under a temporary name in its own folder, flushed to disk, renamed over the
+destination and the folder flushed, so a reader finds the old file or the new one whole —
+never a truncated one, whatever kills the writer (a full disk, kill -9, a power cut).
+
 Model and checkpoint files are read by :func:`load_torch_file` only: ``torch.load`` with
 ``weights_only=True`` (a pickle that would build any object other than tensors and plain
 values — and so could run code — is refused), and every failure becomes a
@@ -15,13 +21,17 @@ values — and so could run code — is refused), and every failure becomes a
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+import uuid
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
-from photoid.errors import ModelError, PhotoidError
+from photoid.errors import ModelError, OutputError, PhotoidError
 
 #: Largest photo file read, in bytes (1 GiB): about twice the largest uncompressed photo the
 #: pixel limit admits (Pillow's 89.5 MP × 3 channels × 16 bits ≈ 537 MB, an uncompressed
@@ -151,3 +161,82 @@ def load_torch_file(path: str | Path, expected: str, fix: str) -> Any:
             f"{path}: not readable as a PyTorch file ({type(exc).__name__}: {detail}); "
             f"expected {expected}. {fix}"
         ) from exc
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write the whole file to; when the block ends
+    without an error it is flushed, renamed over ``path`` and the folder flushed. On an error
+    the temporary file is removed and ``path`` is as it was. An ``OSError`` (disk full,
+    read-only file system, no permission) becomes an :class:`OutputError` naming ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        yield tmp
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+        _fsync_folder(path.parent)
+    except OSError as exc:
+        raise OutputError(_could_not_write(path, exc)) from None
+    except BaseException as exc:
+        # the writer's own error (or an interruption) passes; disk full inside a library
+        # that wraps it (torch.save: "RuntimeError: ... file write failed") is said plainly
+        if isinstance(exc, RuntimeError) and "write failed" in str(exc):
+            raise OutputError(_could_not_write(path, exc)) from None
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_write(path: str | Path, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
+    """An open file object (``mode`` ``"wb"`` or ``"w"``) whose content replaces ``path``
+    whole when the block ends without an error (see :func:`atomic_path`)."""
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_write writes a whole file: mode 'wb' or 'w', not {mode!r}")
+    text = {"encoding": encoding or "utf-8", "newline": ""} if mode == "w" else {}
+    with atomic_path(path) as tmp, open(tmp, mode, **text) as fh:
+        yield fh
+
+
+def write_atomic(path: str | Path, data: bytes | str, encoding: str = "utf-8") -> Path:
+    """Write ``data`` (bytes, or text in ``encoding``) to ``path`` whole or not at all."""
+    payload = data.encode(encoding) if isinstance(data, str) else data
+    with atomic_write(path) as fh:
+        fh.write(payload)
+    return Path(path)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # a folder that cannot be opened for reading (Windows): the rename stands
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot fsync a folder
+        pass
+    finally:
+        os.close(fd)
+
+
+def _could_not_write(path: Path, exc: BaseException) -> str:
+    code = getattr(exc, "errno", None)
+    reason = os.strerror(code) if code else str(exc)
+    fix = {
+        errno.ENOSPC: "free some space there, or write to another folder",
+        errno.EDQUOT: "free some space there, or write to another folder",
+        errno.EROFS: "the file system is read-only: write to another folder",
+        errno.EACCES: "no permission: write to a folder you can write to",
+        errno.EPERM: "no permission: write to a folder you can write to",
+        errno.ENOENT: "its folder does not exist: create it first",
+    }.get(code, "free some space there, or write to another folder")
+    return f"could not write {path}: {reason}; {fix} (nothing was left half-written)."

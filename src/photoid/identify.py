@@ -22,6 +22,8 @@ from photoid.search.flat import FlatIndex
 from photoid.thresholds import SCALES, Threshold, as_threshold  # noqa: F401 - their home's names
 
 AGGREGATIONS = ("max", "mean_top")
+
+
 @dataclass(frozen=True)
 class Identification:
     """Ranked answer for one query: ``individuals[i]`` with score ``scores[i]`` (on

@@ -59,14 +59,14 @@ COMMANDS = {
 #: Bad values per option group: (option, value).
 BAD_VALUES = {
     "model": [("--image-size", v) for v in ("-5", "0", "15", "1025", "100000", "big", "3.5")],
-    "embedding": [("--batch-size", v) for v in ("0", "-4", "many")]
+    "embedding": [("--batch-size", v) for v in ("0", "-4", "many", "99999999999999999999")]
     + [("--workers", v) for v in ("-1", "1000", "two")]
     + [("--device", v) for v in ("potato", "cuda:99", "cuda:-1", "CPU", "")],
     "answers": [("-k", v) for v in ("0", "-1")] + [("--top-photos", v) for v in ("0", "-2", "1.5")],
     "threshold": [("--threshold", v) for v in ("nan", "inf", "-inf", "x")],
     "rerank": [("--rerank-top", v) for v in ("0", "-3")],
     "rerank-queries": [("--rerank-queries", "0")],
-    "fraction": [("--unknown-fraction", v) for v in ("1", "1.5", "-0.1", "nan")],
+    "fraction": [("--unknown-fraction", v) for v in ("0", "1", "1.5", "-0.1", "nan")],
     "seed": [("--seed", v) for v in ("-1", "x")],
     "share": [("--expected-new-share", "2"), ("--false-match-rate", "-0.5")],
     "fixed-threshold": [("--fixed-threshold", "nan")],
@@ -206,7 +206,13 @@ def test_train_resume_refuses_a_bad_last_pt(kind, catalog_dir, tmp_path: Path, c
 
 @pytest.mark.parametrize(
     ("setting", "named"),
-    [("model.image_size=100000", "model.image_size"), ("data.workers=-1", "data.workers")],
+    [
+        ("model.image_size=100000", "model.image_size"),
+        ("data.workers=-1", "data.workers"),
+        ("optim.epochs=-1", "optim.epochs must be >= 1"),
+        ("fast.passes=0", "fast.passes must be >= 1"),
+        ("fast.epochs=0", "fast.epochs must be >= 1"),
+    ],
 )
 def test_train_settings_out_of_range(setting, named, catalog_dir, tmp_path: Path, capsys):
     argv = ["train", str(catalog_dir), "--out", str(tmp_path / "r"), "--set", setting]
@@ -323,3 +329,39 @@ def test_a_box_outside_and_a_bomb_are_named_by_validate(tmp_path: Path, capsys):
     assert "a.jpg: bounding box (x=100, y=0, w=10, h=10) lies outside the photo" in text
     assert "bomb.png: image is too large" in text
     assert "skipped 2: 1 box outside the photo, 1 too large" in text
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["evaluate", "SRC", "--query-fraction", "0"],
+        ["calibrate", "SRC", "--query-fraction", "0"],
+        ["serve", "CAT", "--max-upload-mb", "0.0000001"],
+        ["serve", "CAT", "--max-upload-mb", "5000"],
+    ],
+    ids=lambda argv: " ".join(argv),
+)
+def test_nonsense_is_refused_before_anything_is_loaded(argv, capsys):
+    """Refused by the option parser itself: nothing is read, no model is built."""
+    code, text = _run(argv, capsys)
+    _assert_refused(code, text, f"argument {argv[2]}")
+
+
+def test_a_full_disk_under_any_write_is_an_error_not_a_traceback(monkeypatch, capsys):
+    import errno
+
+    import photoid.cli.demo
+
+    def full(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "/runs/r/metrics.jsonl")
+
+    monkeypatch.setattr(photoid.cli.demo, "run", full)
+    code, text = _run(["demo"], capsys)
+    _assert_refused(code, text, "could not write /runs/r/metrics.jsonl", "No space left")
+
+    def other(args):  # anything else is not dressed up as a disk problem
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(photoid.cli.demo, "run", other)
+    with pytest.raises(OSError, match="Input/output"):
+        _run(["demo"], capsys)

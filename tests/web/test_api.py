@@ -194,6 +194,9 @@ def test_thumbnails(client, store, tmp_path):
         assert r.status_code == 404 and "error" in r.json(), url
     r = client.get("/api/photos/1/thumbnail", params={"size": 100_000})
     assert r.status_code == 422 and "size" in r.json()["error"]
+    for image in ("99999999999999999999999", "0", "-3"):  # SQLite's integers end at 2**63-1
+        r = client.get(f"/api/photos/{image}/thumbnail")
+        assert r.status_code == 422 and "image_id" in r.json()["error"], image
     gone = tmp_path / "gone.jpg"  # a catalog photo gone from the disk
     table = PhotoTable(pd.DataFrame({"path": [str(gone)], "identity": ["ann"]}), check_files=False)
     store.add(table, np.ones((1, store.model.dim), np.float32), model=store.model)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from photoid.catalog.exif import facts_by_path
 from photoid.catalog.store import CatalogStore
+from photoid.files import atomic_write
 
 #: A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -41,7 +42,8 @@ def export_catalog(
     for column in ("taken", "latitude", "longitude", "sha256"):
         table[column] = [getattr(facts.get(p), column, None) for p in table["path"]]
     # RFC 4180 line ends: a field holding a bare CR or LF is then quoted, never split
-    spreadsheet_safe(table).to_csv(csv_path, index=False, lineterminator="\r\n")
+    with atomic_write(csv_path, "w") as fh:
+        spreadsheet_safe(table).to_csv(fh, index=False, lineterminator="\r\n")
     if vectors_path:
         snap = store.snapshot()
         np.savez(

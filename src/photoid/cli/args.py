@@ -36,7 +36,7 @@ def add_embedding(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("embedding")
     g.add_argument(
         "--batch-size",
-        type=validate.positive_int,
+        type=validate.batch_size,
         help="photos per batch (default: 32 CPU, 256 GPU)",
     )
     g.add_argument(
@@ -215,7 +215,7 @@ def add_split(p: argparse.ArgumentParser, *, default_column: str = "split", what
     g.add_argument("--database-split", default="train", help="split value of the database photos")
     g.add_argument(
         "--query-fraction",
-        type=validate.fraction,
+        type=validate.open_fraction,
         default=0.2,
         help="made split: share of each individual's photos used as queries (default 0.2)",
     )

@@ -25,7 +25,7 @@ def register(sub) -> None:
     common.add_split(p, what=" (calibration)")
     p.add_argument(
         "--unknown-fraction",
-        type=validate.fraction,
+        type=validate.open_fraction,
         default=0.3,
         help="share of individuals removed from the database (default 0.3)",
     )

@@ -23,7 +23,10 @@ def register(sub) -> None:
     )
     common.add_split(p)
     p.add_argument(
-        "--unknown-fraction", type=validate.fraction, default=0.3, help="open set: share removed"
+        "--unknown-fraction",
+        type=validate.open_fraction,
+        default=0.3,
+        help="open set: share removed",
     )
     p.add_argument(
         "--seed",

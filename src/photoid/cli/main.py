@@ -5,6 +5,7 @@ over the Python API (parse, call one library function, print through
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 
@@ -67,6 +68,16 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a full or read-only disk under a write no atomic writer covers
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise
+        where = exc.filename or "a file photoid writes"
+        print(
+            f"photoid: error: could not write {where}: {os.strerror(exc.errno)}; free some "
+            "space there or write to another folder.",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

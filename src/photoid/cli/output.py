@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from photoid.files import write_atomic
 from photoid.identify import PhotoAnswer
 from photoid.metrics import json_ready
 
@@ -42,7 +43,7 @@ def emit_json(payload: dict, output: str | Path | None = None) -> None:
     line = json.dumps(json_ready(payload), sort_keys=True)
     print(line)
     if output:
-        Path(output).write_text(line + "\n")
+        write_atomic(output, line + "\n")
 
 
 def print_result(result, as_json: bool, output: str | None = None) -> None:
@@ -54,7 +55,7 @@ def print_result(result, as_json: bool, output: str | None = None) -> None:
     print(result.format())
     if output:
         line = json.dumps(json_ready(result.to_json()), sort_keys=True)
-        Path(output).write_text(line + "\n")
+        write_atomic(output, line + "\n")
 
 
 def answer_json(a: PhotoAnswer) -> dict:

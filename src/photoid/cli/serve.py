@@ -25,7 +25,7 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--max-upload-mb",
-        type=validate.positive_float,
+        type=validate.upload_mb,
         default=20,
         help="largest photo accepted (MiB)",
     )

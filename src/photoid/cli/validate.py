@@ -51,8 +51,11 @@ def int_range(low: int, high: int | Callable[[], int] | None = None) -> Callable
     return parse
 
 
-#: ``--batch-size``, ``-k``, ``--top-photos``, ``--rerank-top``: at least one.
+#: ``-k``, ``--top-photos``, ``--rerank-top``: at least one.
 positive_int = int_range(1)
+#: ``--batch-size``: photos per batch, at least one and at most 16,384 (a batch of 256 fills
+#: an H100 at 224 px; a larger number is a typo, and would be refused only after loading).
+batch_size = int_range(1, 16_384)
 #: ``--seed``: NumPy's generators take non-negative seeds.
 seed = int_range(0)
 #: ``--image-size``: pixels, within the library's bounds.
@@ -80,10 +83,27 @@ def fraction(text: str) -> float:
 
 
 def positive_float(text: str) -> float:
-    """A finite number above zero: ``--max-upload-mb``."""
+    """A finite number above zero."""
     value = _float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be above 0, got {value}")
+    return value
+
+
+def upload_mb(text: str) -> float:
+    """``--max-upload-mb``: from 0.1 MiB (no useful photo is smaller) to 1024 MiB."""
+    value = _float(text)
+    if not 0.1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"must be from 0.1 to 1024 (MiB), got {value}")
+    return value
+
+
+def open_fraction(text: str) -> float:
+    """A share in (0, 1): ``--query-fraction``, ``--unknown-fraction`` (0 would leave no query
+    or no unknown individual: refused here, before any photo is read)."""
+    value = _float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be above 0 and below 1, got {value}")
     return value
 
 

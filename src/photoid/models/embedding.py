@@ -27,7 +27,7 @@ from torch import nn
 
 from photoid.data.preprocess import Preprocessing
 from photoid.errors import ModelError
-from photoid.files import load_torch_file
+from photoid.files import atomic_write, load_torch_file
 from photoid.models.backbones import Backbone, create_backbone
 from photoid.models.pooling import GeM, create_pooling
 from photoid.models.spec import ModelSpec
@@ -292,7 +292,10 @@ def model_payload(model: EmbeddingModel) -> dict:
 
 
 def save_model(model: EmbeddingModel, path: str | Path) -> None:
-    torch.save({"model": model_payload(model)}, path)
+    """Write the model file ``path`` whole or not at all (:func:`photoid.files.atomic_write`):
+    a full disk or a killed run leaves the previous file, never a truncated one."""
+    with atomic_write(path) as fh:
+        torch.save({"model": model_payload(model)}, fh)
 
 
 def attach_to_model(
@@ -308,9 +311,8 @@ def attach_to_model(
     if threshold is not None:
         blob["threshold"] = dict(threshold)
     blob["trained_photos"] = sorted(set(trained_photos))
-    tmp = path.with_suffix(".tmp")
-    torch.save(blob, tmp)
-    tmp.replace(path)
+    with atomic_write(path) as fh:
+        torch.save(blob, fh)
 
 
 def saved_threshold(path: str | Path) -> dict | None:

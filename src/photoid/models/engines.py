@@ -33,7 +33,8 @@ import torch
 from torch import nn
 
 from photoid.cache import default_cache_dir
-from photoid.errors import ConfigError, ModelError, check_choice
+from photoid.errors import ConfigError, ModelError, OutputError, check_choice
+from photoid.files import atomic_path
 from photoid.models.backbones import Backbone
 
 ENGINES = ("auto", "torch", "onnx")
@@ -174,9 +175,8 @@ def export_onnx(backbone: Backbone, path: str | Path, opset: int = 17) -> Path:
     wrapper = _Normalised(backbone).cpu().eval()
     device = next(backbone.parameters()).device
     backbone.cpu().to(memory_format=torch.contiguous_format)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with warnings.catch_warnings():
+        with atomic_path(path) as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
             torch.onnx.export(
                 wrapper,
@@ -188,25 +188,25 @@ def export_onnx(backbone: Backbone, path: str | Path, opset: int = 17) -> Path:
                 opset_version=opset,
                 dynamo=False,
             )
-        model = onnx.load(str(tmp))
-        pre = backbone.preprocessing
-        meta = {
-            "photoid.backbone": backbone.name,
-            "photoid.fingerprint": backbone.fingerprint,
-            "photoid.image_size": str(pre.image_size),
-            "photoid.mean": ",".join(map(str, pre.mean)),
-            "photoid.std": ",".join(map(str, pre.std)),
-            "photoid.interpolation": pre.interpolation,
-            "photoid.unit_output": str(unit_output(backbone)).lower(),
-        }
-        for key, value in meta.items():
-            model.metadata_props.add(key=key, value=value)
-        onnx.save(model, str(tmp))
-        tmp.replace(path)  # atomic: a concurrent reader never sees half a file
+            model = onnx.load(str(tmp))
+            pre = backbone.preprocessing
+            meta = {
+                "photoid.backbone": backbone.name,
+                "photoid.fingerprint": backbone.fingerprint,
+                "photoid.image_size": str(pre.image_size),
+                "photoid.mean": ",".join(map(str, pre.mean)),
+                "photoid.std": ",".join(map(str, pre.std)),
+                "photoid.interpolation": pre.interpolation,
+                "photoid.unit_output": str(unit_output(backbone)).lower(),
+            }
+            for key, value in meta.items():
+                model.metadata_props.add(key=key, value=value)
+            onnx.save(model, str(tmp))
+    except OutputError:
+        raise
     except Exception as exc:
         raise ModelError(f"could not export {backbone.name!r} to ONNX: {exc}") from exc
     finally:
-        tmp.unlink(missing_ok=True)
         backbone.to(device)
     return path
 

@@ -30,6 +30,7 @@ import pandas as pd
 
 from photoid.data.table import BBOX_COLUMNS, PhotoTable
 from photoid.errors import ConfigError, ModelError, NotFittedError, check_choice
+from photoid.files import write_atomic
 from photoid.models.spec import ModelSpec
 from photoid.pipeline.features import BackboneFeatures
 
@@ -177,8 +178,7 @@ class CropModel:
     def save(self, path: str | Path) -> Path:
         """Write the model as JSON (with its backbone's spec and its fingerprint)."""
         path = Path(path)
-        path.write_text(json.dumps({**self._record(), "fingerprint": self.fingerprint}))
-        return path
+        return write_atomic(path, json.dumps({**self._record(), "fingerprint": self.fingerprint}))
 
     @classmethod
     def load(cls, path: str | Path) -> CropModel:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from photoid.errors import ConfigError
+from photoid.files import write_atomic
 from photoid.report.html import Page
 
 _INSTALL_HINT = "reports need matplotlib: pip install 'photoid[report]' (or 'matplotlib>=3.8,<4')"
@@ -56,7 +57,7 @@ class Figures:
     def add_png(self, png: bytes, name: str, caption: str) -> None:
         path = self.html_path.with_name(f"{self.html_path.stem}-{name}.png")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(png)
+        write_atomic(path, png)
         self.saved.append(path)
         self.page.figure(png, caption, name)
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from photoid.errors import ModelError
-from photoid.files import load_torch_file
+from photoid.files import atomic_write, load_torch_file
 from photoid.models.embedding import model_payload
 
 
@@ -73,9 +73,8 @@ def save_checkpoint(
         "config": config,
         **(extra or {}),
     }
-    tmp = path.with_suffix(".tmp")
-    torch.save(blob, tmp)
-    tmp.replace(path)
+    with atomic_write(path) as fh:
+        torch.save(blob, fh)
 
 
 def load_checkpoint(path: Path) -> dict:

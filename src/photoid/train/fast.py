@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -23,7 +22,7 @@ import torch
 from photoid.cache import content_key
 from photoid.embed import default_cache_dir, table_boxes
 from photoid.errors import ModelError
-from photoid.files import load_torch_file
+from photoid.files import atomic_write, load_torch_file
 from photoid.models.embedding import PooledFeatures
 from photoid.models.engines import Engine, select_engine
 from photoid.train.common import (
@@ -135,9 +134,8 @@ def _cached(
     value = compute()
     if state.info.is_main:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        torch.save(value, tmp)
-        tmp.replace(path)
+        with atomic_write(path) as fh:
+            torch.save(value, fh)
     return value, True
 
 

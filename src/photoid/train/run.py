@@ -24,6 +24,7 @@ from photoid.data.splits import ClosedSplit
 from photoid.data.table import PhotoTable
 from photoid.errors import ConfigError, ModelError
 from photoid.evaluate import EvaluationResult, evaluate_embeddings
+from photoid.files import write_atomic
 from photoid.models.embedding import attach_to_model, build_model, load_model
 from photoid.train.checkpoint import load_checkpoint, set_rng_state
 from photoid.train.common import PassTiming, RunState, build_loss, embed_rows
@@ -227,7 +228,7 @@ def _final_evaluation(state: RunState) -> EvaluationResult | None:
     if state.clean_features is not None:  # the frozen backbone's pooled features, untrained
         before = _score_rows(state.clean_features.numpy(), state.catalog, rows, protocol)
         payload.update(pooled_top1=before.top1, pooled_map5=before.map5)
-    (state.out / "final.json").write_text(json.dumps(payload, sort_keys=True) + "\n")
+    write_atomic(state.out / "final.json", json.dumps(payload, sort_keys=True) + "\n")
     # the figures themselves are the caller's to print (photoid train prints them once)
     state.log(f"best model scored on the query split ({state.out / 'final.json'})")
     if threshold is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Query, Request
+from fastapi import Path as FastPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -165,7 +166,10 @@ def create_app(
     size_query = Query(256, ge=SIZES[0], le=SIZES[1], description="longest edge, pixels")
 
     @app.get("/api/photos/{image_id}/thumbnail", summary="a catalog photo, as a small JPEG")
-    def photo_thumbnail(image_id: int, size: int = size_query) -> Response:
+    def photo_thumbnail(
+        image_id: int = FastPath(ge=1, le=2**63 - 1, description="the photo's id"),
+        size: int = size_query,
+    ) -> Response:
         return _jpeg(catalog_photo(store, image_id).path, size)
 
     @app.get("/api/uploads/{key}/thumbnail", summary="an uploaded photo, as a small JPEG")
