@@ -90,3 +90,32 @@ def test_lions_pretrained_baseline_is_reproduced():
     assert result.n_queries == 155
     assert 10 / 155 <= result.top1 <= 13 / 155
     assert result.top5 > result.top1 and result.map5 >= result.top1
+
+
+def test_a_query_that_is_a_byte_copy_of_a_database_photo_is_left_out(
+    folder_catalog, tiny_backbone, tmp_path, caplog
+):
+    import shutil
+
+    from photoid.data.loaders import from_folders
+    from photoid.data.splits import QueryDatabaseSplit
+    from photoid.embed import embed_table
+    from photoid.evaluate import score_split
+
+    shutil.copyfile(folder_catalog / "ann" / "1.jpg", folder_catalog / "ann" / "0.jpg")
+    table = from_folders(folder_catalog)
+    names = [p.rsplit("/", 2)[-2:] for p in table.paths]
+    query = np.array([i for i, (_, f) in enumerate(names) if f == "0.jpg"])
+    database = np.setdiff1d(np.arange(len(table)), query)
+    split = QueryDatabaseSplit(query, database, table.identities[query])
+    emb = embed_table(table, tiny_backbone, cache_dir=tmp_path / "c", progress=False)
+    with caplog.at_level("WARNING", logger="photoid"):
+        got = score_split(emb.vectors, emb.valid, table, split).result
+    assert (got.n_queries, got.n_duplicate_queries) == (2, 1)  # ann's copy would be "found"
+    assert "1 query photo(s) left out" in caplog.text and "ann/0.jpg" in caplog.text
+    assert "1 query photo(s) byte-identical to a database photo" in got.format()
+    # leave-one-out: the copy and its original each have a twin among the others
+    from photoid.data.splits import LeaveOneOut
+
+    loo = score_split(emb.vectors, emb.valid, table, LeaveOneOut().split(table)).result
+    assert loo.n_duplicate_queries == 2 and loo.n_queries == 7

@@ -163,3 +163,19 @@ def test_a_saved_model_survives_a_save_that_fails(tmp_path, tiny_backbone, monke
     monkeypatch.undo()
     assert path.read_bytes() == before
     assert load_model(path).spec.fingerprint == model.spec.fingerprint
+
+
+def test_every_csv_is_written_safe_for_a_spreadsheet(tmp_path):
+    import pandas as pd
+
+    from photoid.files import write_csv
+
+    table = pd.DataFrame(
+        {"path": ["=cmd|' /C calc'!A0", "a.jpg"], "identity": ["+1", "ann\r\nbob"], "n": [1, 2]}
+    )
+    path = write_csv(table, tmp_path / "out.csv")
+    back = pd.read_csv(path, keep_default_na=False)
+    assert back["path"].tolist() == ["'=cmd|' /C calc'!A0", "a.jpg"]  # shown as text
+    assert back["identity"].tolist() == ["'+1", "ann\r\nbob"]  # a CR LF stays in its cell
+    assert back["n"].tolist() == [1, 2]
+    assert path.read_bytes().count(b"\r\n") == 4  # header, two rows, and the one inside quotes

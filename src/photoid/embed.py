@@ -31,6 +31,7 @@ from photoid.data.options import DEFAULT_EMBED, EmbedOptions  # noqa: F401 - the
 from photoid.data.preprocess import Preprocessing, read_photo
 from photoid.data.table import BBOX_COLUMNS, PhotoTable
 from photoid.errors import ConfigError, ImageReadError, check_choice
+from photoid.files import write_npz
 from photoid.models.backbones import Backbone
 from photoid.models.engines import Engine, cpu_count, select_engine
 from photoid.models.spec import ModelSpec
@@ -318,7 +319,7 @@ def save_embeddings(path: str | Path, emb: Embeddings, paths: Sequence[str], ide
     """Write ``emb`` to an ``.npz`` file: ``vectors`` ``(n, d)`` float32 (NaN rows for
     unreadable photos), ``valid``, ``paths``, ``identities`` and the model's ``fingerprint``
     and ``spec`` (JSON)."""
-    np.savez(
+    write_npz(
         path,
         vectors=emb.vectors,
         valid=emb.valid,

@@ -67,6 +67,7 @@ class EvaluationResult:
     unknown_accuracy: float
     n_skipped_images: int
     n_excluded_queries: int
+    n_duplicate_queries: int = 0
     road: str = "embedding"
     scale: str = "cosine"
     rerank: RerankEvaluation | None = None
@@ -98,10 +99,11 @@ class EvaluationResult:
                 f"new_individual  threshold {self.threshold:.3f}: known top-1 "
                 f"{self.known_accuracy:.4f}, unknown top-1 {self.unknown_accuracy:.4f}"
             )
-        if self.n_skipped_images or self.n_excluded_queries:
+        if self.n_skipped_images or self.n_excluded_queries or self.n_duplicate_queries:
             lines.append(
                 f"left out        {self.n_skipped_images} unreadable photo(s), "
-                f"{self.n_excluded_queries} query photo(s) with no possible match"
+                f"{self.n_excluded_queries} query photo(s) with no possible match, "
+                f"{self.n_duplicate_queries} query photo(s) byte-identical to a database photo"
             )
         if self.rerank is not None:
             lines += ["", "each kind of evidence alone, on the same queries:", self.rerank.format()]
@@ -188,6 +190,15 @@ def score_split(
     keep_q = ok[split.query]
     q_rows, truth = split.query[keep_q], split.truth[keep_q]
     d_rows = split.database[ok[split.database]]
+    twins = byte_twins(table, q_rows, d_rows)
+    if twins.any():
+        named = [str(table.paths[r]) for r in q_rows[twins][:5]]
+        log.warning(
+            "%d query photo(s) left out: the same bytes are a database photo's, so they would "
+            "score as found whatever the model does: %s%s", int(twins.sum()), "; ".join(named),
+            " …" if twins.sum() > 5 else "",
+        )  # fmt: skip
+        q_rows, truth = q_rows[~twins], truth[~twins]
     if len(q_rows) == 0 or len(d_rows) < (1 if rerank is None else 2):
         raise PhotoidError(
             f"{table.source}: nothing to evaluate ({len(q_rows)} queries, {len(d_rows)} "
@@ -215,6 +226,7 @@ def score_split(
     result = _figures(
         answers, truth, vectors, labels, q_rows, d_rows, split, protocol, metric,
         identifier, int((~np.asarray(valid, dtype=bool)).sum()), rerank_result,
+        int(twins.sum()),
     )  # fmt: skip
     return Evaluation(
         result, answers, q_rows, d_rows, truth, vectors, valid, split, metric, features,
@@ -224,7 +236,7 @@ def score_split(
 
 def _figures(
     answers, truth, vectors, labels, q_rows, d_rows, split, protocol, metric, identifier,
-    n_skipped, rerank_result,
+    n_skipped, rerank_result, n_twins,
 ) -> EvaluationResult:  # fmt: skip
     predictions = [list(a.individuals) for a in answers]
     truths = truth.tolist()
@@ -263,9 +275,34 @@ def _figures(
         unknown_accuracy=open_acc.unknown_accuracy,
         n_skipped_images=n_skipped,
         n_excluded_queries=split.n_excluded,
+        n_duplicate_queries=n_twins,
         road=identifier.road,
         scale=identifier.scale,
         rerank=rerank_result,
+    )
+
+
+def byte_twins(table: PhotoTable, q_rows: np.ndarray, d_rows: np.ndarray) -> np.ndarray:
+    """Bool per query row: a database row other than itself holds a file with the very same
+    bytes (a copy under another name). Such a query would be "found" by any model; it is left
+    out of the figures (leave-one-out's own row is left out by the protocol already)."""
+    from photoid.cache import content_key
+
+    keys: dict[int, str | None] = {}
+
+    def key(row: int) -> str | None:
+        if row not in keys:
+            keys[row] = content_key(str(table.paths[row]))
+        return keys[row]
+
+    held: dict[str, set[int]] = {}
+    for r in d_rows.tolist():
+        k = key(r)
+        if k is not None:
+            held.setdefault(k, set()).add(r)
+    return np.array(
+        [bool(held.get(key(q), set()) - {q}) if key(q) else False for q in q_rows.tolist()],
+        dtype=bool,
     )
 
 

@@ -240,3 +240,42 @@ def _could_not_write(path: Path, exc: BaseException) -> str:
         errno.ENOENT: "its folder does not exist: create it first",
     }.get(code, "free some space there, or write to another folder")
     return f"could not write {path}: {reason}; {fix} (nothing was left half-written)."
+
+
+#: A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(table):
+    """``table`` with every text cell that starts like a formula (``= + - @``, tab, CR)
+    prefixed by an apostrophe, so a spreadsheet shows it as text instead of running it (the
+    OWASP "CSV injection" advice). Such a cell reads back with its leading ``'``."""
+    out = table.copy()
+    for column in out.columns:
+        out[column] = out[column].map(
+            lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
+        )
+    return out
+
+
+def write_csv(table, path: str | Path) -> Path:
+    """Write the pandas DataFrame ``table`` to ``path`` as CSV the one way photoid writes
+    CSV: every text cell that starts like a formula escaped (:func:`spreadsheet_safe`), RFC
+    4180 line ends (a field holding a bare CR or LF is quoted, never split), no index, and
+    whole or not at all (:func:`atomic_write`)."""
+    with atomic_write(path, "w") as fh:
+        spreadsheet_safe(table).to_csv(fh, index=False, lineterminator="\r\n")
+    return Path(path)
+
+
+def write_npz(path: str | Path, **arrays) -> Path:
+    """``numpy.savez`` of ``arrays`` to ``path`` (``.npz`` added when missing, as NumPy
+    does), whole or not at all (:func:`atomic_write`)."""
+    import numpy as np
+
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    with atomic_write(path) as fh:
+        np.savez(fh, **arrays)
+    return path

@@ -44,10 +44,10 @@ def test_a_folder_named_new_individual_fails_before_embedding(store, tmp_path, m
         write_photo(tmp_path / "photos" / "ann" / f"{j}.jpg", seed=j)
         write_photo(tmp_path / "photos" / "new_individual" / f"{j}.jpg", seed=10 + j)
     monkeypatch.setattr(ingest, "embed_sharded", _never_embed)
-    with pytest.raises(CatalogError, match="reserved") as caught:
+    with pytest.raises(CatalogError, match="reserved") as caught:  # refused as it is read
         add_photos(store, from_folders(tmp_path / "photos"), _Backbone())
     assert str(tmp_path / "photos" / "new_individual") in str(caught.value)  # names the folder
-    assert "Rename the folder or fix the CSV rows" in str(caught.value)
+    assert "rename the folder or fix the name in the CSV" in str(caught.value)
 
 
 def test_a_csv_row_named_new_individual_is_named_by_row(store, tmp_path, monkeypatch):
@@ -58,7 +58,7 @@ def test_a_csv_row_named_new_individual_is_named_by_row(store, tmp_path, monkeyp
         tmp_path / "photos.csv", index=False
     )
     monkeypatch.setattr(ingest, "embed_sharded", _never_embed)
-    with pytest.raises(CatalogError, match=r"1 photo\(s\).*\n  row 4: identity 'new_individual'"):
+    with pytest.raises(CatalogError, match=r"1 bad row\(s\):\n  row 4: identity 'new_individual'"):
         add_photos(store, from_csv(tmp_path / "photos.csv"), _Backbone())
 
 

@@ -113,3 +113,42 @@ def test_shared_lions_metadata_layout():
     assert catalog.table["identity"].nunique() == 94
     assert {"species", "viewpoint", "split", "closed_split"} <= set(catalog.table.columns)
     assert (catalog.table["closed_split"] == "test").sum() == 155
+
+
+def test_one_name_rule_refuses_names_that_merge_or_deceive(tmp_path):
+    from photoid.errors import CatalogError
+
+    rows = {
+        "\t=1+1": "surrounding whitespace",
+        "\r=1+1": "surrounding whitespace",
+        " =1+1": "surrounding whitespace",
+        "Ayo\u202eoyA": "U+202E RIGHT-TO-LEFT OVERRIDE",
+        "Ay\u200bo": "U+200B ZERO WIDTH SPACE",
+        "New_Individual": "reserved",
+        "new_individual": "reserved",
+        "A\tB": "control characters",
+    }
+    names = [*rows, "=1+1"]
+    table = pd.DataFrame({"path": [f"/p/{i}.jpg" for i in range(len(names))], "identity": names})
+    with pytest.raises(CatalogError) as err:
+        PhotoTable(table, "names.csv", check_files=False)
+    text = str(err.value)
+    assert f"{len(rows)} bad row(s)" in text  # every bad one named, the good one not
+    for line, (name, why) in enumerate(rows.items(), start=2):
+        assert f"row {line}: identity {name!r} of /p/{line - 2}.jpg: " in text, (name, text)
+        assert why in text
+    # one spelling: "é" as one code point or as e + a combining accent is one individual
+    same = pd.DataFrame({"path": ["/p/a.jpg", "/p/b.jpg"], "identity": ["Ren\u00e9", "Rene\u0301"]})
+    assert PhotoTable(same, "nfc", check_files=False).table["identity"].nunique() == 1
+
+
+def test_a_folder_named_new_individual_is_refused(tmp_path):
+    from conftest import write_photo
+
+    from photoid.data.loaders import from_folders
+    from photoid.errors import CatalogError
+
+    write_photo(tmp_path / "photos" / "ann" / "0.jpg", seed=1)
+    write_photo(tmp_path / "photos" / "new_individual" / "0.jpg", seed=2)
+    with pytest.raises(CatalogError, match="'new_individual' \\(in any case\\) is reserved"):
+        from_folders(tmp_path / "photos")

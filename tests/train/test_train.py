@@ -49,7 +49,7 @@ def test_short_frozen_run_reduces_loss_and_saves_a_usable_model(tiny_catalog, tm
     assert torch.allclose(out.norm(dim=1), torch.ones(3), atol=1e-5)
     assert result.final is not None and result.final.n_queries == 8
     # best.pt names the photos it learned from, by content (this catalog's photos repeat two
-    # images per individual, so its held-out files share the trained ones' bytes)
+    # images per individual, so its held-out files share the trained ones' pixels, not bytes)
     catalog = load_photos(tiny_catalog)
     split = make_train_split(catalog, config.data, config.seed)
     assert model.trained_photos == {content_key(catalog.paths[i]) for i in split.train}

@@ -4,9 +4,9 @@
   individual of that name would make answers ambiguous, so it is refused on add (folder or
   CSV row), as a ``rename`` target and as a ``merge`` target. A catalog that already holds one
   (made before this check) can rename or merge it away.
-- A name is not empty, has no surrounding whitespace and no control characters (a tab or a
-  newline would break ``catalog list`` and the CSV export). ``rename``/``merge`` refuse such a
-  name rather than guess; loaders already strip the identities of folders and CSV rows.
+- A name follows the one rule of :mod:`photoid.data.names` (not empty, no surrounding
+  whitespace, no control or format characters, NFC); ``rename``/``merge`` refuse such a name
+  rather than guess, and loaders refuse such a row, naming it.
 - A stored photo path is absolute and normalised (no ``.``/``..`` parts, no NUL): a relative
   path would mean another file for every working directory a later command runs in. Photos
   are only ever read (``reindex``), never written, by catalog commands.
@@ -15,29 +15,12 @@
 from __future__ import annotations
 
 import os
-import unicodedata
 from collections.abc import Iterable
 
+from photoid.data.names import name_problem  # noqa: F401 - the one rule, also used here
 from photoid.errors import CatalogError
-from photoid.metrics import NEW_INDIVIDUAL
 
 _LISTED = 10
-
-
-def name_problem(name: str) -> str | None:
-    """Why ``name`` cannot name an individual (None: it can)."""
-    if name == NEW_INDIVIDUAL:
-        return (
-            f"{NEW_INDIVIDUAL!r} is reserved: it is photoid's answer for an animal the catalog "
-            "does not hold"
-        )
-    if not name.strip():
-        return "a name cannot be empty"
-    if name != name.strip():
-        return f"surrounding whitespace (did you mean {name.strip()!r}?)"
-    if any(unicodedata.category(c) == "Cc" for c in name):
-        return "control characters (tab, newline …) are not allowed in a name"
-    return None
 
 
 def check_new_name(name: str, what: str) -> None:

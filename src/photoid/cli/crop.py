@@ -37,9 +37,8 @@ def run(args: argparse.Namespace) -> int:
     model = create_model(**common.model_options(args))
     crop = CropModel.load(args.crop_model) if args.crop_model else CropModel(args.kind, model.spec)
     cropped = crop_photos(table, model, crop)
-    from photoid.files import atomic_write
+    from photoid.files import write_csv
 
-    with atomic_write(args.out, "w") as fh:
-        cropped.table.to_csv(fh, index=False)
+    write_csv(cropped.table, args.out)
     say(f"wrote {len(cropped)} photos with {crop.kind} boxes to {args.out}")
     return 0

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from photoid.data.names import name_problem, normal_name
 from photoid.errors import CatalogError, did_you_mean
 from photoid.files import kind_of
 
@@ -116,7 +117,7 @@ def validate_table(table: pd.DataFrame, source: str, *, check_files: bool = True
         )
     df = table.reset_index(drop=True).copy()
     df["path"] = df["path"].map(lambda p: "" if pd.isna(p) else str(p))
-    df["identity"] = df["identity"].map(lambda v: "" if pd.isna(v) else str(v).strip())
+    df["identity"] = df["identity"].map(lambda v: "" if pd.isna(v) else normal_name(str(v)))
     problems = _row_problems(df, check_files)
     if problems:
         shown = "\n  ".join(str(p) for p in problems[:MAX_LISTED_PROBLEMS])
@@ -147,9 +148,17 @@ def _row_problems(df: pd.DataFrame, check_files: bool) -> list[RowProblem]:
             )
         elif check_files and (kind := _file_kind(path)):
             problems.append(RowProblem(line, f"{kind}: {path}", "fix the path or remove the row"))
-        if not identity:
+        if not identity.strip():
             problems.append(
                 RowProblem(line, "empty identity", "give the individual's ID or remove the row")
+            )
+        elif (problem := name_problem(identity)) is not None:
+            problems.append(
+                RowProblem(
+                    line,
+                    f"identity {identity!r} of {path}: {problem}",
+                    "rename the folder or fix the name in the CSV",
+                )
             )
     problems.extend(_bbox_problems(df))
     return sorted(problems, key=lambda p: p.row)

@@ -25,6 +25,7 @@ from photoid.catalog.names import name_problem
 from photoid.catalog.records import AddReport
 from photoid.catalog.store import FILTER_COLUMNS, CatalogStore
 from photoid.catalog.uploads import MissingError, Upload
+from photoid.data.names import normal_name
 from photoid.data.options import EmbedOptions
 from photoid.data.table import PhotoTable
 from photoid.errors import CatalogError, ConfigError, did_you_mean
@@ -103,7 +104,7 @@ class IndividualSummary:
 def check_name(name: object) -> str:
     """``name`` as an individual's name, trimmed: at most :data:`MAX_NAME_LENGTH` characters
     and acceptable to the catalog (:func:`photoid.catalog.names.name_problem`)."""
-    text = name.strip() if isinstance(name, str) else ""
+    text = normal_name(name.strip()) if isinstance(name, str) else ""
     problem = name_problem(text)
     if problem is None and len(text) > MAX_NAME_LENGTH:
         problem = f"longer than {MAX_NAME_LENGTH} characters"
