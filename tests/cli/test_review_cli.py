@@ -57,3 +57,20 @@ def test_serve_refuses_a_folder_that_is_no_catalog(tmp_path: Path, capsys):
 def test_loopback_addresses():
     assert all(is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "127.0.0.2"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "192.168.1.4", "::", "example.org"))
+
+
+def test_a_server_off_loopback_answers_only_to_its_own_names(monkeypatch):
+    import socket
+
+    from photoid.cli.serve import served_hosts
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "lab-pc")
+    monkeypatch.setattr(socket, "getfqdn", lambda: "lab-pc.example.org")
+    monkeypatch.setattr(socket, "getaddrinfo", lambda name, port: [(2, 1, 6, "", ("10.1.2.3", 0))])
+    everywhere = served_hosts("0.0.0.0", ["photoid.lab"])
+    assert set(everywhere) == {
+        "127.0.0.1", "localhost", "::1", "lab-pc", "lab-pc.example.org", "10.1.2.3",
+        "photoid.lab",
+    }  # fmt: skip
+    assert "evil.example" not in everywhere
+    assert set(served_hosts("192.168.0.7")) == {"127.0.0.1", "localhost", "::1", "192.168.0.7"}

@@ -259,14 +259,23 @@ def test_write_actions_need_the_token_and_this_origin(store, tmp_path):
     assert (
         client.post("/api/undo", json={}, headers={"X-Photoid-Token": "wrong"}).status_code == 401
     )
-    assert client.get("/api/individuals").status_code == 200  # reading needs none
+    # reading needs it too (names and photos are the catalog's data); the page itself does not
+    for url in ("/api/individuals", "/api/catalog", "/api/photos/1/thumbnail", "/openapi.json"):
+        assert client.get(url).status_code == 401, url
+    assert client.get("/").status_code == 200 and client.get("/static/app.js").status_code == 200
     ok = client.post("/api/identify", files={"file": ("q.jpg", data, "image/jpeg")},
                      headers={"Authorization": "Bearer s3cret"})  # fmt: skip
     assert ok.status_code == 200
     elsewhere = {"X-Photoid-Token": "s3cret", "Origin": "http://evil.example"}
     r = client.post("/api/skip", json={"upload": ok.json()["upload"]}, headers=elsewhere)
     assert r.status_code == 403
-    assert client.get("/api/catalog").json()["token_required"] is True
+    header = {"X-Photoid-Token": "s3cret"}
+    assert client.get("/api/catalog", headers=header).json()["token_required"] is True
+    # the page's <img> thumbnails carry it as the cookie the page sets from its #token= address
+    client.cookies.set("photoid_token", "s3cret")
+    assert client.get("/api/photos/1/thumbnail").status_code == 200
+    client.cookies.set("photoid_token", "wrong")
+    assert client.get("/api/photos/1/thumbnail").status_code == 401
     guarded = TestClient(create_app(session_for(store), allowed_hosts=["127.0.0.1"]))
     assert guarded.get("/api/catalog").status_code == 403  # Host: testserver (DNS rebinding)
 

@@ -130,3 +130,29 @@ def test_missing_chromium_fails_under_ci(monkeypatch, tmp_path):
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception):
         _browser(None, nowhere)
+
+
+@pytest.mark.slow
+def test_a_page_served_with_a_token_shows_its_photos(tmp_path):
+    """Off loopback the server needs its token on every /api route: the page reads it from
+    its #token= address, sends it with its requests and, as a cookie, with its thumbnails."""
+    sync_api = playwright_api()
+    store = build_catalog(tmp_path)
+    query = write_photo(tmp_path / "q.jpg", seed=3100)
+    errors: list[str] = []
+    app = create_app(session_for(store), token="s3cret")
+    with running(app) as url, sync_api.sync_playwright() as pw:
+        browser, page = open_review(sync_api, pw, f"{url}/#token=s3cret", errors)
+        page.get_by_test_id("files").set_input_files(str(query))
+        card = page.get_by_test_id("query").first
+        sync_api.expect(card.get_by_test_id("confirm").first).to_be_enabled()
+        thumbnail = card.locator(".candidate img").first
+        page.wait_for_function(
+            "(img) => img.complete && img.naturalWidth > 0", arg=thumbnail.element_handle()
+        )
+        bare = browser.new_page()  # without the token: the page loads, the data does not
+        bare.goto(url)
+        sync_api.expect(bare.get_by_test_id("status")).to_contain_text("needs its token")
+        assert bare.locator("#token-box").is_visible()
+        browser.close()
+    assert errors == []

@@ -36,6 +36,14 @@ def register(sub) -> None:
         help="'cpu', 'cuda' or 'cuda:N' (default: a GPU if there is one)",
     )
     p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another name the page is opened by (a DNS name of this machine); the Host header "
+        "must be one of the served names",
+    )
+    p.add_argument(
         "--rerank",
         choices=("auto", "none", "local"),
         default="auto",
@@ -53,6 +61,27 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def served_hosts(host: str, extra: list[str] | None = None) -> list[str]:
+    """The Host names a server listening on ``host`` answers to (a guard against DNS
+    rebinding: a page of another site must not reach it by a name that resolves here): the
+    loopback names, ``host`` itself, and for every interface (``0.0.0.0``, ``::``) this
+    machine's name, its full name and their addresses; plus ``extra`` (``--allow-host``)."""
+    import socket
+
+    names = {*LOOPBACK_NAMES, *(extra or [])}
+    if host in ("0.0.0.0", "::", ""):
+        own = {socket.gethostname(), socket.getfqdn()}
+        for name in list(own):
+            try:
+                own |= {info[4][0] for info in socket.getaddrinfo(name, None)}
+            except OSError:  # a name this machine cannot resolve: its name alone
+                pass
+        names |= own
+    else:
+        names.add(host)
+    return sorted(names)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     say(f"{store.root}: preparing identification (the index, and the keypoint re-ranker)")
     session.warm()
     limits = Limits(max_bytes=int(args.max_upload_mb * 2**20))
-    hosts = [*LOOPBACK_NAMES, args.host] if local else None
+    hosts = served_hosts(args.host, args.allow_host)
     app = create_app(session, token=token, limits=limits, allowed_hosts=hosts)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{shown}:{args.port}/" + (f"#token={token}" if token else "")

@@ -38,6 +38,8 @@ from photoid.web.receive import UploadRefused, receive_photo
 from photoid.web.thumbnails import SIZES, thumbnail_jpeg
 
 STATIC = Path(__file__).parent / "static"
+#: the cookie the page sets from its ``#token=`` address, so its thumbnails carry the token
+TOKEN_COOKIE = "photoid_token"
 log = logging.getLogger("photoid.web")
 
 
@@ -75,9 +77,11 @@ def create_app(
     limits: Limits = Limits(),
     allowed_hosts: list[str] | None = None,
 ) -> FastAPI:
-    """The app for ``session``'s catalog. ``token``: required on every write action
-    (``X-Photoid-Token`` header or ``Authorization: Bearer``); ``allowed_hosts``: the Host
-    names accepted (a guard against DNS rebinding; None accepts any)."""
+    """The app for ``session``'s catalog. ``token``: required on every ``/api`` route, reads
+    included (``X-Photoid-Token`` header, ``Authorization: Bearer`` or the ``photoid_token``
+    cookie the page sets, so that its ``<img>`` thumbnails carry it); the page itself and its
+    static files need none (they hold no data). ``allowed_hosts``: the Host names accepted (a
+    guard against DNS rebinding; None accepts any)."""
     # no /docs page: FastAPI's loads its scripts from a CDN; /openapi.json describes the API
     app = FastAPI(title="photoid review", version="1", docs_url=None, redoc_url=None)
     store = session.store
@@ -193,12 +197,17 @@ def _guard(app: FastAPI, token: str | None, allowed_hosts: list[str] | None) -> 
         host = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]")
         if allowed_hosts is not None and host not in allowed_hosts:
             return _error(403, f"host {host!r} is not served here; open the page by its address.")
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
+        writes = request.method not in ("GET", "HEAD", "OPTIONS")
+        if writes:
             origin = request.headers.get("origin")
             if origin and urlsplit(origin).netloc != request.headers.get("host"):
                 return _error(403, "write actions are accepted from this server's own page only.")
-            if token is not None and not _token_ok(request, token):
-                return _error(401, "this action needs the server's token (X-Photoid-Token).")
+        data = request.url.path.startswith("/api/") or request.url.path == "/openapi.json"
+        if token is not None and (writes or data) and not _token_ok(request, token):
+            return _error(
+                401, "this server needs its token: open the address `photoid serve` printed "
+                "(…/#token=…), or send it as X-Photoid-Token.",
+            )  # fmt: skip
         return await call_next(request)
 
 
@@ -207,6 +216,7 @@ def _token_ok(request: Request, token: str) -> bool:
     auth = request.headers.get("authorization") or ""
     if auth.lower().startswith("bearer "):
         given = given or auth[7:]
+    given = given or request.cookies.get(TOKEN_COOKIE, "")
     return secrets.compare_digest(given.encode(), token.encode())
 
 

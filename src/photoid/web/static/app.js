@@ -29,7 +29,11 @@ async function api(method, url, body) {
   }
   const response = await fetch(url, { method, headers, body: payload });
   const data = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
-  if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
+  if (!response.ok) {
+    const error = new Error(data.error || `HTTP ${response.status}`);
+    error.status = response.status;
+    throw error;
+  }
   return data;
 }
 
@@ -488,9 +492,19 @@ function setupDrop() {
   $("#files").addEventListener("change", (e) => { addFiles(e.target.files); e.target.value = ""; });
 }
 
+function rememberToken(token) {
+  // the page's own requests carry it as a header; its <img> thumbnails, as this cookie
+  state.token = token;
+  document.cookie = `photoid_token=${encodeURIComponent(token)}; path=/; SameSite=Strict`;
+}
+
 window.addEventListener("DOMContentLoaded", () => {
   const match = /token=([^&]+)/.exec(location.hash);
-  if (match) state.token = decodeURIComponent(match[1]);
+  if (match) rememberToken(decodeURIComponent(match[1]));
+  $("#token").addEventListener("change", (e) => {
+    rememberToken(e.target.value);
+    loadCatalog().then(restorePending).catch((err) => say(err.message, true));
+  });
   for (const tab of document.querySelectorAll(".tab")) tab.onclick = () => showTab(tab.dataset.tab);
   $("#undo").onclick = undo;
   window.addEventListener("keydown", onKey);
@@ -498,5 +512,8 @@ window.addEventListener("DOMContentLoaded", () => {
   setupZoom();
   loadCatalog().then(restorePending)
     .then(async () => { if (await lastSavedDecision()) $("#undo").disabled = false; })
-    .catch((err) => say(err.message, true));
+    .catch((err) => {
+      if (err.status === 401) $("#token-box").hidden = false;  // type the token there
+      say(err.message, true);
+    });
 });
