@@ -395,3 +395,42 @@ def identify_in_catalog(store, queries, *, model, threshold=None, **filters):
     source = catalog_source(store, model, **filters)
     found, _ = resolve_threshold(threshold, source.metric, stored=store.threshold)
     return Identifier(source, None, decision=Decision(threshold=found)).rank(queries).answers
+
+
+def test_a_read_only_catalog_is_read_searched_exported_and_checked_not_changed(
+    store: CatalogStore, tmp_path, monkeypatch
+):
+    """On a read-only file system (a backup medium, a read-only mount) SQLite can make no
+    journal or lock file: the catalog is opened as it is (mode=ro, immutable), every read
+    works, and a change is refused saying why (not called damage)."""
+    import photoid.catalog.store as store_module
+    from photoid.catalog.check import check_catalog
+    from photoid.catalog.export import export_catalog
+
+    photos, vectors = batch(0, n=6, individuals=3)
+    store.add(photos, vectors, model=MODEL)
+    store.set_threshold(0.5)
+    monkeypatch.setattr(store_module, "read_only_folder", lambda root: True)
+    frozen = CatalogStore(store.root)
+    assert frozen.read_only
+    snap = frozen.snapshot()
+    assert len(snap.paths) == 6 and frozen.stats().n_individuals == 3
+    [answer] = identify_in_catalog(frozen, vectors[:1], model=MODEL)
+    assert answer.individuals[0] == "ind0"
+    assert export_catalog(frozen, tmp_path / "out.csv") == 6
+    report = check_catalog(frozen.root)
+    assert report.healthy, report
+    for change in (
+        lambda: frozen.rename("ind0", "Ayo"),
+        lambda: frozen.add(*batch(1, n=2), model=MODEL),
+        lambda: frozen.set_threshold(0.6),
+    ):
+        with pytest.raises(CatalogError, match="read-only .* not changed"):
+            change()
+    monkeypatch.undo()
+    assert dict(CatalogStore(store.root).individuals())["ind0"] == 2  # nothing changed
+    # a write-ahead log holding changes cannot be read without writing: said, not guessed
+    (store.root / "catalog.sqlite-wal").write_bytes(b"changes")
+    monkeypatch.setattr(store_module, "read_only_folder", lambda root: True)
+    with pytest.raises(CatalogError, match="write-ahead log .* open it once where it can"):
+        CatalogStore(store.root)

@@ -33,7 +33,7 @@ from photoid.catalog.integrity import (
 )
 from photoid.catalog.lnbnn_files import CACHE_NAME, LNBNN_DIR, cache_problem, cache_repair
 from photoid.catalog.segments import SEGMENT_DIR
-from photoid.catalog.store import DB_FILE, CatalogStore
+from photoid.catalog.store import DB_FILE, CatalogStore, open_read_only, read_only_folder
 from photoid.errors import PhotoidError
 
 
@@ -94,7 +94,9 @@ def check_catalog(root: str | Path, *, repair: bool = False) -> CheckReport:
 def _check_sqlite(root: Path, report: CheckReport) -> bool:
     """PRAGMA integrity_check, foreign keys, segment rows in range; False: unreadable."""
     try:
-        with closing(sqlite3.connect(root / DB_FILE, timeout=30)) as db:
+        read_only = read_only_folder(root)
+        opened = open_read_only(root / DB_FILE) if read_only else None
+        with closing(opened or sqlite3.connect(root / DB_FILE, timeout=30)) as db:
             found = [r[0] for r in db.execute("PRAGMA integrity_check")]
             if found != ["ok"]:
                 what = "integrity_check: " + "; ".join(found[:5]).replace("\n", " ")

@@ -18,6 +18,7 @@ Embeddings from a model whose fingerprint differs from the catalog's are refused
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -69,6 +70,26 @@ def _crash_point(name: str) -> None:
     """A no-op seam between the steps of a change; crash tests replace it to kill the process."""
 
 
+def read_only_folder(root: Path) -> bool:
+    """Whether nothing can be written in the folder ``root``: a read-only file system (a
+    read-only mount, a backup medium) or a folder this user may not write to."""
+    try:
+        if os.statvfs(root).f_flag & os.ST_RDONLY:
+            return True
+    except (OSError, AttributeError):  # no statvfs here (Windows): the permission decides
+        pass
+    return not os.access(root, os.W_OK)
+
+
+def open_read_only(db_path: Path) -> sqlite3.Connection:
+    """The catalog database ``db_path`` opened on a read-only folder: no journal, lock or
+    shared-memory file can be made there, so it is read as it is (``mode=ro&immutable=1``)."""
+    uri = f"{Path(db_path).resolve().as_uri()}?mode=ro&immutable=1"
+    db = sqlite3.connect(uri, uri=True, isolation_level=None)
+    db.execute("PRAGMA foreign_keys=ON")
+    return db
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -90,6 +111,15 @@ class CatalogStore:
                 f"{self.root}: not a photoid catalog (no {DB_FILE}); create one with "
                 f"`photoid catalog create {self.root}`."
             )
+        self.read_only = read_only_folder(self.root)
+        if self.read_only:
+            wal = self.db_path.with_name(DB_FILE + "-wal")
+            if wal.is_file() and wal.stat().st_size > 0:
+                raise CatalogError(
+                    f"{self.root}: the catalog is read-only, and its write-ahead log "
+                    f"({wal.name}) holds changes not yet in {DB_FILE}: open it once where it "
+                    "can be written (any photoid command folds them in), then copy it here."
+                )
         version = int(self._meta().get("schema_version", "0"))
         if version != SCHEMA_VERSION:
             raise CatalogError(
@@ -124,10 +154,20 @@ class CatalogStore:
         except sqlite3.Error as exc:
             raise database_error(self.root, exc, writing) from exc
 
+    def refuse_if_read_only(self) -> None:
+        """Raise :class:`CatalogError` saying why when the catalog cannot be written."""
+        if self.read_only:
+            raise CatalogError(
+                f"{self.root}: the catalog is read-only (a read-only file system or folder): "
+                "it can be read, searched, exported and checked, not changed. Copy it to a "
+                "writable place to change it."
+            )
+
     @contextmanager
     def writer(self) -> Iterator[CatalogStore]:
         """Hold the writer lock across several steps (``catalog add`` takes it before
         embedding, so a refused add fails before any work); changes made inside reuse it."""
+        self.refuse_if_read_only()
         if self._lock is not None:
             yield self
             return
@@ -139,6 +179,8 @@ class CatalogStore:
                 self._lock = None
 
     def _connect(self) -> sqlite3.Connection:
+        if self.read_only:
+            return open_read_only(self.db_path)
         db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
