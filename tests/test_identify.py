@@ -369,3 +369,31 @@ def test_the_whole_gallery_is_searched_only_for_a_query_that_needs_it(gallery: G
     # a rescorer sees its shortlist only: no whole-gallery search however few individuals
     identify(np.array([_unit(45)]), small, rescore=_Reverse())
     assert calls[1:] == [(1, 3)]
+
+
+def test_ties_are_settled_by_database_order():
+    """Two individuals with the same best score: the one whose best photo comes first in the
+    gallery ranks first, whatever order the index returns equal scores in (the rule
+    photoid.metrics ranks database photos by)."""
+    v = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.6, 0.8]], dtype=np.float32)
+    query = np.array([[1.0, 0.0]], dtype=np.float32)
+    for labels, expected in ((["b", "x", "a", "y"], "b"), (["a", "x", "b", "y"], "a")):
+        [got] = identify(query, Gallery.from_embeddings(v, labels), k=2)
+        assert got.individuals == (expected, "b" if expected == "a" else "a")
+        assert got.scores[0] == got.scores[1] == pytest.approx(1.0)
+        assert got.photo_ids == (0, 2)
+
+
+def test_ties_do_not_follow_the_order_the_index_returns_them_in():
+    from photoid.search.base import SearchResult
+
+    class Reversed:  # an index (IVF, another library) that returns equal scores late-row first
+        metric, dim, ntotal = "cosine", 2, 3
+
+        def search(self, queries, k):
+            return SearchResult(
+                np.array([[1.0, 1.0, 0.5]], np.float32)[:, :k], np.array([[2, 0, 1]])[:, :k]
+            )
+
+    [got] = identify(np.array([[1.0, 0.0]], np.float32), Gallery(Reversed(), ["b", "x", "a"]))
+    assert got.individuals[:2] == ("b", "a") and got.photo_ids[:2] == (0, 2)

@@ -3,7 +3,8 @@
 One road for every query: the gallery's index (exact or IVF) proposes photos; an optional
 :class:`Rescorer` (local-feature matching, :mod:`photoid.local`) re-scores that shortlist;
 photo scores are aggregated per individual (the best photo, or the mean of an individual's
-best ``top_photos`` photos); the top ``k`` individuals are returned, and ``new_individual`` is
+best ``top_photos`` photos; equal scores: the individual whose best photo comes first in the
+gallery); the top ``k`` individuals are returned, and ``new_individual`` is
 inserted where the score first falls below the threshold, as in Happywhale's MAP@5 scoring.
 """
 
@@ -174,7 +175,9 @@ def _aggregate(sims, ids, labels, aggregation, top_photos):
         scored = {name: s[0] for name, s in best.items()}
     else:
         scored = {name: float(np.mean(s[:top_photos])) for name, s in best.items()}
-    order = sorted(scored, key=lambda n: -scored[n])
+    # ties: the individual whose best photo comes first in the gallery (database order, as
+    # photoid.metrics ranks), whatever order the index returned equal scores in
+    order = sorted(scored, key=lambda n: (-scored[n], first[n]))
     return order, [float(scored[n]) for n in order], [first[n] for n in order]
 
 

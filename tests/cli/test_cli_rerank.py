@@ -76,3 +76,30 @@ def test_catalog_identify_rerank_local(coat_catalog: Path, tmp_path: Path, capsy
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["individuals"][0] == "cid"  # the embedding is random: the keypoints decide
     assert all(0.0 <= s <= 1.0 for s in out["scores"])
+
+
+def test_a_trained_models_cosine_threshold_is_passed_over_under_rerank_local(
+    coat_catalog: Path, tmp_path: Path, capsys
+):
+    """identify --model best.pt --rerank local with no --threshold: the model's cosine
+    threshold is not applied to probabilities; the answer comes, saying so."""
+    from photoid.models.backbones import create_backbone
+    from photoid.models.embedding import EmbeddingModel, attach_to_model, save_model
+
+    model_file = tmp_path / "best.pt"
+    save_model(
+        EmbeddingModel(create_backbone("resnet10t", weights="random", image_size=32)), model_file
+    )
+    attach_to_model(model_file, threshold={"value": 0.99, "scale": "cosine", "method": "suggested"})
+    query = tmp_path / "q.png"
+    transformed(texture(1, size=160), angle=30, scale=0.9).save(query)
+    args = ["identify", str(coat_catalog), str(query), "--model", str(model_file), "--json"]
+    assert main([*args, *RERANK, "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    answer = json.loads(out.strip().splitlines()[-1])
+    assert answer["scale"] == "probability" and "new_individual" not in answer["individuals"]
+    assert "0.99 is a cosine value" in err and "new_individual is off" in err
+    # without --rerank local the same model's threshold is used, on its own scale
+    assert main([*args, "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert "threshold 0.9900 cosine carried by" in err

@@ -96,3 +96,20 @@ def test_the_log_says_calibrations_and_kept_keypoints_in_words(store):
         "calibrate new_individual threshold 0.7312 probability (calibrated: max MAP@5), "
         "was 0.6000 cosine (given)"
     )
+
+
+def test_upload_keys_are_whole_keys(store, tmp_path):
+    """A key of 64 hex digits plus anything (a path, an extension, a newline) names no
+    upload: refused by the lookup and by every route that takes a key, with the message."""
+    from photoid.catalog.uploads import MissingError, find_upload
+
+    client = TestClient(create_app(session_for(store)))
+    data = write_photo(tmp_path / "k.jpg", seed=4343).read_bytes()
+    key = send(client, data, "k.jpg").json()["upload"]
+    assert find_upload(store, key).key == key
+    for bad in (key + "/../../x", key + ".jpg", key + "\n", key[:-1], key.upper(), " " + key):
+        with pytest.raises(MissingError, match="not an upload key"):
+            find_upload(store, bad)
+        r = client.post("/api/confirm", json={"upload": bad, "individual": "ann"})
+        assert r.status_code == 404 and "not an upload key" in r.json()["error"], bad
+    assert len(store.snapshot().paths) == 12  # nothing added
