@@ -53,6 +53,11 @@ def test_short_frozen_run_reduces_loss_and_saves_a_usable_model(tiny_catalog, tm
     catalog = load_photos(tiny_catalog)
     split = make_train_split(catalog, config.data, config.seed)
     assert model.trained_photos == {content_key(catalog.paths[i]) for i in split.train}
+    # validation photos never train it: the two sets do not overlap and make every training row
+    training_rows = set(np.flatnonzero(catalog.table["split"].to_numpy() == "train").tolist())
+    assert len(split.val) and not set(split.train) & set(split.val)
+    assert set(split.train) | set(split.val) == training_rows
+    assert not model.trained_photos & {content_key(catalog.paths[i]) for i in split.val}
     # the CLI scores the saved model as training did (same photos, same protocol)
     from photoid.cli.main import main
 
