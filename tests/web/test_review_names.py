@@ -113,3 +113,25 @@ def test_upload_keys_are_whole_keys(store, tmp_path):
         r = client.post("/api/confirm", json={"upload": bad, "individual": "ann"})
         assert r.status_code == 404 and "not an upload key" in r.json()["error"], bad
     assert len(store.snapshot().paths) == 12  # nothing added
+
+
+def test_a_gallery_is_labelled_with_the_state_it_was_read_at(store):
+    """A writer commits between the page reading the catalog's generation and its snapshot:
+    the gallery is kept under the snapshot's own generation, so the next question sees the
+    new state at once (never old names under a new number, or new names under an old one)."""
+    session = session_for(store)
+    real = session.store.snapshot
+    calls = []
+
+    def snapshot_after_a_rename(**filters):
+        if not calls:  # another reviewer renames ann just before this read
+            session.store.rename("ann", "Ayo")
+        calls.append(1)
+        return real(**filters)
+
+    session.store.snapshot = snapshot_after_a_rename
+    snap, _ = session.identifier({})
+    assert "Ayo" in snap.individuals.tolist() and "ann" not in snap.individuals.tolist()
+    assert session._identifiers[()][0] == snap.generation == session.store.stats().generation
+    again, _ = session.identifier({})
+    assert again is snap and len(calls) == 1  # the same state: kept, not read again

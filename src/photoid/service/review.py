@@ -352,7 +352,9 @@ class ReviewSession:
 
         key = tuple(sorted((k, v) for k, v in filters.items() if v is not None))
         with self.store.reading() as db:
-            generation = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            generation = int(
+                db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]
+            )
         with self._identifiers_lock:
             cached = self._identifiers.get(key)
             if cached is not None and cached[0] == generation:
@@ -367,7 +369,9 @@ class ReviewSession:
                 source, self.model, decision=Decision(k=self.k, threshold=threshold),
                 rerank=self.rerank, embed=self._engine_options(),
             )  # fmt: skip
-            self._identifiers[key] = (generation, snap, identifier)
+            # labelled with the state it was read at (a writer may have committed since the
+            # generation above was read): never rows of one state under another's number
+            self._identifiers[key] = (int(snap.generation), snap, identifier)
             while len(self._identifiers) > 16:
                 self._identifiers.popitem(last=False)
             return snap, identifier
