@@ -262,9 +262,9 @@ def _events_schema(root: Path, sql: str | None = None) -> str:
         return db.execute("SELECT sql FROM sqlite_master WHERE name='events'").fetchone()[0]
 
 
-def test_rows_that_break_the_schema_are_named_by_sqlites_quick_check(root: Path):
+def test_rows_that_break_the_schema_are_named_by_sqlites_integrity_check(root: Path):
     # NULLs in NOT NULL columns, slipped in with the constraint edited out of the schema (what
-    # a foreign tool or a bad disk can leave): the file reads, only quick_check notices
+    # a foreign tool or a bad disk can leave): the file reads, only the integrity check notices
     schema = _events_schema(root)
     assert _events_schema(root, schema.replace(" NOT NULL", "")).count("NOT NULL") == 0
     for row in ("NULL, 'a', 'b'", "'t', NULL, 'b'", "'t', 'a', NULL", "NULL, NULL, 'b'"):
@@ -274,12 +274,12 @@ def test_rows_that_break_the_schema_are_named_by_sqlites_quick_check(root: Path)
         CatalogStore(root).snapshot()
     assert err.value.part == "catalog.sqlite"
     assert err.value.what == (  # the first three problems, on one line
-        "quick_check: NULL value in events.at; NULL value in events.action; "
+        "integrity_check: NULL value in events.at; NULL value in events.action; "
         "NULL value in events.detail"
     )
 
 
-def test_a_quick_check_finding_of_several_lines_is_named_on_one(root: Path):
+def test_an_integrity_check_finding_of_several_lines_is_named_on_one(root: Path):
     # a file padded by one page that no table or free list holds (a bad copy or a foreign
     # tool): SQLite reports it as "*** in database main ***\nPage N is never used"
     db = root / "catalog.sqlite"
@@ -290,7 +290,10 @@ def test_a_quick_check_finding_of_several_lines_is_named_on_one(root: Path):
     with pytest.raises(CatalogDamaged) as err:
         CatalogStore(root).snapshot()
     assert err.value.part == "catalog.sqlite"
-    assert err.value.what == f"quick_check: *** in database main *** Page {pages + 1} is never used"
+    assert (
+        err.value.what
+        == f"integrity_check: *** in database main *** Page {pages + 1} is never used"
+    )
 
 
 def test_stats_names_the_image_row_beyond_its_segment(root: Path):
@@ -310,3 +313,30 @@ def identify_in_catalog(store, queries, *, model, threshold=None, **filters):
     source = catalog_source(store, model, **filters)
     found, _ = resolve_threshold(threshold, source.metric, stored=store.threshold)
     return Identifier(source, None, decision=Decision(threshold=found)).rank(queries).answers
+
+
+def test_a_flipped_byte_inside_a_name_is_refused_not_answered(tmp_path: Path):
+    """Bit rot inside a name's row: the table's copy no longer matches the index's. Every
+    read refuses (naming the check to run) instead of answering with the damaged name."""
+    root = tmp_path / "cat"
+    store = CatalogStore.create(root, MODEL)
+    photos, vectors = batch(0, n=8, individuals=4)
+    store.add(photos, vectors, model=MODEL)
+    store.rename("ind1", "Blackie")
+    with closing(sqlite3.connect(root / "catalog.sqlite")) as db:  # fold the log in the file
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray((root / "catalog.sqlite").read_bytes())
+    at = data.find(b"Blackie")
+    assert at > 0
+    data[at + 1] ^= 0x20  # "BLackie": one bit, as a bad disk flips it
+    (root / "catalog.sqlite").write_bytes(bytes(data))
+    reads = {
+        "snapshot": lambda: CatalogStore(root).snapshot(),
+        "stats": lambda: CatalogStore(root).stats(),
+        "identify": lambda: identify_in_catalog(CatalogStore(root), vectors[:1], model=MODEL),
+    }
+    for name, read in reads.items():
+        with pytest.raises(CatalogDamaged) as err:
+            read()
+        assert err.value.part == "catalog.sqlite" and "integrity_check" in err.value.what, name
+        assert "photoid catalog check" in str(err.value) or "restore" in str(err.value), name
