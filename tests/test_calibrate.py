@@ -17,7 +17,7 @@ NEW = NEW_INDIVIDUAL
 
 def open_set_answers(vectors, valid, catalog, split, **options):
     """``(answers, truths)`` of the open-set queries, as calibration fits on them."""
-    from photoid.evaluate import open_set_answers as answered
+    from photoid.open_set import open_set_answers as answered
 
     ev = answered(vectors, valid, catalog, split, **options)
     return ev.answers, ev.truth
@@ -153,7 +153,7 @@ def test_calibrate_photos_embeds_the_table_and_fits_on_its_open_set_answers(
     from photoid.data.options import EmbedOptions
     from photoid.data.splits import QueryDatabaseSplit
     from photoid.embed import embed_table
-    from photoid.evaluate import calibrate_photos
+    from photoid.open_set import calibrate_photos
 
     table = from_folders(folder_catalog)
     names = table.identities
@@ -381,7 +381,7 @@ def test_calibrate_split_fits_on_the_split_of_ready_vectors():
 
     from photoid.data.splits import QueryDatabaseSplit
     from photoid.data.table import PhotoTable
-    from photoid.evaluate import calibrate_split
+    from photoid.open_set import calibrate_split
 
     class Embeddings:
         vectors = _unit_rows([0, 90, 10, 80, 200])

@@ -55,7 +55,7 @@ _EXPORTS = {
     "rerank_config": "photoid.local.pipeline",
     # thresholds and evaluation
     "ThresholdCalibrator": "photoid.calibrate",
-    "calibrate_photos": "photoid.evaluate",
+    "calibrate_photos": "photoid.open_set",
     "evaluate_photos": "photoid.evaluate",
     "evaluate_embeddings": "photoid.evaluate",
     # pipeline stages: crop, species/viewpoint, routing, designs compared

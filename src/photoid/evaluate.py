@@ -5,18 +5,16 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from photoid.calibrate import ThresholdCalibrator
 from photoid.data.options import DEFAULT_EMBED, EmbedOptions
-from photoid.data.splits import ClosedSplit, OpenSet, QueryDatabaseSplit
+from photoid.data.splits import QueryDatabaseSplit
 from photoid.data.table import PhotoTable
 from photoid.errors import PhotoidError
 from photoid.identifier import DEFAULT_DECISION, Decision, GallerySource, Identifier
-from photoid.identify import Identification, Threshold, as_threshold, place_new_individual
+from photoid.identify import Identification, Threshold, as_threshold
 from photoid.local.evaluate import RerankEvaluation, RerankRun, score_rerank_run
 from photoid.local.rerank import SCORES, RerankConfig
 from photoid.local.store import FeatureSet
@@ -373,7 +371,7 @@ def measure_photos(
     split = subsample_queries(split, n_queries, seed)
     if len(split.query) < n_all:
         log.info("a seeded subset: %d of %d queries (seed %d)", len(split.query), n_all, seed)
-    emb, features, unseen = _read_table(table, model, split, rerank, embed)
+    emb, features, unseen = read_table(table, model, split, rerank, embed)
     sample = None
     if features is not None:
         sample = [read_image(table.paths[i]) for i in split.query[:10] if features.valid[i]]
@@ -383,100 +381,7 @@ def measure_photos(
     )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Calibration:
-    """What :func:`calibrate_photos` did: the fitted ``calibrator`` (its ``threshold()`` on
-    the road's scale, curve and figures), the ``evaluation`` it fitted on (the open-set
-    answers without a threshold; its vectors and keypoints score other splits), and the
-    calibration queries' count ``n_queries`` and how many were of removed individuals,
-    ``n_new``."""
-
-    calibrator: ThresholdCalibrator
-    evaluation: Evaluation
-    n_queries: int
-    n_new: int
-
-
-def open_set_answers(
-    vectors: np.ndarray,
-    valid: np.ndarray,
-    catalog: PhotoTable,
-    split: QueryDatabaseSplit,
-    *,
-    metric: str = "cosine",
-    aggregation: str = "max",
-    rerank: RerankConfig | None = None,
-    features: FeatureSet | None = None,
-    unseen: np.ndarray | None = None,
-) -> Evaluation:
-    """``split``'s readable queries answered without a threshold against its readable
-    database photos, on the road ``rerank`` chooses: the input of
-    :meth:`~photoid.calibrate.ThresholdCalibrator.fit` (``answers`` and ``truth``)."""
-    return score_split(
-        vectors, valid, catalog, split, protocol="open", metric=metric,
-        decision=Decision(aggregation=aggregation), rerank=rerank, features=features,
-        unseen=unseen,
-    )  # fmt: skip
-
-
-def calibrate_split(
-    vectors: np.ndarray,
-    valid: np.ndarray,
-    table: PhotoTable,
-    split,
-    *,
-    expected_new_share: float | None = None,
-    false_match_rate: float | None = None,
-    max_known_loss: float | None = None,
-    aggregation: str = "max",
-    metric: str = "cosine",
-    rerank: RerankConfig | None = None,
-    features: FeatureSet | None = None,
-    unseen: np.ndarray | None = None,
-) -> Calibration:
-    """Choose the ``new_individual`` threshold of a road (the embedding ``vectors`` of
-    ``table``'s rows, with ``rerank`` the fused road over their keypoints ``features``) on
-    ``split`` (an open-set split object: :class:`~photoid.data.splits.OpenSet`, some
-    individuals removed from the database) with
-    :class:`~photoid.calibrate.ThresholdCalibrator`; the threshold is on the road's scale
-    (cosine, or the fused probability)."""
-    parts = split.split(table)
-    ev = open_set_answers(
-        vectors, valid, table, parts, metric=metric, aggregation=aggregation, rerank=rerank,
-        features=features, unseen=unseen,
-    )  # fmt: skip
-    calibrator = ThresholdCalibrator(
-        expected_new_share=expected_new_share, false_match_rate=false_match_rate,
-        max_known_loss=max_known_loss,
-    ).fit(ev.answers, ev.truth)  # fmt: skip
-    n_new = int(np.sum(np.asarray(ev.truth) == NEW_INDIVIDUAL))
-    return Calibration(calibrator, ev, len(ev.truth), n_new)
-
-
-def calibrate_photos(
-    table: PhotoTable,
-    model,
-    split,
-    *,
-    expected_new_share: float | None = None,
-    false_match_rate: float | None = None,
-    max_known_loss: float | None = None,
-    aggregation: str = "max",
-    rerank: RerankConfig | None = None,
-    embed: EmbedOptions = DEFAULT_EMBED,
-) -> Calibration:
-    """:func:`calibrate_split` on ``table``'s photos, embedded with ``model`` (and their
-    keypoints extracted, with ``rerank``). A bad split fails before any photo is read."""
-    split.split(table)
-    emb, features, unseen = _read_table(table, model, split.split(table), rerank, embed)
-    return calibrate_split(
-        emb.vectors, emb.valid, table, split, expected_new_share=expected_new_share,
-        false_match_rate=false_match_rate, max_known_loss=max_known_loss,
-        aggregation=aggregation, rerank=rerank, features=features, unseen=unseen,
-    )  # fmt: skip
-
-
-def _read_table(table: PhotoTable, model, split, rerank: RerankConfig | None, embed):
+def read_table(table: PhotoTable, model, split, rerank: RerankConfig | None, embed):
     """Embeddings of ``table``'s rows, and with ``rerank`` their keypoints and which
     database photos of ``split`` (parts) ``model`` did not train on (bool over the table;
     None: any)."""
@@ -515,91 +420,3 @@ def _similarity(q: np.ndarray, d: np.ndarray, metric: str) -> np.ndarray:
         return (qn @ dn.T).astype(np.float64)
     sq = (q**2).sum(1)[:, None] + (d**2).sum(1)[None, :] - 2 * q @ d.T
     return -np.sqrt(np.maximum(sq, 0.0)).astype(np.float64)
-
-
-@dataclass(frozen=True)
-class OpenSetComparison:
-    """A threshold against a fixed one on an evaluation split, per seed of the open-set
-    protocol: ``seeds``; ``calibrated``/``fixed``: per seed ``(map5, known_top1,
-    unknown_top1)``; the means of MAP@5 in ``calibrated_map5``/``fixed_map5``."""
-
-    threshold: Threshold
-    fixed: Threshold
-    seeds: tuple[int, ...]
-    calibrated_figures: tuple[tuple[float, float, float], ...]
-    fixed_figures: tuple[tuple[float, float, float], ...]
-
-    @property
-    def calibrated_map5(self) -> float:
-        return float(np.mean([f[0] for f in self.calibrated_figures]))
-
-    @property
-    def fixed_map5(self) -> float:
-        return float(np.mean([f[0] for f in self.fixed_figures]))
-
-    def format(self) -> str:
-        lines = ["seed  threshold  MAP@5   known-top1  unknown-top1"]
-        for seed, cal, fix in zip(
-            self.seeds, self.calibrated_figures, self.fixed_figures, strict=True
-        ):
-            for name, t, f in (("calibrated", self.threshold, cal), ("fixed", self.fixed, fix)):
-                lines.append(
-                    f"{seed:4d}  {t.value:9.4f}  {f[0]:.4f}  {f[1]:10.4f}  {f[2]:12.4f}  ({name})"
-                )
-        cal, fixed = self.calibrated_map5, self.fixed_map5
-        verdict = "beats" if cal > fixed else "does not beat"
-        lines.append(
-            f"mean MAP@5 over {len(self.seeds)} seeds: calibrated {cal:.4f} vs fixed "
-            f"{self.fixed.value} {fixed:.4f}: the calibrated threshold {verdict} it"
-        )
-        return "\n".join(lines)
-
-
-def compare_open_set(
-    vectors: np.ndarray,
-    valid: np.ndarray,
-    table: PhotoTable,
-    base: ClosedSplit,
-    threshold: Threshold,
-    fixed: Threshold | float,
-    *,
-    unknown_fraction: float = 0.3,
-    seeds: Sequence[int] = (0, 1, 2, 3, 4),
-    aggregation: str = "max",
-    metric: str = "cosine",
-    rerank: RerankConfig | None = None,
-    features: FeatureSet | None = None,
-    unseen: np.ndarray | None = None,
-) -> OpenSetComparison:
-    """Score ``threshold`` and a ``fixed`` one on the open-set protocol over ``base`` (a
-    split disjoint from the calibration queries), ``unknown_fraction`` of its individuals
-    removed from the database per seed, on the road ``rerank`` chooses (with the photos'
-    keypoints ``features``): each seed's answers are made once, then each threshold placed."""
-    fixed = fixed if isinstance(fixed, Threshold) else Threshold(float(fixed), threshold.scale)
-    figures: dict[str, list[tuple[float, float, float]]] = {"cal": [], "fixed": []}
-    for seed in seeds:
-        split = OpenSet(base, unknown_fraction, seed).split(table)
-        ev = open_set_answers(
-            vectors, valid, table, split, metric=metric, aggregation=aggregation,
-            rerank=rerank, features=features, unseen=unseen,
-        )  # fmt: skip
-        for name, t in (("cal", threshold), ("fixed", fixed)):
-            figures[name].append(threshold_figures(ev.answers, ev.truth, t))
-    return OpenSetComparison(
-        threshold, fixed, tuple(seeds), tuple(figures["cal"]), tuple(figures["fixed"])
-    )
-
-
-def threshold_figures(
-    answers: Sequence[Identification], truth: np.ndarray, threshold: Threshold
-) -> tuple[float, float, float]:
-    """``(MAP@5, known top-1, unknown top-1)`` of answers made without a threshold, once
-    ``threshold`` places ``new_individual`` in them (as identification would have)."""
-    placed = [
-        place_new_individual(a.individuals, a.scores, 5, threshold, scale=a.scale) for a in answers
-    ]
-    predictions = [list(a.individuals) for a in placed]
-    truths = np.asarray(truth, dtype=object)
-    known = truths != NEW_INDIVIDUAL
-    acc = open_set_accuracy([p[0] for p in predictions], truths.tolist(), known)
-    return map_at_k(predictions, truths.tolist(), 5), acc.known_accuracy, acc.unknown_accuracy

@@ -117,7 +117,7 @@ def _road(args: argparse.Namespace, store, is_source_catalog: bool):
 def run(args: argparse.Namespace) -> int:
     from photoid.calibrate import describe_cost
     from photoid.data.splits import ClosedSplit, OpenSet
-    from photoid.evaluate import calibrate_photos, calibrate_split, compare_open_set
+    from photoid.open_set import calibrate_photos, calibrate_split, compare_open_set
 
     table, store, emb, model = _photos(args)
     base = common.closed_split(args, table)
