@@ -505,3 +505,10 @@ def test_decode_option_errors(tmp_path: Path, tiny_backbone):
             path, tiny_backbone, decode="device", augment=AugmentConfig(), seeds=[0],
             use_cache=False, progress=False,
         )  # fmt: skip
+
+
+def test_the_default_batch_shrinks_with_the_input_size():
+    from photoid.embed import default_batch_size
+
+    assert [default_batch_size(False, s) for s in (32, 224, 448, 1024)] == [32, 32, 8, 1]
+    assert [default_batch_size(True, s) for s in (224, 448, 1024)] == [256, 64, 12]
