@@ -87,3 +87,26 @@ def test_crop_command_writes_boxes_that_evaluate_reads(tiny_ladder, tmp_path, ca
     assert main(["crop", str(plain), "--out", str(out), "--crop-model", str(model_file),
                  *other]) == 2  # fmt: skip
     assert "another model" in capsys.readouterr().err
+
+
+def test_a_query_that_is_a_copy_of_a_database_photo_is_left_out(
+    tiny_ladder, map_backbone, tmp_path, caplog
+):
+    """A query photo whose bytes are a database photo's would be found by any design: it is
+    left out of every design's figures, counted and named."""
+    import shutil
+
+    copy = tmp_path / "ladder"
+    shutil.copytree(tiny_ladder, copy)
+    table = load_photos(copy)
+    split = table.table["split"].to_numpy()
+    query, database = np.flatnonzero(split == "test")[0], np.flatnonzero(split == "train")[0]
+    shutil.copyfile(table.paths[database], table.paths[query])
+    with caplog.at_level("WARNING", logger="photoid"):
+        result = compare.compare_designs(
+            load_photos(copy), map_backbone, ClosedSplit(), crops=("none",), routes=("unified",)
+        )
+    n_test = int((split == "test").sum())
+    assert result.designs[0].n_queries == n_test - 1
+    assert "1 query photo(s) left out" in caplog.text
+    assert any("1 query photo(s) byte-identical" in note for note in result.notes)

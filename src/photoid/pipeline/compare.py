@@ -10,6 +10,8 @@ classifiers, routing and search, divided by the number of queries.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ import numpy as np
 
 from photoid.data.table import BBOX_COLUMNS, PhotoTable
 from photoid.errors import ConfigError, PhotoidError, check_choice
+from photoid.evaluate import byte_twins
 from photoid.metrics import json_ready, map_at_k, top_k_accuracy
 from photoid.models.backbones import Backbone
 from photoid.pipeline.classify import AttributeClassifier, HeldOutAccuracy, labelled
@@ -35,6 +38,9 @@ from photoid.pipeline.routing import MIN_CONFIDENCE, ROUTES, QueryAttributes, ro
 #: ``"truebox"``: the catalog's own boxes on every photo, queries included: a reference (an
 #: upper bound for cropping), not a design a user could run on new photos.
 REFERENCE_CROPS = ("truebox",)
+
+
+log = logging.getLogger("photoid")
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,14 @@ def compare_designs(
     each column the catalog has (``species``, ``viewpoint``), each with crop ``route_crop``.
     ``save_dir``: write each fitted crop model there as ``crop-<kind>.json``."""
     qd = split.split(table)
+    twins = byte_twins(table, qd.query, qd.database)  # copies would be "found" by any design
+    if twins.any():
+        named = "; ".join(str(table.paths[r]) for r in qd.query[twins][:5])
+        log.warning(
+            "%d query photo(s) left out: the same bytes are a database photo's: %s",
+            int(twins.sum()), named,
+        )  # fmt: skip
+        qd = dataclasses.replace(qd, query=qd.query[~twins], truth=qd.truth[~twins])
     has_boxes = set(BBOX_COLUMNS) <= set(table.table.columns)
     crops, routes = _choose(table, qd.database, crops, routes, has_boxes)
     db = _side(table, qd.database, backbone, True, cache_dir)
@@ -152,9 +166,14 @@ def compare_designs(
                               classifiers, classify_s, min_confidence))  # fmt: skip
     n_skipped = int((~db.full.valid).sum() + (~query.full.valid).sum())
     notes = ("truebox: the catalog's own boxes, queries included (a reference, not a design)",)
+    if twins.any():
+        notes_twins = (f"left out: {int(twins.sum())} query photo(s) byte-identical to a "
+                       "database photo",)  # fmt: skip
+    else:
+        notes_twins = ()
     return Comparison(
         table.source, tuple(results), held.get("species"), held.get("viewpoint"),
-        len(qd.database), n_skipped, notes if "truebox" in crops else (),
+        len(qd.database), n_skipped, (notes if "truebox" in crops else ()) + notes_twins,
     )  # fmt: skip
 
 
