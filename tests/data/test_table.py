@@ -152,3 +152,32 @@ def test_a_folder_named_new_individual_is_refused(tmp_path):
     write_photo(tmp_path / "photos" / "new_individual" / "0.jpg", seed=2)
     with pytest.raises(CatalogError, match="'new_individual' \\(in any case\\) is reserved"):
         from_folders(tmp_path / "photos")
+
+
+def test_a_box_of_a_few_pixels_is_a_bad_row():
+    """(0, 0, 1, 1) or (3.5, 3.5, 0.6, 0.6): the model would see a pixel or two enlarged to
+    its whole input; such a box is refused, its row named."""
+    import numpy as np
+
+    boxes = [(0, 0, 1, 1), (3.5, 3.5, 0.6, 0.6), (0, 0, 4, 4), (10, 10, 3, 40)]
+    columns = dict(zip(("bbox_x", "bbox_y", "bbox_w", "bbox_h"), np.array(boxes).T, strict=True))
+    table = pd.DataFrame(
+        {"path": [f"/p/{i}.jpg" for i in range(4)], "identity": ["a"] * 4, **columns}
+    )
+    with pytest.raises(CatalogError) as err:
+        PhotoTable(table, "boxes.csv", check_files=False)
+    text = str(err.value)
+    assert "3 bad row(s)" in text and "smaller than 4 pixels on a side" in text
+    assert "row 2:" in text and "row 3:" in text and "row 5:" in text and "row 4:" not in text
+
+
+def test_a_predicted_box_is_grown_to_the_smallest_a_table_holds():
+    import numpy as np
+
+    from photoid.pipeline.crop import grown_to_minimum
+
+    got = grown_to_minimum(np.array([[10, 10, 2, 20], [0, 0, 1, 1], [5, 5, 30, 30], [np.nan] * 4]))
+    np.testing.assert_array_equal(got[0], [9, 10, 4, 20])  # about its centre
+    np.testing.assert_array_equal(got[1], [0, 0, 4, 4])  # kept inside the photo's corner
+    np.testing.assert_array_equal(got[2], [5, 5, 30, 30])
+    assert np.isnan(got[3]).all()

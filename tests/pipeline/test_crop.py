@@ -128,11 +128,11 @@ def test_crop_table_fills_boxes_and_keeps_given_ones(folder_catalog):
     from photoid.data.loaders import load_photos
 
     table = load_photos(folder_catalog)
-    table.table.loc[0, ["bbox_x", "bbox_y", "bbox_w", "bbox_h"]] = [1, 2, 3, 4]
+    table.table.loc[0, ["bbox_x", "bbox_y", "bbox_w", "bbox_h"]] = [1, 2, 13, 14]
     predicted = np.tile([5.0, 6.0, 7.0, 8.0], (len(table), 1))
     predicted[1] = np.nan
     out = crop_table(table, predicted).table
-    assert out.loc[0, ["bbox_x", "bbox_y", "bbox_w", "bbox_h"]].tolist() == [1, 2, 3, 4]
+    assert out.loc[0, ["bbox_x", "bbox_y", "bbox_w", "bbox_h"]].tolist() == [1, 2, 13, 14]
     assert out.loc[1, ["bbox_x", "bbox_y", "bbox_w", "bbox_h"]].isna().all()
     assert out.loc[2, ["bbox_x", "bbox_y", "bbox_w", "bbox_h"]].tolist() == [5, 6, 7, 8]
 

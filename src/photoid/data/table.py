@@ -34,6 +34,9 @@ OPTIONAL_COLUMNS = (
     "location",
 )
 BBOX_COLUMNS = ("bbox_x", "bbox_y", "bbox_w", "bbox_h")
+#: The smallest box side accepted, in pixels: a box of one or two pixels is a slip (a box in
+#: fractions of the photo, say), never an animal.
+MIN_BOX_PX = 4
 MAX_LISTED_PROBLEMS = 50
 
 
@@ -185,6 +188,16 @@ def _bbox_problems(df: pd.DataFrame) -> list[RowProblem]:
                     f"bad bounding box {tuple(df.loc[i, list(BBOX_COLUMNS)])}",
                     "give finite numbers x, y >= 0 and width, height > 0 (pixels), or leave "
                     "all four empty",
+                )
+            )
+        elif values[2] < MIN_BOX_PX or values[3] < MIN_BOX_PX:
+            problems.append(
+                RowProblem(
+                    i + 2,
+                    f"bounding box {tuple(df.loc[i, list(BBOX_COLUMNS)])} smaller than "
+                    f"{MIN_BOX_PX} pixels on a side (the model would see a few pixels "
+                    "enlarged to its whole input)",
+                    "give the animal's box in pixels, or leave all four empty",
                 )
             )
     return problems

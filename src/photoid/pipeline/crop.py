@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from photoid.data.table import BBOX_COLUMNS, PhotoTable
+from photoid.data.table import BBOX_COLUMNS, MIN_BOX_PX, PhotoTable
 from photoid.errors import ConfigError, ModelError, NotFittedError, check_choice
 from photoid.files import write_atomic
 from photoid.models.spec import ModelSpec
@@ -230,6 +230,18 @@ def table_fractions(
     return boxes / np.asarray(scale, dtype=np.float64).reshape(-1, 4)
 
 
+def grown_to_minimum(boxes: np.ndarray) -> np.ndarray:
+    """Pixel boxes ``(n, 4)`` (x, y, w, h) each grown about its centre to at least
+    :data:`~photoid.data.table.MIN_BOX_PX` on a side (and kept at x, y >= 0): a predicted
+    box is never smaller than a box a table may hold. NaN rows stay NaN."""
+    out = np.array(boxes, dtype=np.float64, copy=True)
+    for j in (2, 3):
+        short = out[:, j] < MIN_BOX_PX
+        out[short, j - 2] = np.maximum(out[short, j - 2] - (MIN_BOX_PX - out[short, j]) / 2, 0)
+        out[short, j] = MIN_BOX_PX
+    return out
+
+
 def crop_table(table: PhotoTable, pixel: np.ndarray, *, keep_given: bool = True) -> PhotoTable:
     """``table`` with ``bbox_*`` set to the ``pixel`` boxes ``(n, 4)`` (NaN rows: whole
     photo); with ``keep_given``, rows that already had a box keep it."""
@@ -239,7 +251,7 @@ def crop_table(table: PhotoTable, pixel: np.ndarray, *, keep_given: bool = True)
         if set(BBOX_COLUMNS) <= set(df.columns) and keep_given
         else np.zeros(len(df), dtype=bool)
     )
-    values = np.asarray(pixel, dtype=np.float64)
+    values = grown_to_minimum(np.asarray(pixel, dtype=np.float64))
     for j, col in enumerate(BBOX_COLUMNS):
         old = df[col].to_numpy(dtype=np.float64) if col in df.columns else np.full(len(df), np.nan)
         df[col] = np.where(given, old, values[:, j])
