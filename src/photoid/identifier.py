@@ -177,8 +177,8 @@ class Identifier:
     ``embed``: how query photos (and gallery keypoints) are read.
 
     The scale of the answers' scores (:attr:`scale`) is the metric's without ``rerank`` and
-    ``"probability"`` with it (``"cosine"`` for a shortlist preset's global score); a
-    threshold on another scale is refused when the Identifier is made, before any work.
+    ``"probability"`` with it; a threshold on another scale is refused when the Identifier
+    is made, before any work.
     """
 
     def __init__(
@@ -352,15 +352,16 @@ class Identifier:
             reasons = {s.path: s.reason for s in queries.report.skipped}
         else:
             vectors, valid, reasons = np.asarray(vectors), np.ones(len(paths), bool), {}
-        feats = self.query_features(paths)
+        rows = np.flatnonzero(valid)  # keypoints only of the photos that could be embedded
+        feats = self.query_features([paths[i] for i in rows])
         if self.rerank is not None:
-            for i, f in enumerate(feats):
-                if f is None and valid[i]:
+            for i, f in zip(rows.tolist(), feats, strict=True):
+                if f is None:
                     valid[i] = False
                     reasons[paths[i]] = "no keypoints (unreadable)"
-        rows = np.flatnonzero(valid)
-        answers = iter(self.rank(vectors[rows], [feats[i] for i in rows]).answers if len(rows)
-                       else [])  # fmt: skip
+            feats = [f for f in feats if f is not None]
+            rows = np.flatnonzero(valid)
+        answers = iter(self.rank(vectors[rows], feats).answers if len(rows) else [])
         out = []
         for i, p in enumerate(paths):
             if valid[i]:
@@ -387,7 +388,12 @@ def resolve_threshold(
     this road's."""
     if given is not None:
         return as_threshold(given, scale), "given"
-    for origin, found in (("catalog", stored), ("model", model_file_threshold(model_file))):
+    # the model file is read only when the catalog has no threshold for this road
+    for origin, find in (
+        ("catalog", lambda: stored),
+        ("model", lambda: model_file_threshold(model_file)),
+    ):
+        found = find()
         if found is None:
             continue
         if found.scale == scale:

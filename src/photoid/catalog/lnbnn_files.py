@@ -21,7 +21,7 @@ from pathlib import Path
 from photoid.catalog.integrity import CatalogDamaged
 from photoid.files import MAX_MODEL_BYTES, NotRegularFile, open_regular
 
-log = logging.getLogger("photoid.service.lnbnn_cache")
+log = logging.getLogger(__name__)
 
 LNBNN_DIR = "lnbnn"
 CACHE_NAME = re.compile(r"lnbnn-g(\d+)-n(\d+)-([0-9a-f]{16})-([0-9a-f]{16})\.faiss")

@@ -15,7 +15,6 @@ writer, deleted by the next one. ``photoid catalog descriptors DIR`` (re)builds 
 from __future__ import annotations
 
 import io
-import os
 import re
 import sqlite3
 import uuid
@@ -29,7 +28,7 @@ from photoid.catalog.integrity import CatalogDamaged
 from photoid.catalog.store import CatalogStore
 from photoid.data.options import DEFAULT_EMBED, EmbedOptions
 from photoid.errors import CatalogError
-from photoid.files import MAX_MODEL_BYTES, NotRegularFile, open_regular
+from photoid.files import MAX_MODEL_BYTES, NotRegularFile, open_regular, write_atomic
 from photoid.local.features import FeatureConfig, LocalFeatures
 
 DESCRIPTOR_DIR = "descriptors"
@@ -84,17 +83,7 @@ def write_descriptor_segment(directory: Path, features: Sequence[LocalFeatures])
         sizes=np.array([f.size for f in features], dtype=np.int64).reshape(-1, 2),
     )
     name = f"dseg-{uuid.uuid4().hex}.npz"
-    tmp = directory / f".{name}.tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(buf.getvalue())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, directory / name)
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomic(directory / name, buf.getvalue())  # a killed writer's .tmp: an orphan
     return name
 
 

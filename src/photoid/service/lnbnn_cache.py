@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Sequence
 from dataclasses import asdict
 from functools import lru_cache
@@ -46,8 +45,6 @@ from photoid.local.features import LocalFeatures
 from photoid.local.lnbnn_rerank import LnbnnReranker, LnbnnState
 from photoid.local.pipeline import unseen_photos
 from photoid.local.rerank import RerankConfig, fit_reranker
-
-log = logging.getLogger(__name__)
 
 #: the JSON layout's version (a new one makes new keys: old files are never read)
 FORMAT = 1
