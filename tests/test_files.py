@@ -3,6 +3,7 @@ without running code; every refusal names the file and what was expected."""
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,34 @@ def test_a_saved_model_survives_a_save_that_fails(tmp_path, tiny_backbone, monke
     monkeypatch.undo()
     assert path.read_bytes() == before
     assert load_model(path).spec.fingerprint == model.spec.fingerprint
+
+
+def test_a_full_disk_under_torch_saves_other_error_is_said_plainly(tmp_path, monkeypatch):
+    """A tmpfs that fills during torch.save: the OSError (ENOSPC) is raised inside the zip
+    writer, whose exit then raises "RuntimeError: … unexpected pos" while handling it (as
+    measured on a 3 MB tmpfs); the user reads the disk-full message, not the RuntimeError."""
+    import torch
+
+    from photoid.errors import OutputError
+    from photoid.files import atomic_write
+
+    def fills_up(obj, f, *args, **kwargs):
+        try:
+            f.write(b"PK\x03\x04 part of a zip")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        finally:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos "
+                               "2528704 vs 2528600")  # fmt: skip
+
+    monkeypatch.setattr(torch, "save", fills_up)
+    with pytest.raises(OutputError) as err:
+        with atomic_write(tmp_path / "best.pt") as fh:
+            torch.save({}, fh)
+    assert "No space left on device" in str(err.value) and "best.pt" in str(err.value)
+    assert list(tmp_path.iterdir()) == []  # no partial file left
+    with pytest.raises(RuntimeError, match="unrelated"):  # a RuntimeError of its own passes
+        with atomic_write(tmp_path / "x.pt") as fh:
+            raise RuntimeError("unrelated")
 
 
 def test_every_csv_is_written_safe_for_a_spreadsheet(tmp_path):

@@ -180,7 +180,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise OutputError(_could_not_write(path, exc)) from None
     except BaseException as exc:
         # the writer's own error (or an interruption) passes; disk full inside a library
-        # that wraps it (torch.save: "RuntimeError: ... file write failed") is said plainly
+        # that wraps it (torch.save: "RuntimeError: ... file write failed", or "unexpected
+        # pos" raised while handling the OSError) is said plainly
+        cause = _os_error_under(exc)
+        if cause is not None:
+            raise OutputError(_could_not_write(path, cause)) from None
         if isinstance(exc, RuntimeError) and "write failed" in str(exc):
             raise OutputError(_could_not_write(path, exc)) from None
         raise
@@ -205,6 +209,16 @@ def write_atomic(path: str | Path, data: bytes | str, encoding: str = "utf-8") -
     with atomic_write(path) as fh:
         fh.write(payload)
     return Path(path)
+
+
+def _os_error_under(exc: BaseException) -> OSError | None:
+    """The OSError a library's own error was raised from or while handling, if any."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, OSError):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
 
 
 def _fsync_file(path: Path) -> None:

@@ -19,6 +19,7 @@ import pytest
 from store_helpers import MODEL, batch, catalog_state, check_consistent, vector_for
 
 from photoid.catalog.check import check_catalog
+from photoid.catalog.history import change_log
 from photoid.catalog.integrity import CatalogDamaged
 from photoid.catalog.store import CatalogStore
 
@@ -334,6 +335,8 @@ def test_a_flipped_byte_inside_a_name_is_refused_not_answered(tmp_path: Path):
         "snapshot": lambda: CatalogStore(root).snapshot(),
         "stats": lambda: CatalogStore(root).stats(),
         "identify": lambda: identify_in_catalog(CatalogStore(root), vectors[:1], model=MODEL),
+        "individuals (catalog list)": lambda: CatalogStore(root).individuals(),
+        "change log": lambda: change_log(CatalogStore(root)),
     }
     for name, read in reads.items():
         with pytest.raises(CatalogDamaged) as err:

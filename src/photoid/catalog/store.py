@@ -189,10 +189,13 @@ class CatalogStore:
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        """One read transaction: every SELECT inside sees the same committed state."""
+        """One read transaction: every SELECT inside sees the same committed state, checked
+        first (:meth:`_quick_check`, once per catalog state): no read answers from a damaged
+        ``catalog.sqlite`` (``catalog list`` printed a name whose bit had flipped)."""
         with self._sqlite_errors(), closing(self._connect()) as db:
             db.execute("BEGIN")
             try:
+                self._quick_check(db)
                 yield db
             finally:
                 if db.in_transaction:
