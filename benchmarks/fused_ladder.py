@@ -11,7 +11,11 @@ the rung and the seconds the whole comparison took.
 
 Usage: nice -n 10 python benchmarks/fused_ladder.py [--individuals 1000] [--photos 2 4]
        [--size 512] [--fraction 0.25] [--crops none,foreground,regressor,soft-regressor]
-       [--roads lnbnn] [--weighting auto] [--out /tmp/ladder-1000]
+       [--roads lnbnn] [--weighting auto] [--clutter 0] [--out /tmp/ladder-1000]
+
+``--clutter N`` draws N pebbles per 64 × 64 pixels of habitat behind the animal
+(:class:`~photoid.data.ladder.LadderConfig`): a background where SIFT finds keypoints, as in
+real full frames, unlike the smooth habitat of the measured rungs.
 """
 
 from __future__ import annotations
@@ -37,13 +41,14 @@ def main() -> None:
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--fraction", type=float, default=0.25)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clutter", type=float, default=0.0, help="pebbles per 64x64 px of habitat")
     p.add_argument("--crops", default="none,foreground,regressor,soft-regressor")
     p.add_argument("--roads", default="lnbnn")
     p.add_argument("--weighting", default="auto", choices=("auto", "on", "off"))
     p.add_argument("--out", default="/tmp/photoid-ladder-1000")
     args = p.parse_args()
     config = LadderConfig(args.individuals, tuple(args.photos), args.size, args.fraction,
-                          args.seed)  # fmt: skip
+                          args.seed, args.clutter)  # fmt: skip
     out = Path(args.out)
     if not (out / "metadata.csv").exists():
         generate_ladder(out, config)
