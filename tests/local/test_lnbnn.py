@@ -344,3 +344,23 @@ def test_search_names_each_neighbour_descriptor_and_its_photo():
     back = DescriptorIndex.deserialize(data, TOY).search_descriptors(QUERY, 3)
     np.testing.assert_array_equal(back.ids, found.ids)
     np.testing.assert_array_equal(back.rows, found.rows)
+
+
+def test_auto_weighting_takes_the_weights_when_the_anchors_rank_better_with_them():
+    # each photo: its individual's mark (A near (0,0), B near (10,0)) and a background
+    # keypoint; A1's background is B's. Unweighted, anchor A1's background votes about 42 for
+    # B against its mark's 10 for A; with the backgrounds at weight 0 only the marks vote.
+    photos = [
+        feats((0, 0), (50, 50.1)), feats((0.5, 0), (80, 80)),
+        feats((10, 0), (50, 50)), feats((10.5, 0), (50.2, 50)),
+    ]  # fmt: skip
+    weighted = [with_weights(f, [1.0, 0.0]) for f in photos]
+    cfg = LnbnnRerankConfig(calibration_anchors=4, group_regex=None, lnbnn=LnbnnConfig(k=2),
+                            aggregate="individual")  # fmt: skip
+    vectors = np.eye(4, dtype=np.float32)
+    auto = LnbnnReranker(cfg).fit(vectors, weighted, ["A", "A", "B", "B"])
+    loo = auto.loo_weighting_top1_
+    assert loo[True]["individual"] > loo[False]["individual"] and auto.weighted_
+    assert auto.loo_top1_ == loo[True]
+    off = LnbnnReranker(replace(cfg, weighting="off")).fit(vectors, weighted, ["A", "A", "B", "B"])
+    assert not off.weighted_ and set(off.loo_weighting_top1_) == {False}

@@ -281,7 +281,7 @@ class LnbnnReranker:
     def _fit_fusion(self, anchors: np.ndarray) -> None:
         """Leave-one-out on ``anchors``: choose the weighting and the aggregate by the LNBNN
         top-1 of the anchors' individuals, then fit calibrators and fusion with them."""
-        searched = []  # per anchor: (anchor, skip, neighbours, {weighted: votes})
+        searched = []  # per anchor: anchor, skip, neighbours, votes by weighting, present, same
         firsts: dict[tuple[bool, str], list[bool]] = {}
         for a in anchors:
             skip = self.groups_ == self.groups_[a]
