@@ -95,3 +95,25 @@ def test_fused_config_is_the_catalog_default_with_the_weighting(weighting):
     default = rerank_config("lnbnn")
     assert config.lnbnn.weighting == weighting
     assert config.lnbnn.lnbnn == default.lnbnn.lnbnn and config.features == default.features
+
+
+def test_the_fused_road_reads_embeddings_as_unit_vectors(tiny_ladder, map_backbone, light_fused):
+    """Raw backbone features scaled by any factor per photo rank the same: the reranker's
+    calibration and the gallery's search both see cosine similarities."""
+    from photoid.pipeline.compare import fused_config
+
+    table = load_photos(tiny_ladder)
+    split = table.table["split"].to_numpy()
+    d, q = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
+    paths = [table.paths[i] for i in (*d, *q)]
+    feats_all = fused.keypoints(paths, fused_config()).features
+    feats = fused.DesignKeypoints(feats_all[: len(d)], feats_all[len(d) :], 0.0)
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(len(paths), 16)).astype(np.float32)
+    labels = table.identities[d]
+    one = fused.fused_ranking((vectors[: len(d)], vectors[len(d) :]), labels, paths[: len(d)],
+                              feats, fused_config())  # fmt: skip
+    scaled = vectors * rng.uniform(0.1, 10, (len(paths), 1)).astype(np.float32)
+    two = fused.fused_ranking((scaled[: len(d)], scaled[len(d) :]), labels, paths[: len(d)],
+                              feats, fused_config())  # fmt: skip
+    assert one.predictions == two.predictions
