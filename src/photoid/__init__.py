@@ -53,6 +53,7 @@ _EXPORTS = {
     "LnbnnRescorer": "photoid.local.lnbnn_rerank",
     "DescriptorIndex": "photoid.local.descriptor_index",
     "rerank_config": "photoid.local.pipeline",
+    "with_weights": "photoid.local.features",
     # thresholds and evaluation
     "ThresholdCalibrator": "photoid.calibrate",
     "calibrate_photos": "photoid.open_set",
@@ -64,6 +65,8 @@ _EXPORTS = {
     "AttributeClassifier": "photoid.pipeline.classify",
     "routed_identify": "photoid.pipeline.routing",
     "compare_designs": "photoid.pipeline.compare",
+    "activation_weights": "photoid.pipeline.keypoint_weights",
+    "box_weights": "photoid.pipeline.keypoint_weights",
     "generate_ladder": "photoid.data.ladder",
     # the persistent catalog
     "CatalogStore": "photoid.catalog.store",

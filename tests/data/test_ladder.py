@@ -57,3 +57,19 @@ def test_rungs_and_bad_configs():
         ladder_rung("smal")
     with pytest.raises(ConfigError, match="animal_fraction"):
         LadderConfig(animal_fraction=0.0)
+
+
+def test_clutter_textures_the_habitat_only_and_changes_nothing_at_zero():
+    individual = make_individual("dolphin", np.random.default_rng(0))
+    plain = render_framed(individual, np.random.default_rng(1), 128, 0.3)
+    again = render_framed(individual, np.random.default_rng(1), 128, 0.3, clutter=0.0)
+    assert np.array_equal(np.asarray(plain.image), np.asarray(again.image))
+    busy = render_framed(individual, np.random.default_rng(1), 128, 0.3, clutter=40.0)
+    assert busy.box == plain.box  # the same animal in the same place
+    diff = np.abs(np.asarray(busy.image, float) - np.asarray(plain.image, float)).mean(axis=2)
+    x, y, w, h = plain.box
+    outside = np.ones(diff.shape, bool)
+    outside[y : y + h, x : x + w] = False
+    assert (diff[outside] > 20).mean() > 0.1  # pebbles all over the habitat
+    with pytest.raises(ConfigError, match="clutter"):
+        LadderConfig(clutter=-1.0)

@@ -197,3 +197,31 @@ def test_random_crop_box_keeps_area_and_ratio_bounds():
         assert 0 <= top and top + h <= 100 and 0 <= left and left + w <= 100
         assert w * h >= 0.7 * 100 * 100 - 2 * 100  # rounding of w and h
         assert CROP_RATIO[0] - 0.02 <= w / h <= CROP_RATIO[1] + 0.02
+
+
+def test_keypoints_and_embedding_read_a_box_alike(tmp_path: Path):
+    """One box reader: the region keypoints are taken from is the embedding's — checked,
+    clipped to the photo, cut at whole pixels — and the keypoint store is keyed by it."""
+    from photoid.data.preprocess import read_region, region_box
+    from photoid.local.features import FeatureConfig, FeatureExtractor
+    from photoid.local.store import extract_features
+
+    path = smooth_photo(tmp_path / "a.jpg", 120, 80)
+    full = Image.open(path).convert("RGB")
+    inside = (10.5, 5.0, 50.0, 40.0)
+    assert region_box(path, inside) is inside  # untouched: the key stays the box as given
+    np.testing.assert_array_equal(
+        np.asarray(read_region(path, inside)), np.asarray(full.crop((10, 5, 60, 45)))
+    )
+    over = (100.0, 60.0, 24.0, 24.0)  # 20 of 24 pixels inside each way: clipped, not padded
+    assert region_box(path, over) == (100.0, 60.0, 20.0, 20.0)
+    assert read_region(path, over).size == (20, 20)
+    with pytest.raises(ImageReadError, match="lies outside"):
+        read_region(path, (110.0, 70.0, 100.0, 100.0))
+    extractor = FeatureExtractor(FeatureConfig(long_side=64, max_keypoints=50))
+    found = extract_features([str(path)], extractor, boxes=[over], use_cache=False)
+    expected = extractor.extract(full.crop((100, 60, 120, 80)))
+    np.testing.assert_array_equal(found.features[0].xy, expected.xy)
+    outside = extract_features([str(path)], extractor, boxes=[(110, 70, 100, 100)],
+                               use_cache=False)  # fmt: skip
+    assert outside.features == [None] and len(outside.report.skipped) == 1

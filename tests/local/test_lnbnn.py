@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +12,12 @@ from local.textures import texture, transformed
 from photoid.errors import ConfigError, NotFittedError, PhotoidError
 from photoid.identify import Gallery, identify
 from photoid.local.descriptor_index import DescriptorIndex, DescriptorIndexConfig
-from photoid.local.features import FeatureConfig, FeatureExtractor, LocalFeatures
+from photoid.local.features import (
+    FeatureConfig,
+    FeatureExtractor,
+    LocalFeatures,
+    with_weights,
+)
 from photoid.local.lnbnn import (
     LnbnnConfig,
     first_of_each,
@@ -159,9 +165,9 @@ def test_verification_runs_on_one_blas_thread_and_gives_it_back(monkeypatch):
     seen = []
     real = LocalMatcher.score_many
 
-    def spy(self, query, candidates):
+    def spy(self, query, candidates, weighted=False):
         seen.append(blas_threads())
-        return real(self, query, candidates)
+        return real(self, query, candidates, weighted)
 
     monkeypatch.setattr(LocalMatcher, "score_many", spy)
     before = blas_threads()
@@ -239,3 +245,122 @@ def test_the_calibration_draws_its_anchors_from_the_pool_only():
     assert pooled.n_training_pairs_ == 2 + 1
     with pytest.raises(PhotoidError, match="holds no photo"):
         LnbnnReranker(cfg).fit(vectors, TOY, ["A", "A", "B"], anchor_pool=np.zeros(3, bool))
+
+
+def weighted_toy(weights) -> list[LocalFeatures]:
+    return [with_weights(f, w) for f, w in zip(TOY, weights, strict=True)]
+
+
+def test_a_database_keypoint_of_weight_zero_removes_exactly_its_vote():
+    # the toy votes (first test): q1 = (0,0) votes 2 for A and p0 through d0 = (0,0) of p0,
+    # 1 for p1; q2 = (10,2) votes sqrt(85) - 1 for B / p2 and sqrt(85) - 2 for A / p0.
+    # d0's weight 0 takes away q1's 2 for A and p0, nothing else (A's closest is still d0).
+    reranker = small_reranker(lnbnn=LnbnnConfig(k=2), weighting="on")
+    plain = small_reranker(lnbnn=LnbnnConfig(k=2), weighting="on")
+    for r, weights in ((reranker, [[0, 1], [1], [1, 1]]), (plain, [[1, 1], [1], [1, 1]])):
+        r._database(r.vectors_, weighted_toy(weights), ["A", "A", "B"])
+        r.weighted_ = True
+    query = feats((0, 0), (10, 2))
+    scores, _ = reranker._all_scores(query, np.zeros(3), None)
+    before, _ = plain._all_scores(query, np.zeros(3), None)
+    r85 = math.sqrt(85)
+    np.testing.assert_allclose(scores[:, 0], [r85 - 2, r85 - 1], rtol=1e-6)
+    np.testing.assert_allclose(before[:, 0] - scores[:, 0], [2, 0], atol=1e-6)
+    found = reranker._search(query, None)
+    votes = reranker._votes(query, found, True)
+    np.testing.assert_allclose(votes.photo, [r85 - 2, 1, r85 - 1], rtol=1e-6)
+    # a query keypoint of weight 0 removes exactly its own votes
+    half = reranker._votes(with_weights(query, [1, 0]), found, True)
+    np.testing.assert_allclose(half.photo, [0, 1, 0], atol=1e-6)
+
+
+def test_weights_never_add_votes_and_all_ones_change_nothing():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        m, k, n_photos = 7, 3, 5
+        dist = np.sort(rng.uniform(0, 2, (m, k + 1)), axis=1)
+        rows = rng.integers(0, n_photos, (m, k + 1))
+        labels = rng.integers(0, 3, n_photos)
+        per = np.bincount(labels, minlength=3)
+        cfg = LnbnnConfig(k=k)
+        plain = lnbnn_votes(dist, rows, labels, per, cfg)
+        w, nw = rng.uniform(0, 1, m), rng.uniform(0, 1, (m, k + 1))
+        weighted = lnbnn_votes(dist, rows, labels, per, cfg, w, nw)
+        assert (weighted.individual <= plain.individual + 1e-12).all()
+        assert (weighted.photo <= plain.photo + 1e-12).all()
+        ones = lnbnn_votes(dist, rows, labels, per, cfg, np.ones(m), np.ones((m, k + 1)))
+        np.testing.assert_array_equal(ones.individual, plain.individual)
+
+
+def test_weighted_inliers_sum_the_weights_of_both_keypoints():
+    rng = np.random.default_rng(0)
+    desc = np.abs(rng.normal(size=(6, 8))).astype(np.float32)
+    desc /= np.linalg.norm(desc, axis=1, keepdims=True)
+    xy = np.array([[10, 10], [40, 12], [25, 30], [12, 44], [30, 30], [5, 5]], np.float32)
+    moved = xy + np.array([5, 3], np.float32)
+    moved[4:] = [[55, 2], [2, 55]]  # matches 0-3 fit one shift: 4 inliers
+    query = with_weights(LocalFeatures(xy, desc, (60, 60)), [1, 1, 0.5, 0, 1, 1])
+    cand = with_weights(LocalFeatures(moved, desc.copy(), (60, 60)), [1, 0.5, 1, 1, 1, 1])
+    matcher = LocalMatcher()
+    assert matcher.score_many(query, [cand]).tolist() == [4.0]
+    assert matcher.score_many(query, [cand], weighted=True).tolist() == [1 + 0.5 + 0.5 + 0]
+    with pytest.raises(ConfigError, match="one per keypoint"):
+        with_weights(query, [1, 1])
+    with pytest.raises(ConfigError, match=r"in \[0, 1\]"):
+        with_weights(query, [2, 1, 1, 1, 1, 1])
+
+
+def test_auto_weighting_is_chosen_by_the_anchors_and_kept_in_the_state():
+    vectors = np.eye(3, dtype=np.float32)
+    ones = weighted_toy([[1, 1], [1], [1, 1]])
+    cfg = LnbnnRerankConfig(calibration_anchors=3, group_regex=None, lnbnn=LnbnnConfig(k=2))
+    unweighted = LnbnnReranker(cfg).fit(vectors, TOY, ["A", "A", "B"])
+    assert unweighted.descriptor_weights_ is None and not unweighted.weighted_
+    auto = LnbnnReranker(cfg).fit(vectors, ones, ["A", "A", "B"])
+    # weights of 1 rank exactly as none: a tie, and ties keep the unweighted votes
+    assert set(auto.loo_weighting_top1_) == {False, True} and not auto.weighted_
+    assert auto.loo_weighting_top1_[True] == auto.loo_weighting_top1_[False]
+    on = LnbnnReranker(replace(cfg, weighting="on")).fit(vectors, ones, ["A", "A", "B"])
+    assert on.weighted_ and set(on.loo_weighting_top1_) == {True}
+    query = feats((0, 0), (10, 2))
+    a, b = (r.score(query, np.zeros(3)) for r in (unweighted, on))
+    np.testing.assert_allclose(a.fused, b.fused)
+    state = on.state()
+    assert state.weighted
+    again = LnbnnReranker.from_state(state, vectors, ones, ["A", "A", "B"], on.config)
+    np.testing.assert_array_equal(again.score(query, np.zeros(3)).fused, b.fused)
+    with pytest.raises(PhotoidError, match="carry none"):
+        LnbnnReranker.from_state(state, vectors, TOY, ["A", "A", "B"], on.config)
+    with pytest.raises(ConfigError):
+        LnbnnRerankConfig(weighting="soft")
+
+
+def test_search_names_each_neighbour_descriptor_and_its_photo():
+    found = toy_index().search_descriptors(QUERY, 3)
+    # descriptors are numbered photo by photo: p0 = 0, 1; p1 = 2; p2 = 3, 4
+    np.testing.assert_array_equal(found.ids, [[0, 2, 3], [4, 1, 2]])
+    np.testing.assert_array_equal(found.rows, [[0, 1, 2], [2, 0, 1]])
+    data = toy_index().serialize()
+    back = DescriptorIndex.deserialize(data, TOY).search_descriptors(QUERY, 3)
+    np.testing.assert_array_equal(back.ids, found.ids)
+    np.testing.assert_array_equal(back.rows, found.rows)
+
+
+def test_auto_weighting_takes_the_weights_when_the_anchors_rank_better_with_them():
+    # each photo: its individual's mark (A near (0,0), B near (10,0)) and a background
+    # keypoint; A1's background is B's. Unweighted, anchor A1's background votes about 42 for
+    # B against its mark's 10 for A; with the backgrounds at weight 0 only the marks vote.
+    photos = [
+        feats((0, 0), (50, 50.1)), feats((0.5, 0), (80, 80)),
+        feats((10, 0), (50, 50)), feats((10.5, 0), (50.2, 50)),
+    ]  # fmt: skip
+    weighted = [with_weights(f, [1.0, 0.0]) for f in photos]
+    cfg = LnbnnRerankConfig(calibration_anchors=4, group_regex=None, lnbnn=LnbnnConfig(k=2),
+                            aggregate="individual")  # fmt: skip
+    vectors = np.eye(4, dtype=np.float32)
+    auto = LnbnnReranker(cfg).fit(vectors, weighted, ["A", "A", "B", "B"])
+    loo = auto.loo_weighting_top1_
+    assert loo[True]["individual"] > loo[False]["individual"] and auto.weighted_
+    assert auto.loo_top1_ == loo[True]
+    off = LnbnnReranker(replace(cfg, weighting="off")).fit(vectors, weighted, ["A", "A", "B", "B"])
+    assert not off.weighted_ and set(off.loo_weighting_top1_) == {False}

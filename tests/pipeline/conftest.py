@@ -24,3 +24,23 @@ def map_backbone():
     from photoid.models.backbones import create_backbone
 
     return create_backbone("resnet10t", weights="random", image_size=64)
+
+
+@pytest.fixture
+def light_fused(monkeypatch):
+    """The fused road of ``photoid compare`` with fewer, smaller keypoints and anchors (the
+    tiny ladder's 64-px photos need no 390-px SIFT): the same code, a fraction of the time."""
+    import dataclasses
+
+    from photoid.local.features import FeatureConfig
+    from photoid.pipeline import compare, fused
+
+    def light(weighting: str = "auto"):
+        config = fused.fused_config(weighting)
+        return dataclasses.replace(
+            config,
+            features=FeatureConfig(long_side=128, max_keypoints=150),
+            lnbnn=dataclasses.replace(config.lnbnn, calibration_anchors=16),
+        )
+
+    monkeypatch.setattr(compare, "fused_config", light)

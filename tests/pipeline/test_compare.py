@@ -16,7 +16,7 @@ TINY = ["--backbone", "resnet10t", "--weights", "random", "--image-size", "64"]
 
 
 def test_compare_json_has_the_keys_for_every_design(tiny_ladder, capsys):
-    assert main(["compare", str(tiny_ladder), "--json", *TINY]) == 0
+    assert main(["compare", str(tiny_ladder), "--json", "--roads", "embedding", *TINY]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     designs = [line for line in lines if "design" in line]
     assert [d["design"] for d in designs] == [
@@ -48,8 +48,9 @@ def test_classifiers_and_regressor_learn_from_database_photos_only(
 
     monkeypatch.setattr(classify.AttributeClassifier, "fit", spy)
     result = compare.compare_designs(
-        table, map_backbone, ClosedSplit(), crops=("none",), routes=("unified", "species")
-    )
+        table, map_backbone, ClosedSplit(), crops=("none",), routes=("unified", "species"),
+        roads=("embedding",),
+    )  # fmt: skip
     assert seen == [len(database)]  # the species classifier saw the 32 training photos
     assert [d.design for d in result.designs] == ["none/unified", "none/species"]
     assert result.viewpoint is None and result.species.n == 16
@@ -57,7 +58,8 @@ def test_classifiers_and_regressor_learn_from_database_photos_only(
 
 def test_text_output_and_errors(tiny_ladder, tmp_path, capsys):
     assert main(["compare", str(tiny_ladder), "--crops", "none,foreground", "--routes",
-                 "unified", "--save-crop", str(tmp_path), *TINY]) == 0  # fmt: skip
+                 "unified", "--roads", "embedding", "--save-crop", str(tmp_path),
+                 *TINY]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "none/unified" in out and "foreground/unified" in out and "species" not in out
     plain = tmp_path / "plain.csv"
@@ -90,7 +92,7 @@ def test_crop_command_writes_boxes_that_evaluate_reads(tiny_ladder, tmp_path, ca
 
 
 def test_a_query_that_is_a_copy_of_a_database_photo_is_left_out(
-    tiny_ladder, map_backbone, tmp_path, caplog
+    tiny_ladder, map_backbone, tmp_path, caplog, light_fused
 ):
     """A query photo whose bytes are a database photo's would be found by any design: it is
     left out of every design's figures, counted and named."""
@@ -107,6 +109,7 @@ def test_a_query_that_is_a_copy_of_a_database_photo_is_left_out(
             load_photos(copy), map_backbone, ClosedSplit(), crops=("none",), routes=("unified",)
         )
     n_test = int((split == "test").sum())
-    assert result.designs[0].n_queries == n_test - 1
+    assert [d.design for d in result.designs] == ["none/unified", "none/unified/lnbnn"]
+    assert all(d.n_queries == n_test - 1 for d in result.designs)  # the fused road's too
     assert "1 query photo(s) left out" in caplog.text
     assert any("1 query photo(s) byte-identical" in note for note in result.notes)

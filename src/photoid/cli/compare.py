@@ -1,4 +1,5 @@
-"""``photoid compare``: pipeline designs side by side (crop kinds × routes) on one catalog."""
+"""``photoid compare``: pipeline designs side by side (crop kinds × routes × roads) on one
+catalog."""
 
 from __future__ import annotations
 
@@ -18,8 +19,23 @@ def register(sub) -> None:
     common.add_split(p)
     p.add_argument(
         "--crops",
-        help="comma-separated crop kinds: none, activation, regressor, foreground, truebox "
-        "(default: all that apply; regressor and truebox need bbox_* columns)",
+        help="comma-separated crop kinds: none, activation, regressor, foreground, truebox, "
+        "and for the fused road soft-regressor, soft-truebox (keypoints of the whole frame "
+        "weighted by the box) (default: all that apply; regressor, truebox and their soft "
+        "kinds need bbox_* columns)",
+    )
+    p.add_argument(
+        "--roads",
+        help="comma-separated roads: embedding (the embedding alone), lnbnn (the fused road, "
+        "--rerank local: LNBNN keypoint votes, verified, fused with the embedding) "
+        "(default: both)",
+    )
+    p.add_argument(
+        "--weighting",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="on the fused road, whether keypoint weights (foreground: the activation map; "
+        "soft-*: the box) count: auto lets the database's leave-one-out choose (default)",
     )
     p.add_argument(
         "--routes",
@@ -68,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         routes=_names(args.routes),
         route_crop=args.route_crop,
         min_confidence=args.min_confidence,
+        roads=_names(args.roads),
+        weighting=args.weighting,
         save_dir=args.save_crop,
     )
     if args.json:

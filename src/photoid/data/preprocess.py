@@ -24,7 +24,7 @@ from PIL import Image
 
 from photoid.config import IMAGE_SIZE_RANGE
 from photoid.data.images import check_box, declared_size, read_image
-from photoid.errors import ConfigError
+from photoid.errors import ConfigError, ImageReadError
 
 if TYPE_CHECKING:
     import torch
@@ -115,6 +115,42 @@ def clip_box(
     x, y, w, h = box
     left, top = min(max(0.0, x), width - 1.0), min(max(0.0, y), height - 1.0)
     return left, top, min(width, max(x + w, left + 1)), min(height, max(y + h, top + 1))
+
+
+def read_region(path: str | Path, box: Box):
+    """Read ``path`` whole (a full-resolution PIL image, EXIF-rotated) cropped to ``box``
+    ``(x, y, w, h)`` in its pixels (None: the whole photo) — the region the model input of
+    :func:`load_model_input` shows, at the photo's own resolution: what keypoints are
+    extracted from. A box outside the photo raises
+    :class:`~photoid.errors.ImageReadError`, as for the embedding; the region is clipped to
+    the photo and cut at whole pixels (``int`` of each edge)."""
+    image = read_image(path)
+    if not box:
+        return image
+    check_box(path, box, image.size)
+    left, top, right, bottom = clip_box(box, image.width, image.height)
+    return image.crop((int(left), int(top), int(right), int(bottom)))
+
+
+def region_box(path: str | Path, box: Box) -> Box:
+    """``box`` clipped to the photo (its header's size) as ``(x, y, w, h)``: the region
+    :func:`read_region` reads, so a store keyed by it never confuses two readings of one
+    box. Unchanged where the photo's size is unknown or the box lies outside it (reading it
+    then reports why)."""
+    if not box:
+        return box
+    size = declared_size(path)
+    if size is None:
+        return box
+    try:
+        check_box(path, box, size)
+    except ImageReadError:
+        return box
+    x, y, w, h = box
+    left, top, right, bottom = clip_box(box, *size)
+    if (left, top, right, bottom) == (x, y, x + w, y + h):
+        return box  # inside the photo: the key stays the box as given
+    return (left, top, right - left, bottom - top)
 
 
 #: Aspect ratios (width / height) the random crop of an augmentation draws from, log-uniformly.

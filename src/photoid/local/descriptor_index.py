@@ -1,8 +1,9 @@
 """Every database photo's keypoint descriptors in one FAISS index, each tagged with its photo.
 
-The FAISS id of a descriptor *is* its photo's row in the database (ids may repeat), so a
-search answers "which photos do the nearest descriptors come from" without a lookup table,
-and a photo's descriptors can be removed by its row. Backends:
+The FAISS id of a descriptor is its number in the order descriptors were added (photo by
+photo, in row order, as :meth:`DescriptorIndex.build` adds them); ``descriptor_rows_`` maps it
+to its photo's row, so a search answers both "which photos do the nearest descriptors come
+from" and "which keypoint of that photo" (whose weight LNBNN may count). Backends:
 
 - ``"flat"``: exact L2 search (FAISS ``IndexFlatL2``; float32, 512 bytes per descriptor);
 - ``"ivf"``: inverted lists over ``nlist`` cells (HNSW coarse quantizer) holding float16
@@ -27,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -77,12 +79,25 @@ class DescriptorIndexConfig:
         return "ivf" if n_descriptors < self.compress_from else "ivfsq8"
 
 
+class Neighbours(NamedTuple):
+    """What a search found for each query descriptor, ascending by distance: ``dist``
+    float32 ``(m, k)`` (``inf`` where fewer exist), the neighbours' photo ``rows`` and their
+    descriptor numbers ``ids`` (int64 ``(m, k)``, -1 there). Descriptor ``i`` is the
+    ``i``-th added: :meth:`DescriptorIndex.build` adds photo by photo in row order, so
+    ``ids`` index the concatenation of the photos' keypoints (their weights, say)."""
+
+    dist: np.ndarray
+    rows: np.ndarray
+    ids: np.ndarray
+
+
 class DescriptorIndex:
     """Descriptors ``(n, 128)`` of many photos, searchable by their nearest neighbours.
 
     ``build(features)``: ``features[i]`` are photo ``i``'s keypoints (None or empty: nothing
     indexed for it). Learned: ``index_`` (FAISS), ``backend_``, ``n_photos_``,
-    ``n_descriptors_``, ``photo_counts_`` int64 ``(n_photos,)``.
+    ``n_descriptors_``, ``photo_counts_`` int64 ``(n_photos,)``, ``descriptor_rows_`` int64
+    ``(n_descriptors,)`` (each descriptor's photo row, by FAISS id).
     """
 
     def __init__(self, config: DescriptorIndexConfig | None = None):
@@ -137,6 +152,7 @@ class DescriptorIndex:
             ivf.cp.niter = 10  # k-means iterations: cells need not be optimal, only balanced
             ivf.cp.max_points_per_centroid = 64
         self.n_photos_, self.photo_counts_ = 0, np.zeros(0, np.int64)
+        self.descriptor_rows_ = np.zeros(0, np.int64)
         return self
 
     def _train(self, features: Sequence[LocalFeatures | None], counts: np.ndarray) -> None:
@@ -157,10 +173,13 @@ class DescriptorIndex:
             self.index_.train(np.ascontiguousarray(sample, dtype=np.float32))
 
     def add_rows(self, descriptors: np.ndarray, photo_rows: np.ndarray) -> None:
-        """Add ``descriptors`` ``(m, dim)`` of photos ``photo_rows`` int64 ``(m,)``."""
+        """Add ``descriptors`` ``(m, dim)`` of photos ``photo_rows`` int64 ``(m,)``; they get
+        the next ``m`` descriptor numbers."""
         desc = np.ascontiguousarray(descriptors, dtype=np.float32)
         rows = np.ascontiguousarray(photo_rows, dtype=np.int64)
-        self.index_.add_with_ids(desc, rows)
+        ids = np.arange(self.n_descriptors_, self.n_descriptors_ + len(desc), dtype=np.int64)
+        self.index_.add_with_ids(desc, ids)
+        self.descriptor_rows_ = np.concatenate([self.descriptor_rows_, rows])
         self.n_descriptors_ += len(desc)
         if len(rows):
             self.n_photos_ = max(self.n_photos_, int(rows.max()) + 1)
@@ -169,15 +188,23 @@ class DescriptorIndex:
         """The ``k`` nearest database descriptors of each query descriptor ``(m, dim)``:
         Euclidean distances float32 ``(m, k)`` (ascending; ``inf`` where fewer exist) and
         their photo rows int64 ``(m, k)`` (-1 there)."""
+        found = self.search_descriptors(descriptors, k)
+        return found.dist, found.rows
+
+    def search_descriptors(self, descriptors: np.ndarray, k: int) -> Neighbours:
+        """:meth:`search`, with the neighbours' descriptor numbers (see :class:`Neighbours`)."""
         if not hasattr(self, "index_"):
             raise NotFittedError("DescriptorIndex is not built yet; call build(features).")
         desc = np.ascontiguousarray(descriptors, dtype=np.float32)
         if len(desc) == 0 or self.n_descriptors_ == 0:
-            return np.full((len(desc), k), np.inf, np.float32), np.full((len(desc), k), -1)
-        sq, rows = self.index_.search(desc, k)
+            none = np.full((len(desc), k), -1, np.int64)
+            return Neighbours(np.full((len(desc), k), np.inf, np.float32), none, none.copy())
+        sq, ids = self.index_.search(desc, k)
+        ids = ids.astype(np.int64)
         dist = np.sqrt(np.maximum(sq, 0.0)).astype(np.float32)
-        dist[rows < 0] = np.inf
-        return dist, rows.astype(np.int64)
+        dist[ids < 0] = np.inf
+        rows = np.where(ids >= 0, self.descriptor_rows_[np.maximum(ids, 0)], -1)
+        return Neighbours(dist, rows, ids)
 
     def imbalance(self) -> float:
         """FAISS's imbalance factor of the inverted lists (1: every cell holds as many
@@ -219,4 +246,5 @@ class DescriptorIndex:
         self.dim_, self.n_descriptors_ = self.index_.d, int(counts.sum())
         self.backend_ = self.config.resolve(self.n_descriptors_)
         self.n_photos_, self.photo_counts_ = len(features), counts
+        self.descriptor_rows_ = np.repeat(np.arange(len(features), dtype=np.int64), counts)
         return self

@@ -69,14 +69,36 @@ class FeatureConfig:
 class LocalFeatures:
     """Keypoints of one photo: ``xy`` float32 ``(n, 2)`` in pixels of the resized image,
     ``descriptors`` ``(n, d)`` (float32 unit rows for SIFT, uint8 bit strings otherwise),
-    ``size`` the resized image's (width, height)."""
+    ``size`` the resized image's (width, height). ``weights``: float64 ``(n,)`` in [0, 1],
+    how much each keypoint is on the animal (None: every keypoint counts 1). They are not
+    part of what is extracted or stored: :func:`with_weights` attaches them (from an
+    activation map or a box, :mod:`photoid.pipeline.keypoint_weights`), and LNBNN's votes
+    and verified inliers are scaled by them where its fit chose to
+    (:class:`~photoid.local.lnbnn_rerank.LnbnnRerankConfig`)."""
 
     xy: np.ndarray
     descriptors: np.ndarray
     size: tuple[int, int]
+    weights: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.xy)
+
+    def vote_weights(self) -> np.ndarray:
+        """float64 ``(n,)``: ``weights``, or ones where there are none."""
+        return np.ones(len(self)) if self.weights is None else self.weights
+
+
+def with_weights(features: LocalFeatures, weights: np.ndarray) -> LocalFeatures:
+    """``features`` with per-keypoint ``weights`` ``(n,)`` in [0, 1] (a new object; the
+    keypoints and descriptors are shared, not copied)."""
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    if len(w) != len(features) or not np.isfinite(w).all() or (w < 0).any() or (w > 1).any():
+        raise ConfigError(
+            f"keypoint weights must be {len(features)} numbers in [0, 1] (one per keypoint); "
+            f"got {len(w)} in [{w.min() if len(w) else 0:g}, {w.max() if len(w) else 0:g}]."
+        )
+    return LocalFeatures(features.xy, features.descriptors, features.size, w)
 
 
 class FeatureExtractor:

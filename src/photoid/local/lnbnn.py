@@ -58,20 +58,31 @@ def keep_neighbours(
     """The first ``n`` neighbours of each query descriptor (``dist``, ``rows`` ``(m, k')``,
     ascending) whose photo row is not marked in ``skip`` (bool ``(n_photos,)``; None skips
     nothing); ``inf`` / -1 fill rows with fewer."""
+    order, ok = neighbour_order(rows, skip, n)
+    return take_neighbours(dist, order, ok, n, np.inf), take_neighbours(rows, order, ok, n, -1)
+
+
+def neighbour_order(
+    rows: np.ndarray, skip: np.ndarray | None, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Columns ``(m, min(n, k'))`` of the first ``n`` neighbours (``rows`` ``(m, k')``) not
+    in ``skip``, and whether each such column holds one (bool, same shape)."""
     valid = rows >= 0
     if skip is not None:
         valid &= ~skip[np.maximum(rows, 0)]
     order = np.argsort(~valid, axis=1, kind="stable")[:, :n]
-    d = np.take_along_axis(dist, order, axis=1)
-    r = np.take_along_axis(rows, order, axis=1)
-    ok = np.take_along_axis(valid, order, axis=1)
-    d = np.where(ok, d, np.inf)
-    r = np.where(ok, r, -1)
-    if d.shape[1] < n:
-        pad = n - d.shape[1]
-        d = np.pad(d, ((0, 0), (0, pad)), constant_values=np.inf)
-        r = np.pad(r, ((0, 0), (0, pad)), constant_values=-1)
-    return d, r
+    return order, np.take_along_axis(valid, order, axis=1)
+
+
+def take_neighbours(
+    values: np.ndarray, order: np.ndarray, ok: np.ndarray, n: int, fill
+) -> np.ndarray:
+    """``values`` ``(m, k')`` (distances, rows, descriptor numbers) in the columns of
+    :func:`neighbour_order`, ``fill`` where there is none, padded with it to ``n`` columns."""
+    out = np.where(ok, np.take_along_axis(values, order, axis=1), fill)
+    if out.shape[1] < n:
+        out = np.pad(out, ((0, 0), (0, n - out.shape[1])), constant_values=fill)
+    return out
 
 
 def position_weights(xy: np.ndarray, size: tuple[int, int], sigma: float) -> np.ndarray:
@@ -102,13 +113,17 @@ def lnbnn_votes(
     photos_per_individual: np.ndarray,
     config: LnbnnConfig,
     weights: np.ndarray | None = None,
+    neighbour_weights: np.ndarray | None = None,
 ) -> Votes:
     """LNBNN votes from neighbours ``dist``/``rows`` ``(m, k+1)`` (ascending, from
     :func:`keep_neighbours`): the first ``k`` vote, the last normalises.
 
     ``photo_labels`` int64 ``(n_photos,)``: each database photo's individual code;
     ``photos_per_individual`` ``(n_individuals,)``; ``weights`` ``(m,)``: per query
-    descriptor (None: all 1).
+    descriptor (None: all 1); ``neighbour_weights`` ``(m, ≥k)``: per neighbour, the weight
+    of the database keypoint it is (None: all 1). A vote is ``(d_norm - d) · w_query ·
+    w_neighbour``: a keypoint of weight 0 on either side votes nothing, and the normaliser
+    is the unweighted distance (the crowd stays the crowd).
     """
     k = config.k
     n_photos, n_ind = len(photo_labels), len(photos_per_individual)
@@ -121,6 +136,8 @@ def lnbnn_votes(
         vote = np.maximum(norm - dist[:, :k], 0.0)
     if weights is not None:
         vote = vote * np.asarray(weights, dtype=np.float64)[:, None]
+    if neighbour_weights is not None:
+        vote = vote * np.asarray(neighbour_weights, dtype=np.float64)[:, :k]
     photo = rows[:, :k]
     ok = (photo >= 0) & np.isfinite(vote)
     vote = np.where(ok, vote, 0.0)

@@ -34,15 +34,24 @@ from photoid.local.calibration import (
     ScoreCalibrator,
     draw_anchors,
 )
-from photoid.local.descriptor_index import DescriptorIndex, DescriptorIndexConfig
+from photoid.local.descriptor_index import DescriptorIndex, DescriptorIndexConfig, Neighbours
 from photoid.local.features import LocalFeatures
-from photoid.local.lnbnn import LnbnnConfig, keep_neighbours, lnbnn_votes, position_weights
+from photoid.local.lnbnn import (
+    LnbnnConfig,
+    Votes,
+    lnbnn_votes,
+    neighbour_order,
+    position_weights,
+    take_neighbours,
+)
 from photoid.local.matching import LocalMatcher, MatchConfig
 
 #: where verified matches come from (see :class:`LnbnnRerankConfig`)
 VERIFY_SOURCES = ("neighbours", "matcher")
 #: how an individual's LNBNN score is formed (see :class:`LnbnnRerankConfig`)
 AGGREGATES = ("auto", "individual", "photo")
+#: whether keypoint weights scale the votes and inliers (see :class:`LnbnnRerankConfig`)
+WEIGHTINGS = ("auto", "on", "off")
 
 #: file names of video frames: ``<start>_<end>_<frame>…`` (Holstein2025's recordings)
 RECORDING_REGEX = r"^(\d+_\d+)_"
@@ -59,7 +68,12 @@ class LnbnnRerankConfig:
     descriptor against the photo with Lowe's ratio test, as the ``sift`` presets);
     ``aggregate``: an individual's LNBNN score — ``"individual"`` (each query descriptor's
     vote for it, summed), ``"photo"`` (the votes of its best photo) or ``"auto"`` (whichever
-    ranks more leave-one-out anchors' individuals first when fitting; ties: individual)."""
+    ranks more leave-one-out anchors' individuals first when fitting; ties: individual);
+    ``weighting``: whether the keypoints' weights (:attr:`LocalFeatures.weights`, where the
+    photos carry some: how much each keypoint is on the animal) scale the LNBNN votes (query
+    and database keypoint alike) and the verified inliers — ``"on"``, ``"off"``, or
+    ``"auto"``: whichever ranks more leave-one-out anchors' individuals first when fitting,
+    chosen with the aggregate (ties: unweighted). Photos without weights: unweighted."""
 
     lnbnn: LnbnnConfig = field(default_factory=LnbnnConfig)
     index: DescriptorIndexConfig = field(default_factory=DescriptorIndexConfig)
@@ -70,10 +84,12 @@ class LnbnnRerankConfig:
     verify: str = "matcher"
     aggregate: str = "individual"
     seed: int = 0
+    weighting: str = "auto"
 
     def __post_init__(self) -> None:
         check_choice("verification source", self.verify, VERIFY_SOURCES)
         check_choice("LNBNN aggregate", self.aggregate, AGGREGATES)
+        check_choice("keypoint weighting", self.weighting, WEIGHTINGS)
 
 
 @dataclass(frozen=True)
@@ -133,8 +149,9 @@ class LnbnnState:
     """What :meth:`LnbnnReranker.fit` learned beyond the database it is given again by
     :meth:`LnbnnReranker.from_state`: the FAISS ``index`` (uint8, FAISS's format), the
     individuals' ``names`` by code, ``aggregate``, ``loo_top1`` (individual, photo),
-    the three ``calibrators``, the ``fusion`` and ``n_training_pairs``. Plain numbers and
-    strings: a cache stores it without pickle (:mod:`photoid.service.lnbnn_cache`)."""
+    the three ``calibrators``, the ``fusion``, ``n_training_pairs`` and whether the keypoint
+    weights count (``weighted``). Plain numbers and strings: a cache stores it without
+    pickle (:mod:`photoid.service.lnbnn_cache`)."""
 
     index: np.ndarray
     names: tuple[str, ...]
@@ -143,6 +160,7 @@ class LnbnnState:
     calibrators: tuple[LogisticState, ...]
     fusion: LogisticState
     n_training_pairs: int
+    weighted: bool = False
 
 
 class LnbnnReranker:
@@ -154,7 +172,10 @@ class LnbnnReranker:
     leave-one-out LNBNN top-1 under each (``loo_top1_``), the fused top-1 of those anchors
     (``loo_fused_top1_``: scored by calibrators fitted on them, so a little optimistic; made
     by fitting, not kept in :meth:`state`), calibrators ``calibrators_``
-    (lnbnn, inliers, embedding), ``fusion_``, ``n_training_pairs_``.
+    (lnbnn, inliers, embedding), ``fusion_``, ``n_training_pairs_``; ``weighted_``: whether
+    the keypoints' weights count (``descriptor_weights_``: each database descriptor's, in
+    the index's order; None when no photo carries weights), and ``loo_weighting_top1_``
+    (the anchors' LNBNN top-1 by weighting and aggregate, made by fitting).
     """
 
     def __init__(
@@ -194,6 +215,13 @@ class LnbnnReranker:
         self.names_, self.codes_ = np.unique(np.asarray(labels, dtype=object), return_inverse=True)
         self.codes_ = self.codes_.astype(np.int64)
         self.photos_per_individual_ = np.bincount(self.codes_, minlength=len(self.names_))
+        indexed = [f for f in self.features_ if f is not None and len(f)]
+        self.descriptor_weights_ = (
+            np.concatenate([f.vote_weights() for f in indexed])
+            if any(f.weights is not None for f in indexed)
+            else None
+        )  # in the order DescriptorIndex.build numbers the descriptors
+        self.weighted_ = False
 
     def state(self) -> LnbnnState:
         """What :meth:`fit` learned (see :class:`LnbnnState`)."""
@@ -207,6 +235,7 @@ class LnbnnReranker:
             tuple(c.state() for c in self.calibrators_),
             self.fusion_.state(),
             int(self.n_training_pairs_),
+            bool(self.weighted_),
         )
 
     @classmethod
@@ -236,6 +265,12 @@ class LnbnnReranker:
         check_choice("LNBNN aggregate", state.aggregate, AGGREGATES[1:])
         self.index_ = DescriptorIndex.deserialize(state.index, self.features_, self.config.index)
         self.aggregate_, self.n_training_pairs_ = state.aggregate, int(state.n_training_pairs)
+        if state.weighted and self.descriptor_weights_ is None:
+            raise PhotoidError(
+                "the saved LNBNN state counts keypoint weights, but these photos carry none; "
+                "give their weights or fit again."
+            )
+        self.weighted_ = bool(state.weighted)
         self.loo_top1_ = dict(zip(("individual", "photo"), state.loo_top1, strict=True))
         self.calibrators_ = [ScoreCalibrator.from_state(c) for c in state.calibrators]
         if len(self.calibrators_) != 3 or len(state.fusion.coef) != 3:
@@ -244,25 +279,36 @@ class LnbnnReranker:
         return self
 
     def _fit_fusion(self, anchors: np.ndarray) -> None:
-        cfg = self.config
-        rows, same, firsts = [], [], []
+        """Leave-one-out on ``anchors``: choose the weighting and the aggregate by the LNBNN
+        top-1 of the anchors' individuals, then fit calibrators and fusion with them."""
+        searched = []  # per anchor: anchor, skip, neighbours, votes by weighting, present, same
+        firsts: dict[tuple[bool, str], list[bool]] = {}
         for a in anchors:
             skip = self.groups_ == self.groups_[a]
             if skip.all():
                 continue
-            raw, _ = self._all_scores(self.features_[a], self.vectors_ @ self.vectors_[a], skip)
+            query = self.features_[a]
             present = np.bincount(self.codes_[~skip], minlength=len(self.names_)) > 0
-            rows.append(raw[present])
-            same.append(np.arange(len(self.names_))[present] == self.codes_[a])
-            firsts.append([same[-1][np.argmax(raw[present, j])] for j in (0, 1)])
-        if not rows:
+            same = np.arange(len(self.names_))[present] == self.codes_[a]
+            found = self._search(query, skip)
+            votes = {w: self._votes(query, found, w) for w in self._weightings()}
+            for w, v in votes.items():
+                photo = np.zeros(len(self.names_))
+                np.maximum.at(photo, self.codes_, v.photo)
+                for name, score in (("individual", v.individual), ("photo", photo)):
+                    firsts.setdefault((w, name), []).append(same[np.argmax(score[present])])
+            searched.append((a, skip, found, votes, present, same))
+        if not searched:
             raise PhotoidError("LNBNN calibration needs a database of several recordings.")
+        self._choose(firsts)
+        rows, same = [], []
+        for a, skip, found, votes, present, is_same in searched:
+            raw = self._evidence(self.features_[a], found, votes[self.weighted_], skip)[0]
+            raw = np.column_stack([raw, self._best_similarity(self.vectors_ @ self.vectors_[a],
+                                                               skip)])  # fmt: skip
+            rows.append(raw[present])
+            same.append(is_same)
         raw, same = np.concatenate(rows), np.concatenate(same)
-        self.loo_top1_ = dict(zip(("individual", "photo"), np.mean(firsts, axis=0), strict=True))
-        self.aggregate_ = cfg.aggregate
-        if cfg.aggregate == "auto":
-            better = self.loo_top1_["photo"] > self.loo_top1_["individual"]
-            self.aggregate_ = "photo" if better else "individual"
         raw = raw[:, self._columns()]
         self.calibrators_ = [
             ScoreCalibrator("logistic", log_scale=log).fit(raw[:, j], same)
@@ -274,6 +320,30 @@ class LnbnnReranker:
         fused = self.fusion_.predict(probabilities)  # in-sample: the same anchors
         bounds = pairwise(np.cumsum([0, *map(len, rows)]))
         self.loo_fused_top1_ = float(np.mean([same[a:b][np.argmax(fused[a:b])] for a, b in bounds]))
+
+    def _weightings(self) -> tuple[bool, ...]:
+        """The weightings the fit may choose among: unweighted, weighted, or both."""
+        if self.descriptor_weights_ is None or self.config.weighting == "off":
+            return (False,)
+        return (True,) if self.config.weighting == "on" else (False, True)
+
+    def _choose(self, firsts: dict[tuple[bool, str], list[bool]]) -> None:
+        """Weighting and aggregate with the highest leave-one-out LNBNN top-1 (ties: the
+        unweighted votes, then the individual's sum), among what the config allows."""
+        cfg = self.config
+        self.loo_weighting_top1_ = {
+            w: {name: float(np.mean(firsts[w, name])) for name in ("individual", "photo")}
+            for w in self._weightings()
+        }
+        names = ("individual", "photo") if cfg.aggregate == "auto" else (cfg.aggregate,)
+        best = None
+        for w in self._weightings():
+            for name in names:
+                top1 = self.loo_weighting_top1_[w][name]
+                if best is None or top1 > best[0]:
+                    best = (top1, w, name)
+        _, self.weighted_, self.aggregate_ = best
+        self.loo_top1_ = self.loo_weighting_top1_[self.weighted_]
 
     def _columns(self) -> list[int]:
         """The columns of :meth:`_all_scores` that are calibrated: LNBNN as aggregated,
@@ -289,36 +359,76 @@ class LnbnnReranker:
         """``(n_individuals, 4)``: LNBNN votes (summed per individual; of its best photo),
         best verified inliers, best similarity; and the rows of the photos verified. Nothing
         is kept on ``self``: queries may be scored from several threads at once."""
-        raw, verified = self._votes_and_inliers(query, skip)
+        found = self._search(query, skip)
+        votes = self._votes(query, found, self.weighted_)
+        raw, verified = self._evidence(query, found, votes, skip)
+        return np.column_stack([raw, self._best_similarity(similarities, skip)]), verified
+
+    def _best_similarity(self, similarities: np.ndarray, skip: np.ndarray | None) -> np.ndarray:
         sim = np.where(skip, -np.inf, similarities) if skip is not None else similarities
         best = np.full(len(self.names_), -1.0)
         np.maximum.at(best, self.codes_, np.nan_to_num(sim, nan=-1.0, neginf=-1.0))
-        return np.column_stack([raw, best]), verified
+        return best
 
-    def _votes_and_inliers(self, query: LocalFeatures | None, skip: np.ndarray | None):
+    def _search(self, query: LocalFeatures | None, skip: np.ndarray | None) -> Neighbours:
+        """The ``k + 1`` nearest database descriptors of each query descriptor outside
+        ``skip`` (none for an empty query)."""
+        cfg = self.config.lnbnn
+        n = cfg.k + 1
+        if query is None or len(query) == 0:
+            empty = np.zeros((0, n), np.int64)
+            return Neighbours(np.zeros((0, n), np.float32), empty, empty.copy())
+        extra = cfg.exclude_margin if skip is not None else 0
+        found = self.index_.search_descriptors(query.descriptors, n + extra)
+        order, ok = neighbour_order(found.rows, skip, n)
+        return Neighbours(
+            take_neighbours(found.dist, order, ok, n, np.inf),
+            take_neighbours(found.rows, order, ok, n, -1),
+            take_neighbours(found.ids, order, ok, n, -1),
+        )
+
+    def _votes(self, query: LocalFeatures | None, found: Neighbours, weighted: bool) -> Votes:
+        """LNBNN votes of ``found``; ``weighted``: scaled by the query keypoint's and the
+        database keypoint's weights."""
+        cfg = self.config.lnbnn
+        if query is None or len(query) == 0:
+            return Votes(np.zeros(len(self.names_)), np.zeros(len(self.codes_)))
+        weights = position_weights(query.xy, query.size, cfg.box_sigma)
+        neighbour = None
+        if weighted:
+            weights = weights * query.vote_weights()
+            neighbour = np.where(
+                found.ids >= 0, self.descriptor_weights_[np.maximum(found.ids, 0)], 0.0
+            )
+        return lnbnn_votes(found.dist, found.rows, self.codes_, self.photos_per_individual_,
+                           cfg, weights, neighbour)  # fmt: skip
+
+    def _evidence(
+        self, query: LocalFeatures | None, found: Neighbours, votes: Votes, skip
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(n_individuals, 3)``: ``votes`` summed per individual, of its best photo, and
+        its best verified photo's inliers; and the rows of the photos verified."""
         n_ind = len(self.names_)
         out = np.zeros((n_ind, 3))
         if query is None or len(query) == 0:
             return out, np.zeros(0, np.int64)
-        cfg = self.config.lnbnn
-        extra = cfg.exclude_margin if skip is not None else 0
-        dist, rows = self.index_.search(query.descriptors, cfg.k + 1 + extra)
-        dist, rows = keep_neighbours(dist, rows, skip, cfg.k + 1)
-        weights = position_weights(query.xy, query.size, cfg.box_sigma)
-        votes = lnbnn_votes(dist, rows, self.codes_, self.photos_per_individual_, cfg, weights)
         out[:, 0] = votes.individual
         np.maximum.at(out[:, 1], self.codes_, votes.photo)
         verify = self._photos_to_verify(votes.individual, votes.photo)
+        weighted = self.weighted_
         with one_blas_thread():
             if self.config.verify == "matcher":
-                inliers = self.matcher.score_many(query, [self.features_[r] for r in verify])
+                inliers = self.matcher.score_many(
+                    query, [self.features_[r] for r in verify], weighted
+                )
             else:
-                inliers = self._verify_neighbours(query, rows[:, : cfg.k], verify)
+                k = self.config.lnbnn.k
+                inliers = self._verify_neighbours(query, found.rows[:, :k], verify, weighted)
         np.maximum.at(out[:, 2], self.codes_[verify], inliers)
         return out, verify
 
     def _verify_neighbours(
-        self, query: LocalFeatures, rows: np.ndarray, verify: np.ndarray
+        self, query: LocalFeatures, rows: np.ndarray, verify: np.ndarray, weighted: bool = False
     ) -> np.ndarray:
         """Inliers (RANSAC, the matcher's transform) of each photo in ``verify`` among the
         query descriptors that have it among their voting neighbours ``rows`` ``(m, k)``,
@@ -331,7 +441,7 @@ class LnbnnReranker:
                 continue
             sim = query.descriptors[qi].astype(np.float32) @ cand.descriptors.astype(np.float32).T
             ci = sim.argmax(axis=1)
-            inliers[j] = self.matcher.inliers(query.xy[qi], cand.xy[ci])
+            inliers[j] = self.matcher.match_score(query, cand, qi, ci, weighted)
         return inliers
 
     def _photos_to_verify(self, individual: np.ndarray, photo: np.ndarray) -> np.ndarray:

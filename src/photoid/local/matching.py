@@ -43,7 +43,9 @@ class MatchConfig:
 
 class LocalMatcher:
     """Scores photo pairs by verified matches: ``score_many(query, candidates)`` → float64
-    ``(len(candidates),)`` inlier counts (0 where a photo has too few keypoints)."""
+    ``(len(candidates),)`` inlier counts (0 where a photo has too few keypoints); with
+    ``weighted=True`` each inlier counts the product of its two keypoints' weights
+    (:attr:`~photoid.local.features.LocalFeatures.weights`) instead of 1."""
 
     def __init__(self, config: MatchConfig | None = None):
         self.config = config or MatchConfig()
@@ -52,7 +54,10 @@ class LocalMatcher:
         return float(self.score_many(query, [candidate])[0])
 
     def score_many(
-        self, query: LocalFeatures | None, candidates: Sequence[LocalFeatures | None]
+        self,
+        query: LocalFeatures | None,
+        candidates: Sequence[LocalFeatures | None],
+        weighted: bool = False,
     ) -> np.ndarray:
         scores = np.zeros(len(candidates), dtype=np.float64)
         present = [j for j, c in enumerate(candidates) if c is not None and len(c) >= 2]
@@ -66,8 +71,22 @@ class LocalMatcher:
             cand = candidates[j]
             qi, ci = self._matches(sim[:, start : start + len(cand)], binary)
             start += len(cand)
-            scores[j] = self.inliers(query.xy[qi], cand.xy[ci])
+            scores[j] = self.match_score(query, cand, qi, ci, weighted)
         return scores
+
+    def match_score(
+        self, query: LocalFeatures, cand: LocalFeatures, qi: np.ndarray, ci: np.ndarray,
+        weighted: bool = False,
+    ) -> float:  # fmt: skip
+        """Verified inliers among the matches ``query`` keypoint ``qi[i]`` → ``cand``
+        keypoint ``ci[i]``: their count, or with ``weighted`` the sum of the products of the
+        two keypoints' weights."""
+        mask = self._inlier_mask(
+            np.asarray(query.xy[qi], np.float32), np.asarray(cand.xy[ci], np.float32)
+        )
+        if not weighted:
+            return float(mask.sum())
+        return float((query.vote_weights()[qi] * cand.vote_weights()[ci])[mask].sum())
 
     def verified_matches(
         self, query: LocalFeatures, candidate: LocalFeatures

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from photoid.cache import Box, ContentCache, content_key, default_cache_dir
-from photoid.data.images import ReadReport, read_image
+from photoid.data.images import ReadReport
+from photoid.data.preprocess import read_region, region_box
 from photoid.data.table import PhotoTable
 from photoid.errors import ImageReadError
 from photoid.local.features import FeatureExtractor, LocalFeatures
@@ -84,6 +85,7 @@ def extract_features(
     """Keypoints of every photo in ``paths``, read from the store where present, extracted
     (and stored) otherwise. ``strict=True`` raises on the first unreadable photo."""
     boxes = list(boxes) if boxes is not None else [None] * len(paths)
+    boxes = [region_box(p, b) for p, b in zip(paths, boxes, strict=True)]  # the region read
     fingerprint = extractor.fingerprint
     store = feature_store(cache_dir or default_cache_dir(), fingerprint) if use_cache else None
     keys = [content_key(p, b) for p, b in zip(paths, boxes, strict=True)]
@@ -115,8 +117,5 @@ def extract_features(
 
 
 def _read(path: str, box: Box):
-    image = read_image(path)
-    if box:
-        x, y, w, h = box
-        image = image.crop((int(x), int(y), int(x + w), int(y + h)))
-    return image
+    """The one box reader the embedding's reads share (boxes checked and clipped alike)."""
+    return read_region(path, box)

@@ -1,11 +1,15 @@
-"""Designs side by side on one catalog: crop kinds × routes, each scored on the same queries.
+"""Designs side by side on one catalog: crop kinds × routes × roads, each scored on the same
+queries.
 
 Everything a design learns comes from the database (training) photos of the split: the box
 regressor from their boxes, the species and viewpoint classifiers from their columns. The
 query photos are read once per design, scored once, and their labels are used only to score.
 ``ms_per_query`` is the query side of a design: its backbone passes over the query photos
 (the full frame, plus the cropped read for a box crop; never served from the cache), the
-classifiers, routing and search, divided by the number of queries.
+classifiers, routing and search, divided by the number of queries. A design of the fused
+road (:mod:`photoid.pipeline.fused`, ``<crop>/unified/lnbnn``) adds the queries' keypoint
+extraction (never from the store) and weighting, and LNBNN's search, verification and fusion;
+its reranker is fitted on the database photos before the clock starts.
 """
 
 from __future__ import annotations
@@ -14,16 +18,16 @@ import dataclasses
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from photoid.data.table import BBOX_COLUMNS, PhotoTable
 from photoid.errors import ConfigError, PhotoidError, check_choice
 from photoid.evaluate import byte_twins
-from photoid.metrics import json_ready, map_at_k, top_k_accuracy
+from photoid.metrics import map_at_k, top_k_accuracy
 from photoid.models.backbones import Backbone
-from photoid.pipeline.classify import AttributeClassifier, HeldOutAccuracy, labelled
+from photoid.pipeline.classify import AttributeClassifier, labelled
 from photoid.pipeline.crop import (
     CROP_KINDS,
     CropModel,
@@ -33,6 +37,14 @@ from photoid.pipeline.crop import (
     table_fractions,
 )
 from photoid.pipeline.features import BackboneFeatures, backbone_features
+from photoid.pipeline.fused import (
+    ROADS,
+    SOFT_KINDS,
+    SideBoxes,
+    fused_config,
+    fused_design,
+)
+from photoid.pipeline.results import Comparison, DesignResult
 from photoid.pipeline.routing import MIN_CONFIDENCE, ROUTES, QueryAttributes, routed_identify
 
 #: ``"truebox"``: the catalog's own boxes on every photo, queries included: a reference (an
@@ -41,66 +53,6 @@ REFERENCE_CROPS = ("truebox",)
 
 
 log = logging.getLogger("photoid")
-
-
-@dataclass(frozen=True)
-class DesignResult:
-    """One design's figures: ``design`` is ``"<crop>/<route>"``; ``map5`` Happywhale's
-    MAP@5, ``top1`` top-1 accuracy over ``n_queries``; ``ms_per_query`` (see the module);
-    ``n_routed``: queries matched within part of the gallery; ``box_iou``: mean IoU of the
-    design's query boxes with the catalog's true boxes (NaN without boxes or without a cut)."""
-
-    design: str
-    map5: float
-    top1: float
-    ms_per_query: float
-    n_queries: int
-    n_routed: int
-    box_iou: float = math.nan
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """All designs' results, the classifiers' held-out accuracy (None where the catalog has
-    no such column), database size and the photos left out as unreadable."""
-
-    source: str
-    designs: tuple[DesignResult, ...]
-    species: HeldOutAccuracy | None
-    viewpoint: HeldOutAccuracy | None
-    n_database: int
-    n_skipped: int
-    notes: tuple[str, ...] = field(default=())
-
-    def json_lines(self) -> list[dict]:
-        """One dict per design (keys ``design``, ``map5``, ``top1``, ``ms_per_query``, …)
-        and one with ``species_accuracy``/``viewpoint_accuracy`` and their chance levels."""
-        lines = [json_ready(d) for d in self.designs]
-        accuracy: dict = {}
-        for name, held in (("species", self.species), ("viewpoint", self.viewpoint)):
-            if held is not None:
-                accuracy |= {
-                    f"{name}_accuracy": held.accuracy, f"{name}_majority": held.majority,
-                    f"{name}_uniform": held.uniform, f"{name}_n": held.n,
-                }  # fmt: skip
-        return lines + ([json_ready(accuracy)] if accuracy else [])
-
-    def format(self) -> str:
-        lines = [f"{self.source}: {self.designs[0].n_queries} queries, {self.n_database} "
-                 f"database photos, {self.n_skipped} unreadable left out",
-                 f"{'design':28s} {'MAP@5':>7s} {'top-1':>7s} {'ms/query':>9s} {'routed':>7s}"
-                 f" {'box IoU':>8s}"]  # fmt: skip
-        for d in self.designs:
-            iou = "" if math.isnan(d.box_iou) else f"{d.box_iou:.3f}"
-            lines.append(f"{d.design:28s} {d.map5:7.4f} {d.top1:7.4f} {d.ms_per_query:9.1f} "
-                         f"{d.n_routed:7d} {iou:>8s}")  # fmt: skip
-        for held in (self.species, self.viewpoint):
-            if held is not None:
-                lines.append(
-                    f"{held.column} classifier: {held.accuracy:.4f} on {held.n} held-out photos "
-                    f"(chance: majority {held.majority:.4f}, uniform {held.uniform:.4f})"
-                )
-        return "\n".join([*lines, *self.notes])
 
 
 @dataclass
@@ -132,15 +84,21 @@ def compare_designs(
     routes: tuple[str, ...] | None = None,
     route_crop: str = "none",
     min_confidence: float = MIN_CONFIDENCE,
+    roads: tuple[str, ...] | None = None,
+    weighting: str = "auto",
     cache_dir=None,
     save_dir=None,
 ) -> Comparison:
-    """Run every design (crop kind × route) on ``table`` under ``split`` (a split object:
-    a :class:`~photoid.data.splits.ClosedSplit` or a seeded per-individual split); see
-    :class:`Comparison`. ``crops``: default every kind that applies (the regressor and the
-    ``truebox`` reference only where the catalog has boxes); ``routes``: default unified and
-    each column the catalog has (``species``, ``viewpoint``), each with crop ``route_crop``.
-    ``save_dir``: write each fitted crop model there as ``crop-<kind>.json``."""
+    """Run every design (crop kind × route × road) on ``table`` under ``split`` (a split
+    object: a :class:`~photoid.data.splits.ClosedSplit` or a seeded per-individual split);
+    see :class:`Comparison`. ``crops``: default every kind that applies (the regressor, the
+    ``truebox`` reference and their ``soft-*`` keypoint weightings only where the catalog has
+    boxes); ``routes``: default unified and each column the catalog has (``species``,
+    ``viewpoint``), each with crop ``route_crop``, on the embedding road; ``roads``:
+    ``embedding`` and ``lnbnn`` (default both: the fused road, unified, for every crop
+    kind); ``weighting``: the fused road's keypoint weighting (``auto``: the database
+    leave-one-out's choice, ``on``, ``off``). ``save_dir``: write each fitted crop model
+    there as ``crop-<kind>.json``."""
     qd = split.split(table)
     twins = byte_twins(table, qd.query, qd.database)  # copies would be "found" by any design
     if twins.any():
@@ -151,19 +109,33 @@ def compare_designs(
         )  # fmt: skip
         qd = dataclasses.replace(qd, query=qd.query[~twins], truth=qd.truth[~twins])
     has_boxes = set(BBOX_COLUMNS) <= set(table.table.columns)
-    crops, routes = _choose(table, qd.database, crops, routes, has_boxes)
+    roads = ROADS if roads is None else tuple(roads)
+    for road in roads:
+        check_choice("road", road, ROADS)
+    crops, routes = _choose(table, qd.database, crops, routes, has_boxes, roads)
     db = _side(table, qd.database, backbone, True, cache_dir)
     query = _side(table, qd.query, backbone, False, cache_dir)
     classifiers, held, classify_s = _classifiers(table, db, query, routes)
-    vectors: dict[str, tuple[np.ndarray, np.ndarray, float, float]] = {}
-    for kind in dict.fromkeys([*crops, route_crop]):
+    vectors: dict[str, CropVectors] = {}
+    for kind in dict.fromkeys([*(_base(c) for c in crops), route_crop]):
         vectors[kind] = _crop_vectors(kind, table, backbone, db, query, cache_dir, save_dir)
-    designs = [(c, "unified") for c in crops] + [(route_crop, r) for r in routes if r != "unified"]
+    designs = [(c, "unified") for c in crops if c not in SOFT_KINDS]
+    designs += [(route_crop, r) for r in routes if r != "unified"]
     results = []
-    for crop, route in dict.fromkeys(designs):
-        d_vec, q_vec, seconds, iou = vectors[crop]
-        results.append(_score(table, qd, db, query, d_vec, q_vec, seconds, iou, crop, route,
-                              classifiers, classify_s, min_confidence))  # fmt: skip
+    if "embedding" in roads:
+        for crop, route in dict.fromkeys(designs):
+            v = vectors[crop]
+            results.append(_score(table, qd, db, query, v.database, v.query, v.seconds,
+                                  v.iou, crop, route, classifiers, classify_s,
+                                  min_confidence))  # fmt: skip
+    if "lnbnn" in roads:
+        config = fused_config(weighting)
+        for crop in crops:
+            v = vectors[_base(crop)]
+            sides = (_side_boxes(db, v.d_boxes, table), _side_boxes(query, v.q_boxes, table))
+            results.append(fused_design(table.source, crop, sides, qd.truth,
+                                        (v.database, v.query), v.seconds, v.iou, config,
+                                        cache_dir))  # fmt: skip
     n_skipped = int((~db.full.valid).sum() + (~query.full.valid).sum())
     notes = ("truebox: the catalog's own boxes, queries included (a reference, not a design)",)
     if twins.any():
@@ -171,22 +143,37 @@ def compare_designs(
                        "database photo",)  # fmt: skip
     else:
         notes_twins = ()
+    reference = any(_base(c) == "truebox" for c in crops)
     return Comparison(
         table.source, tuple(results), held.get("species"), held.get("viewpoint"),
-        len(qd.database), n_skipped, (notes if "truebox" in crops else ()) + notes_twins,
+        len(qd.database), n_skipped, (notes if reference else ()) + notes_twins,
     )  # fmt: skip
 
 
-def _choose(table, database, crops, routes, has_boxes):
-    kinds = (*CROP_KINDS, *REFERENCE_CROPS)
+def _base(kind: str) -> str:
+    """The crop kind whose box (and embedding) a ``soft-*`` kind uses."""
+    return kind.removeprefix("soft-")
+
+
+def _choose(table, database, crops, routes, has_boxes, roads=ROADS):
+    kinds = (*CROP_KINDS, *REFERENCE_CROPS, *SOFT_KINDS)
     if crops is None:
-        crops = tuple(k for k in kinds if has_boxes or k not in ("regressor", "truebox"))
+        crops = tuple(
+            k for k in kinds
+            if (has_boxes or _base(k) not in ("regressor", "truebox"))
+            and ("lnbnn" in roads or k not in SOFT_KINDS)
+        )  # fmt: skip
     for kind in crops:
         check_choice("crop kind", kind, kinds)
-        if kind in ("regressor", "truebox") and not has_boxes:
+        if _base(kind) in ("regressor", "truebox") and not has_boxes:
             raise ConfigError(
                 f"crop kind {kind!r} needs boxes (bbox_x, bbox_y, bbox_w, bbox_h columns) in "
                 f"{table.source}; use 'activation' or 'foreground' for a catalog without boxes."
+            )
+        if kind in SOFT_KINDS and "lnbnn" not in roads:
+            raise ConfigError(
+                f"crop kind {kind!r} weighs keypoints: it is a design of the fused road only; "
+                "add 'lnbnn' to --roads or leave it out of --crops."
             )
     columns = table.table.columns
     if routes is None:
@@ -223,11 +210,28 @@ def _classifiers(table, db: _Side, query: _Side, routes):
     return classifiers, held, seconds
 
 
+@dataclass(frozen=True)
+class CropVectors:
+    """A crop kind's embedding of each side (``database``, ``query``: float32 rows, NaN where
+    unreadable), the query side's backbone seconds, the mean query-box IoU with the true
+    boxes, and the boxes cut (``d_boxes``, ``q_boxes``: fractions ``(n, 4)`` of each frame,
+    NaN rows where the kind does not cut)."""
+
+    database: np.ndarray
+    query: np.ndarray
+    seconds: float
+    iou: float
+    d_boxes: np.ndarray
+    q_boxes: np.ndarray
+
+
 def _crop_vectors(kind, table, backbone, db: _Side, query: _Side, cache_dir, save_dir):
-    """Database vectors, query vectors, query-side seconds, mean query-box IoU."""
+    """The kind's :class:`CropVectors`."""
     if kind in ("none", "foreground"):
         pick = (lambda f: f.pooled) if kind == "none" else (lambda f: f.foreground)
-        return pick(db.full), pick(query.full), query.full.seconds, math.nan
+        no_box = (np.full((len(db.rows), 4), np.nan), np.full((len(query.rows), 4), np.nan))
+        return CropVectors(pick(db.full), pick(query.full), query.full.seconds, math.nan,
+                           *no_box)  # fmt: skip
     if kind == "truebox":
         d_frac, q_frac = db.true, query.true
     else:
@@ -243,7 +247,15 @@ def _crop_vectors(kind, table, backbone, db: _Side, query: _Side, cache_dir, sav
                                use_cache=False)  # fmt: skip
     ok = ~np.isnan(query.true).any(axis=1) & ~np.isnan(q_frac).any(axis=1)
     iou = float(box_iou(q_frac[ok], query.true[ok]).mean()) if ok.any() else math.nan
-    return d_crop.pooled, q_crop.pooled, query.full.seconds + q_crop.seconds, iou
+    return CropVectors(d_crop.pooled, q_crop.pooled, query.full.seconds + q_crop.seconds, iou,
+                       d_frac, q_frac)  # fmt: skip
+
+
+def _side_boxes(side: _Side, fractions: np.ndarray, table: PhotoTable) -> SideBoxes:
+    """One side of a fused design: its photos, rows' individuals, boxes (fractions and
+    pixels) and activation maps."""
+    return SideBoxes(side.paths(table), table.identities[side.rows], fractions,
+                     _as_boxes(fractions, side.sizes), side.full.activation)  # fmt: skip
 
 
 def _as_boxes(fractions: np.ndarray, sizes) -> list:

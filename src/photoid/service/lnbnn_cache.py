@@ -46,8 +46,10 @@ from photoid.local.lnbnn_rerank import LnbnnReranker, LnbnnState
 from photoid.local.pipeline import unseen_photos
 from photoid.local.rerank import RerankConfig, fit_reranker
 
-#: the JSON layout's version (a new one makes new keys: old files are never read)
-FORMAT = 1
+#: the JSON layout's version (a new one makes new keys: old files are never read). 2: the
+#: index's FAISS ids are descriptor numbers (were photo rows), and the state says whether
+#: keypoint weights count
+FORMAT = 2
 
 
 def cache_key(store: CatalogStore, snap: Snapshot, config: RerankConfig, model=None) -> str:
@@ -159,6 +161,7 @@ def state_from_json(data: bytes, index: np.ndarray) -> LnbnnState:
         tuple(logistic(c) for c in body["calibrators"]),
         logistic(body["fusion"]),
         int(body["n_training_pairs"]),
+        bool(body["weighted"]),
     )
 
 
