@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench mutation mutation-report clean
+.PHONY: demo test lint docs docs-serve bench mutation mutation-report clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,8 +18,19 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
 	$(BIN)/lint-imports
+
+# The documentation site (mkdocs.yml): the screenshots are taken first from the real review
+# page and report in headless Chromium (docs/screenshots.py runs the tutorials' commands on a
+# few lions of ../shared/data into build/docs-screenshots/), then the site is built into site/.
+docs: $(STAMP)
+	$(BIN)/python docs/screenshots.py
+	$(BIN)/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	$(BIN)/python docs/screenshots.py
+	$(BIN)/mkdocs serve
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/embed.py
@@ -42,4 +53,4 @@ mutation-report: $(STAMP)
 	$(BIN)/python benchmarks/mutation_report.py
 
 clean:
-	rm -rf $(VENV) .photoid-cache photoid-demo mutants mutmut.log
+	rm -rf $(VENV) .photoid-cache photoid-demo mutants mutmut.log site build/docs-screenshots
