@@ -37,7 +37,7 @@ bench: $(STAMP)
 
 # Mutation testing of the core modules ([tool.mutmut] in pyproject.toml) from scratch, the
 # per-module report, then issue 17's hand-made mutants (benchmarks/named_mutants.py). Long (see
-# README, Testing); not part of CI. MUTANTS='photoid.metrics.*' reruns only those mutants,
+# docs/benchmarks/mutation.md); not part of CI. MUTANTS='photoid.metrics.*' reruns only those mutants,
 # keeping the other results. PYTHONPATH=src is relative on purpose: mutmut runs the tests in
 # mutants/, so processes the tests start import the mutated copy (mutmut itself drops ./src).
 MUTANTS ?=
