@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench mutation mutation-report clean
+.PHONY: demo test lint docs docs-serve bench mutation mutation-report clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,15 +18,26 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
 	$(BIN)/lint-imports
+
+# The documentation site (mkdocs.yml): the screenshots are taken first from the real review
+# page and report in headless Chromium (docs/screenshots.py runs the tutorials' commands on a
+# few lions of ../shared/data into build/docs-screenshots/), then the site is built into site/.
+docs: $(STAMP)
+	$(BIN)/python docs/screenshots.py
+	$(BIN)/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	$(BIN)/python docs/screenshots.py
+	$(BIN)/mkdocs serve
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/embed.py
 
 # Mutation testing of the core modules ([tool.mutmut] in pyproject.toml) from scratch, the
 # per-module report, then issue 17's hand-made mutants (benchmarks/named_mutants.py). Long (see
-# README, Testing); not part of CI. MUTANTS='photoid.metrics.*' reruns only those mutants,
+# docs/benchmarks/mutation.md); not part of CI. MUTANTS='photoid.metrics.*' reruns only those mutants,
 # keeping the other results. PYTHONPATH=src is relative on purpose: mutmut runs the tests in
 # mutants/, so processes the tests start import the mutated copy (mutmut itself drops ./src).
 MUTANTS ?=
@@ -42,4 +53,4 @@ mutation-report: $(STAMP)
 	$(BIN)/python benchmarks/mutation_report.py
 
 clean:
-	rm -rf $(VENV) .photoid-cache photoid-demo mutants mutmut.log
+	rm -rf $(VENV) .photoid-cache photoid-demo mutants mutmut.log site build/docs-screenshots

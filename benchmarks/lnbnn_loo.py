@@ -2,10 +2,11 @@
 photos (closed split's train side) against the rest, one JSON line per data set and variant.
 
 No query photo is used: this is how the ``lnbnn`` preset's settings were chosen and how the
-variants in the README ("Where lions stops") were compared. Each line: ``top1``, ``top5``,
-``top10`` and, for the misses, ``median_miss_rank`` (0-based rank of the right individual),
-over ``--anchors`` photos (``seed``), each searched once with enough neighbours for every
-variant; the anchor's own recording (file-name rule of the reranker) is left out.
+variants in docs/benchmarks/lnbnn.md ("Where lions stops") were compared. Each line:
+``top1``, ``top5``, ``top10`` and, for the misses, ``median_miss_rank`` (0-based rank of the
+right individual), over ``--anchors`` photos (``seed``), each searched once with enough
+neighbours for every variant; the anchor's own recording (file-name rule of the reranker) is
+left out.
 
 With ``--verification``, the number of photos verified by RANSAC instead:
 ``verify=IxP`` (the ``I`` best individuals, ``P`` photos each) fits the whole reranker

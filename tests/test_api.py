@@ -1,4 +1,4 @@
-"""``import photoid`` is light and gives the names the README uses."""
+"""``import photoid`` is light and gives the names docs/reference/api.md lists."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 
 __version__ = "0.1.0"
+"""The version of photoid (what ``photoid --version`` prints)."""
 
 #: public name → the module that defines it. (Sub-packages and modules keep their own names:
 #: ``photoid.identify.identify`` ranks embeddings, ``photoid.train.run.train`` trains.)

@@ -2,7 +2,8 @@
 CatalogDamaged naming the part and the repair, and ``check_catalog`` lists it.
 
 Each case below is one way a catalog gets damaged (disk errors, a bad copy, a stray edit, a
-hostile file); the README's "damaged-catalog cases detected" counts the cases of
+hostile file); docs/explanation/reliability.md's "damaged-catalog cases detected" counts
+the cases of
 ``test_every_read_refuses_a_damaged_catalog``.
 """
 

@@ -2,7 +2,8 @@
 never a traceback. Options are refused by the one validator (photoid.cli.validate) before
 anything is loaded; hostile files by the one safe opener (photoid.files).
 
-Run them all with ``pytest tests/cli/test_bad_input.py``; the README's count of bad inputs
+Run them all with ``pytest tests/cli/test_bad_input.py``; docs/explanation/bad-input.md's count
+of bad inputs
 tried is the number of tests collected here plus tests/data/test_bad_photos.py,
 tests/test_files.py and the Hypothesis examples of tests/test_random_inputs.py."""
 

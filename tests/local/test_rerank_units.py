@@ -107,8 +107,9 @@ def test_rerank_config_bounds_and_presets():
     default = RerankConfig()
     assert (default.top_n, default.global_weight, default.calibration_anchors) == (100, 0.5, 100)
     assert (default.calibration, default.fusion, default.seed) == ("isotonic", "mean", 0)
-    # README: lnbnn (every descriptor votes: k=6, votes / photos^0.5, keypoints weighted by
-    # place), sift (top 100), sift-all (every photo), sift-fast (260 px, 500 keypoints), orb
+    # docs/explanation/lnbnn.md: lnbnn (every descriptor votes: k=6, votes / photos^0.5,
+    # keypoints weighted by place), sift (top 100), sift-all (every photo), sift-fast (260 px,
+    # 500 keypoints), orb
     assert set(PRESETS) == {"lnbnn", "sift", "sift-all", "sift-fast", "orb"}
     lnbnn = rerank_preset("lnbnn").lnbnn.lnbnn
     assert (lnbnn.k, lnbnn.individual_power, lnbnn.box_sigma) == (6, 0.5, 0.5)

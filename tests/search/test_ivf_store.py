@@ -102,7 +102,8 @@ def test_recall_and_self_exclusion_by_hand():
 
 
 def test_ivf_defaults_are_the_documented_ones():
-    # README: recall@5 >= 0.99 against exact search, 8-bit cells re-ranked exactly
+    # docs/how-to/catalog.md (Search): recall@5 >= 0.99 against exact search, 8-bit cells
+    # re-ranked exactly
     ivf = IVFIndex(8)
     assert (ivf.metric, ivf.target_recall, ivf.recall_k, ivf.encoding) == ("cosine", 0.99, 5, "sq8")
     assert (ivf.n_tuning_queries, ivf.max_training_points, ivf.refine_factor) == (256, 100_000, 4)

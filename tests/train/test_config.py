@@ -98,7 +98,8 @@ def test_all_stages_means_every_stage_the_backbone_has(tiny_backbone):
 
 
 def test_lions_fast_pools_every_stage_of_lite1():
-    """The validation photos chose every stage over the last map alone (README, Training)."""
+    """The validation photos chose every stage over the last map alone
+    (docs/benchmarks/training.md)."""
     from photoid.models.embedding import build_model
 
     model = build_model(load_config(preset="lions-fast").model)

@@ -1,4 +1,4 @@
-"""README, "Which photos train": test photos are never seen by training.
+"""docs/how-to/train.md, "Which photos train": test photos are never seen by training.
 
 Two oracles. A spy on the one photo reader (``read_photo``, used by the embedding pass and by
 the fine-tuning dataset) records every photo opened and whether it was augmented: no test

@@ -67,7 +67,7 @@ class LadderConfig:
             raise ConfigError("Invalid LadderConfig: " + "; ".join(problems))
 
 
-#: The rungs measured in the README, easy to Happywhale-like (kept small enough to run on a
+#: The rungs measured in docs/benchmarks/pipeline.md, easy to Happywhale-like (small enough for a
 #: laptop; ``LadderConfig`` takes thousands of individuals the same way).
 RUNGS = {
     "easy": LadderConfig(20, (8, 8), 224, 1.0),

@@ -14,7 +14,7 @@ from" and "which keypoint of that photo" (whose weight LNBNN may count). Backend
 - ``"ivfpq"``: product quantization (Jégou et al., TPAMI 2011), ``pq_bytes`` per descriptor.
   Too coarse for LNBNN: measured on 100k synthetic photos with 16-byte codes, near-identical
   codes erase the distance differences the votes are made of (0 of 20 queries right, IVF-SQ8:
-  see the README); offered for nearest-photo search only;
+  see docs/benchmarks/lnbnn.md); offered for nearest-photo search only;
 - ``"hnsw"``: a graph (Malkov & Yashunin, TPAMI 2018) over float16 codes (scalar quantizer),
   ids through an ``IndexIDMap``;
 - ``"auto"``: flat below ``exact_below`` descriptors, ``ivf`` up to ``compress_from``

@@ -66,7 +66,7 @@ PRESETS: dict[str, RerankConfig] = {
     # one descriptor index, LNBNN votes per individual, RANSAC on the best few, fused with
     # the embedding (Crall et al., WACV 2013). k, individual_power and box_sigma chosen
     # leave-one-out on the lions and cows *databases* (300 seeded database photos each,
-    # mean LNBNN top-1 0.455 vs 0.413 for k=4 unweighted; benchmarks in the README); RANSAC
+    # mean LNBNN top-1 0.455 vs 0.413 for k=4 unweighted; docs/benchmarks/lnbnn.md); RANSAC
     # on the best photo of each of the 8 best individuals: the best mean fused leave-one-out
     # top-1 of the two databases among 5×2, 5×1, 3×2, 3×1, 8×1 (0.488 vs 0.475 for 5×2;
     # benchmarks/lnbnn_loo.py --verification); an individual's votes summed or its best
