@@ -302,8 +302,7 @@ class CatalogStore:
         """What the catalog holds; every segment is verified first (a damaged catalog raises
         :class:`~photoid.catalog.integrity.CatalogDamaged` instead of looking healthy)."""
         n_unchecked = self.verify_segments()
-        with self._read() as db:
-            self._quick_check(db)
+        with self._read() as db:  # checked on entry
             (n_ind,) = db.execute("SELECT COUNT(DISTINCT individual_id) FROM images").fetchone()
             (n_img,) = db.execute("SELECT COUNT(*) FROM images").fetchone()
             n_seg, n_vec = db.execute(
@@ -400,7 +399,8 @@ class CatalogStore:
                 f"JOIN segments s ON s.id = im.segment_id {where} ORDER BY im.id",
                 params,
             ).fetchall()
-            generation = int(self._quick_check(db))
+            (generation,) = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            generation = int(generation)  # the state checked on entry to this transaction
             dim = int(db.execute("SELECT value FROM meta WHERE key='dim'").fetchone()[0])
             table = np.array(rows, dtype=object).reshape(len(rows), 8)  # (n, 8), empty too
             vectors = np.empty((len(rows), dim if with_vectors else 0), dtype=np.float32)

@@ -103,7 +103,7 @@ def extract_features(
         try:
             if keys[i] is None:
                 raise ImageReadError(paths[i], "file not found or unreadable")
-            features[i] = extractor.extract(_read(paths[i], boxes[i]))
+            features[i] = extractor.extract(read_region(paths[i], boxes[i]))
             new_entries[keys[i]] = features[i]
         except ImageReadError as exc:
             if strict:
@@ -114,8 +114,3 @@ def extract_features(
     valid = np.array([f is not None for f in features], dtype=bool)
     report.n_read = int(valid.sum())
     return FeatureSet(features, valid, fingerprint, report, n_computed=len(todo))
-
-
-def _read(path: str, box: Box):
-    """The one box reader the embedding's reads share (boxes checked and clipped alike)."""
-    return read_region(path, box)
